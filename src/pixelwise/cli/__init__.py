@@ -1,0 +1,58 @@
+"""The ``pixelwise`` command line: one argparse subcommand module per command group.
+
+Each group module has ``add_parser(subparsers)`` which registers its sub-parser and sets
+``func`` (a callable taking the parsed namespace and returning an exit code). Errors from bad input
+(:class:`pixelwise.errors.PixelwiseError`) become one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from pixelwise.cli import demo, segment
+from pixelwise.errors import PixelwiseError
+
+# name -> module with add_parser(subparsers); the order is the order of ``pixelwise --help``.
+COMMAND_GROUPS = {
+    "segment": segment,
+    "demo": demo,
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with usage errors as one sentence and exit code 2 (argparse's own convention)."""
+
+    def error(self, message: str):  # pragma: no cover - exercised through the CLI tests
+        self.exit(2, f"{self.prog}: error: {message}\n(see `{self.prog} --help`)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="pixelwise", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=_version())
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for module in COMMAND_GROUPS.values():
+        module.add_parser(subparsers)
+    return parser
+
+
+def _version() -> str:
+    from pixelwise import __version__
+
+    return f"pixelwise {__version__}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except PixelwiseError as err:
+        print(f"pixelwise: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("pixelwise: interrupted; the last checkpoint is kept (use --resume to continue).", file=sys.stderr)
+        return 130

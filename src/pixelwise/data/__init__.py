@@ -1,0 +1,1 @@
+"""Data: image I/O, folders of images and masks, generated data, splits and augmentation."""

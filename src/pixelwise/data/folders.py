@@ -1,0 +1,217 @@
+"""Folders of images paired with masks: ``root/images/<stem>.<ext>`` and ``root/masks/<stem>.<ext>``.
+
+Everything about the folder is checked when it is opened (pairs, sizes from the file headers), and every
+file is fully decoded by :meth:`ImageMaskFolder.load` before a task writes anything, so that bad data
+fails early with one sentence naming the files and nothing half-written is left behind.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from pixelwise.data.io import IMAGE_EXTENSIONS, image_size, is_image_file, read_image
+from pixelwise.errors import DataError
+
+
+def _short_list(items: Sequence[str], limit: int = 8) -> str:
+    shown = ", ".join(items[:limit])
+    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
+def _files_by_stem(folder: Path) -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    clashes = []
+    for path in sorted(folder.iterdir()):
+        if not is_image_file(path):
+            continue
+        if path.stem in found:
+            clashes.append(f"{found[path.stem].name} / {path.name}")
+        found[path.stem] = path
+    if clashes:
+        raise DataError(
+            f"{folder} has several files with the same stem ({_short_list(clashes)}); keep one file per stem."
+        )
+    return found
+
+
+def list_images(paths: Sequence[str | Path]) -> list[Path]:
+    """Expand files and folders into a sorted list of image files (a folder contributes its images)."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(q for q in p.iterdir() if is_image_file(q))
+            if not found:
+                raise DataError(f"{p} holds no image files ({', '.join(IMAGE_EXTENSIONS)}); point to a folder of images.")
+            out.extend(found)
+        elif is_image_file(p):
+            out.append(p)
+        elif p.exists():
+            raise DataError(f"{p} is not an image file ({', '.join(IMAGE_EXTENSIONS)}); pass images or folders of them.")
+        else:
+            raise DataError(f"{p} does not exist; check the path.")
+    return out
+
+
+@dataclass(frozen=True)
+class Pair:
+    stem: str
+    image: Path
+    mask: Path
+    height: int
+    width: int
+
+
+def binarise(mask: np.ndarray, threshold: int) -> np.ndarray:
+    """Grey mask -> {0, 1} uint8 with ``mask > threshold`` (JPEG masks are not exactly 0/255)."""
+    return (mask > threshold).astype(np.uint8)
+
+
+class ImageMaskFolder:
+    """Pairs of images and masks with the same stem; extensions may differ (jpg, png, bmp, tif).
+
+    Args:
+        root: folder holding ``images/`` and ``masks/``.
+        num_classes: ``None`` for binary masks read as grey and thresholded (``> threshold``); an
+            integer K >= 2 for label masks holding integers 0..K-1 (read as stored, palette indices for
+            "P" PNGs). A mask with a label >= K is an error naming the file.
+        threshold: grey level above which a binary mask pixel is foreground (default 127).
+        channels: 3 reads images as RGB, 1 as grey.
+    """
+
+    def __init__(self, root: str | Path, num_classes: int | None = None, threshold: int = 127, channels: int = 3):
+        self.root = Path(root)
+        if num_classes is not None and num_classes < 2:
+            raise DataError(f"num_classes={num_classes} is not a multi-class setting; use None for binary masks or K >= 2.")
+        if channels not in (1, 3):
+            raise DataError(f"channels={channels} is not supported; use 3 (RGB) or 1 (grey).")
+        if not 0 <= threshold < 255:
+            raise DataError(f"threshold={threshold} must lie in 0..254 so that 255 counts as foreground.")
+        self.num_classes = num_classes
+        self.threshold = threshold
+        self.channels = channels
+        self.pairs = self._scan()
+
+    # -- scanning and validation -------------------------------------------------------------
+    def _scan(self) -> list[Pair]:
+        if not self.root.is_dir():
+            raise DataError(f"data folder {self.root} does not exist; pass a folder with images/ and masks/ inside.")
+        img_dir, mask_dir = self.root / "images", self.root / "masks"
+        for d in (img_dir, mask_dir):
+            if not d.is_dir():
+                raise DataError(f"{self.root} has no {d.name}/ folder; put images in {img_dir} and masks in {mask_dir}.")
+        images, masks = _files_by_stem(img_dir), _files_by_stem(mask_dir)
+        if not images:
+            raise DataError(f"{img_dir} holds no image files ({', '.join(IMAGE_EXTENSIONS)}); add images.")
+        no_mask = sorted(set(images) - set(masks))
+        if no_mask:
+            raise DataError(
+                f"{len(no_mask)} image(s) in {img_dir} have no mask in {mask_dir}: {_short_list(no_mask)}; "
+                "add the masks (same stem) or remove the images."
+            )
+        no_image = sorted(set(masks) - set(images))
+        if no_image:
+            raise DataError(
+                f"{len(no_image)} mask(s) in {mask_dir} have no image in {img_dir}: {_short_list(no_image)}; "
+                "add the images (same stem) or remove the masks."
+            )
+        pairs, mismatched = [], []
+        for stem in sorted(images):
+            hi, wi = image_size(images[stem])
+            hm, wm = image_size(masks[stem])
+            if (hi, wi) != (hm, wm):
+                mismatched.append(f"{images[stem].name} is {wi}x{hi} but {masks[stem].name} is {wm}x{hm}")
+            pairs.append(Pair(stem, images[stem], masks[stem], hi, wi))
+        if mismatched:
+            raise DataError(
+                f"image and mask sizes differ in {self.root}: {_short_list(mismatched, 4)}; "
+                "each mask must have its image's size."
+            )
+        return pairs
+
+    # -- access --------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    @property
+    def stems(self) -> list[str]:
+        return [p.stem for p in self.pairs]
+
+    def index(self, stems: Sequence[str]) -> list[int]:
+        lookup = {p.stem: i for i, p in enumerate(self.pairs)}
+        missing = [s for s in stems if s not in lookup]
+        if missing:
+            raise DataError(f"ids not found in {self.root}: {_short_list(missing)}; check the id list against the folder.")
+        return [lookup[s] for s in stems]
+
+    def read(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """Case i at its original size: image (H, W, C) uint8 and mask (H, W) uint8 labels."""
+        pair = self.pairs[i]
+        image = read_image(pair.image, "RGB" if self.channels == 3 else "L")
+        if self.channels == 1:
+            image = image[..., None]
+        if self.num_classes is None:
+            mask = binarise(read_image(pair.mask, "L"), self.threshold)
+        else:
+            labels = read_image(pair.mask, "labels")
+            if labels.max() >= self.num_classes:
+                raise DataError(
+                    f"mask {pair.mask} holds label {int(labels.max())} but num_classes={self.num_classes}; "
+                    "raise --num-classes or fix the mask."
+                )
+            mask = labels.astype(np.uint8)
+        return image, mask
+
+    def _read_resized(self, i: int, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        image, mask = self.read(i)
+        return resize_image(image, size), resize_mask(mask, size, binary=self.num_classes is None)
+
+    def load(self, indices: Sequence[int] | None = None, size: tuple[int, int] | None = None,
+             progress: bool = True, workers: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Decode the cases once into memory (uint8), resized to ``size`` = (H, W).
+
+        Returns images (N, H, W, C) and masks (N, H, W). Decoding runs in a thread pool (Pillow releases
+        the GIL) with a progress bar; the arrays are the cache that training reads every epoch.
+        """
+        from tqdm.auto import tqdm
+
+        indices = list(range(len(self))) if indices is None else list(indices)
+        if size is None:
+            sizes = {(self.pairs[i].height, self.pairs[i].width) for i in indices}
+            if len(sizes) != 1:
+                raise DataError(f"{self.root} has {len(sizes)} different image sizes; pass size=(H, W) to resize them.")
+            size = sizes.pop()
+        n = len(indices)
+        images = np.empty((n, size[0], size[1], self.channels), dtype=np.uint8)
+        masks = np.empty((n, size[0], size[1]), dtype=np.uint8)
+        workers = workers or min(8, os.cpu_count() or 1)
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            results = pool.map(lambda i: self._read_resized(i, size), indices)
+            for k, (img, msk) in enumerate(tqdm(results, total=n, desc="decoding", disable=not progress, leave=False)):
+                images[k], masks[k] = img, msk
+        return images, masks
+
+
+def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(H, W, C) uint8 -> (size[0], size[1], C) uint8 with antialiased bilinear resampling."""
+    if image.shape[:2] == tuple(size):
+        return image
+    chans = [np.asarray(Image.fromarray(image[..., c]).resize((size[1], size[0]), Image.BILINEAR))
+             for c in range(image.shape[2])]
+    return np.stack(chans, axis=-1)
+
+
+def resize_mask(mask: np.ndarray, size: tuple[int, int], binary: bool = True) -> np.ndarray:
+    """Resize a label mask: binary masks by bilinear then > 0.5 (smooth edges), labels by nearest."""
+    if mask.shape == tuple(size):
+        return mask
+    if binary:
+        grey = Image.fromarray((mask * 255).astype(np.uint8)).resize((size[1], size[0]), Image.BILINEAR)
+        return (np.asarray(grey) > 127).astype(np.uint8)
+    return np.asarray(Image.fromarray(mask).resize((size[1], size[0]), Image.NEAREST))

@@ -1,0 +1,19 @@
+"""Models: plain ``nn.Module`` classes importing only torch, shapes and papers in their docstrings."""
+
+from pixelwise.models.fcn import FCN
+from pixelwise.models.unet import UNet, valid_input_for_output, valid_input_sizes, valid_output_size
+from pixelwise.models.vit import SegmentViT
+
+# name -> class, for the command line and run folders; a wrong name lists the valid ones.
+SEGMENTATION_MODELS = {"unet": UNet, "vit": SegmentViT, "fcn": FCN}
+
+
+def segmentation_model_class(name: str):
+    try:
+        return SEGMENTATION_MODELS[name]
+    except KeyError:
+        raise ValueError(f"model {name!r} is not known; use one of {', '.join(SEGMENTATION_MODELS)}.") from None
+
+
+__all__ = ["FCN", "SEGMENTATION_MODELS", "SegmentViT", "UNet", "segmentation_model_class", "valid_input_for_output",
+           "valid_input_sizes", "valid_output_size"]

@@ -1,0 +1,1 @@
+"""Reports: plots, galleries and HTML pages written into run folders."""

@@ -1,0 +1,85 @@
+"""Segmentation reports: loss and IoU curves, galleries of good / partial / missed cases, report.html."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+from pixelwise.report.plots import plot_history, plt
+from pixelwise.train.runs import read_csv
+
+
+def outline(mask: np.ndarray) -> np.ndarray:
+    """Boundary pixels of a boolean mask, thickened to about 2 pixels per 500 so they show on large images."""
+    mask = mask.astype(bool)
+    edge = mask & ~ndimage.binary_erosion(mask)
+    width = max(1, round(max(mask.shape) / 250))
+    return ndimage.binary_dilation(edge, iterations=width - 1) if width > 1 else edge
+
+
+def _overlay(image: np.ndarray, truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """The image with the truth outlined in green and the prediction in magenta (foreground = label > 0)."""
+    rgb = image.astype(np.float32) / 255
+    if rgb.shape[-1] == 1:
+        rgb = np.repeat(rgb, 3, axis=-1)
+    rgb[outline(truth > 0)] = (0.1, 0.95, 0.2)
+    rgb[outline(pred > 0)] = (1.0, 0.1, 0.9)
+    return rgb
+
+
+def gallery(tiles, path: str | Path, title: str, columns: int = 4) -> Path | None:
+    """A grid of (stem, image, truth, prediction, iou) tiles; returns the path or None if there are none."""
+    if not tiles:
+        return None
+    rows = (len(tiles) + columns - 1) // columns
+    fig, axes = plt.subplots(rows, columns, figsize=(3 * columns, 3 * rows + 0.4), dpi=90, squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, (stem, image, truth, pred, iou) in zip(axes.flat, tiles):
+        ax.imshow(_overlay(image, truth, pred))
+        ax.set_title(f"{stem[:18]}  IoU {iou:.2f}", fontsize=8)
+    fig.suptitle(f"{title} (green: truth, magenta: prediction)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)
+
+
+def write_report(run_dir: Path, config, metrics: dict, tiles) -> Path:
+    plots = run_dir / "plots"
+    plots.mkdir(exist_ok=True)
+    history = read_csv(run_dir / "history.csv") if (run_dir / "history.csv").is_file() else []
+    figures = [
+        plot_history(history, plots / "loss.png", ["train_loss", "val_loss"], "loss", "loss"),
+        plot_history(history, plots / "val_iou.png", ["val_iou"], "validation IoU", "IoU"),
+    ]
+    groups = {
+        "good": [t for t in tiles if t[4] >= config.good_iou],
+        "partial": [t for t in tiles if config.partial_iou <= t[4] < config.good_iou],
+        "missed": [t for t in tiles if t[4] < config.partial_iou],
+    }
+    limits = {"good": f"IoU >= {config.good_iou}", "partial": f"{config.partial_iou} <= IoU < {config.good_iou}",
+              "missed": f"IoU < {config.partial_iou}"}
+    for name, group in groups.items():
+        # the worst of the good and partial cases and all the misses are the informative ones
+        chosen = sorted(group, key=lambda t: t[4])[: config.gallery_size]
+        figures.append(gallery(chosen, plots / f"gallery_{name}.png", f"{name}: {len(group)} cases, {limits[name]}"))
+    rows = "".join(
+        f"<tr><td>{html.escape(k)}</td><td>{v['mean']:.4f}</td><td>{v['median']:.4f}</td><td>{v['std']:.4f}</td>"
+        f"<td>[{v['ci_low']:.4f}, {v['ci_high']:.4f}]</td></tr>" for k, v in metrics["metrics"].items()
+        if k not in ("tp", "fp", "fn", "tn"))
+    cats = ", ".join(f"{k}: {v}" for k, v in metrics.get("categories", {}).items())
+    imgs = "".join(f'<p><img src="plots/{f.name}" style="max-width:100%"></p>' for f in figures if f is not None)
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>pixelwise run {html.escape(run_dir.name)}</title>
+<style>body{{font-family:sans-serif;max-width:1000px;margin:auto}}td,th{{padding:2px 8px;text-align:right}}</style>
+</head><body><h1>{html.escape(run_dir.name)}: {html.escape(config.model)} segmentation</h1>
+<p>Evaluated on the {html.escape(str(metrics.get('source', 'test split')))}: {metrics['n_cases']} cases at their
+original sizes. Case categories: {html.escape(cats)}. Empty-mask policy: both-empty cases score {config.empty_score},
+missed and false-alarm cases score 0 and a surface distance equal to the image diagonal.</p>
+<table><tr><th>metric</th><th>mean</th><th>median</th><th>std</th><th>95% bootstrap CI</th></tr>{rows}</table>
+{imgs}</body></html>"""
+    (run_dir / "report.html").write_text(page)
+    return run_dir / "report.html"

@@ -1,0 +1,1 @@
+"""Task recipes: data -> model -> loss -> fit -> evaluate -> report, each with a dataclass config."""

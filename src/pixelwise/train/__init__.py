@@ -1,0 +1,8 @@
+"""Training machinery: the fit loop, checkpoints, run folders, time budgets."""
+
+from pixelwise.train.checkpoint import load_weights, save_weights
+from pixelwise.train.loop import FitConfig, FitResult, fit
+from pixelwise.train.runs import prepare_run_dir, read_json, write_json
+
+__all__ = ["FitConfig", "FitResult", "fit", "load_weights", "prepare_run_dir", "read_json", "save_weights",
+           "write_json"]

@@ -1,0 +1,200 @@
+"""A plain training loop: ``fit(model, loss_fn, train_batches, validate, config)``.
+
+No trainer class: the loop below is the whole story. Adam (with optional weight decay), a learning-rate
+schedule computed from progress, validation after every epoch, the best checkpoint by a monitored
+metric, early stopping, a time budget in minutes, atomic checkpoints and ``resume``.
+
+Time budget: after the first few steps the loop measures the step time and plans how many epochs fit in
+the budget (validation included); after each epoch it plans again from the measured epoch time, and it
+never starts an epoch it expects to overrun. The schedule is stretched to the planned length.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from pixelwise.errors import NonFiniteLossError, PixelwiseError
+from pixelwise.train.checkpoint import load_state, load_weights, save_state, save_weights
+from pixelwise.train.runs import write_csv
+from pixelwise.train.schedule import SCHEDULES, learning_rate
+
+
+@dataclass
+class FitConfig:
+    epochs: int = 20  # the number of epochs, or the upper bound when ``minutes`` is set
+    minutes: float | None = None  # time budget; the loop plans the epochs to end within it
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    schedule: str = "cosine"
+    patience: int | None = None  # stop after this many epochs without improvement of ``monitor``
+    monitor: str = "val_iou"
+    mode: str = "max"  # "max" or "min" for ``monitor``
+    seed: int = 0
+    deterministic: bool = False
+    progress: bool = True
+    grad_clip: float | None = None
+
+    def __post_init__(self):
+        if self.epochs < 1:
+            raise PixelwiseError(f"epochs={self.epochs} must be >= 1.")
+        if self.minutes is not None and not self.minutes > 0:
+            raise PixelwiseError(f"minutes={self.minutes} must be > 0.")
+        if not self.lr > 0:
+            raise PixelwiseError(f"lr={self.lr} must be > 0, e.g. 1e-3.")
+        if self.weight_decay < 0:
+            raise PixelwiseError(f"weight_decay={self.weight_decay} must be >= 0.")
+        if self.schedule not in SCHEDULES:
+            raise PixelwiseError(f"schedule={self.schedule!r} is not known; use one of {', '.join(SCHEDULES)}.")
+        if self.patience is not None and self.patience < 1:
+            raise PixelwiseError(f"patience={self.patience} must be >= 1 (or unset to train to the end).")
+        if self.mode not in ("max", "min"):
+            raise PixelwiseError(f"mode={self.mode!r} must be 'max' or 'min'.")
+
+
+@dataclass
+class FitResult:
+    history: list[dict] = field(default_factory=list)
+    best_epoch: int = -1
+    best_value: float = float("nan")
+    stopped: str = "epochs"  # "epochs", "budget" or "early_stopping"
+    seconds: float = 0.0
+    steps: int = 0
+
+
+def seed_everything(seed: int, deterministic: bool = False) -> None:
+    torch.manual_seed(seed)
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def fit(model: torch.nn.Module, loss_fn: Callable, train_batches: Callable[[int, torch.Generator], Iterable],
+        steps_per_epoch: int, validate: Callable[[torch.nn.Module], dict], config: FitConfig,
+        run_dir: str | Path | None = None, resume: bool = False, log: Callable[[str], None] = print) -> FitResult:
+    """Train ``model`` and return the history.
+
+    Args:
+        loss_fn: ``loss_fn(model_output, target) -> scalar``.
+        train_batches: ``train_batches(epoch, generator)`` yields (input, target) pairs for one epoch;
+            all its randomness must come from ``generator`` (that is what makes runs reproducible).
+        steps_per_epoch: the number of batches it yields.
+        validate: ``validate(model) -> {"val_loss": ..., "val_iou": ...}`` (the model is in eval mode).
+        run_dir: where ``checkpoints/`` and ``history.csv`` go (none written if None).
+        resume: continue from ``run_dir/checkpoints/last_*``.
+    """
+    from tqdm.auto import tqdm
+
+    seed_everything(config.seed, config.deterministic)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    generator = torch.Generator().manual_seed(config.seed)
+    ckpt = Path(run_dir) / "checkpoints" if run_dir is not None else None
+    sign = 1.0 if config.mode == "max" else -1.0
+    result = FitResult()
+    start_epoch, step, planned_epochs, elapsed_before = 0, 0, config.epochs, 0.0
+    best_score, since_best = -math.inf, 0
+
+    if resume:
+        if ckpt is None:
+            raise PixelwiseError("resume needs a run folder with checkpoints.")
+        state = load_state(ckpt / "last_state.pt")
+        load_weights(model, ckpt / "last.safetensors")
+        optimizer.load_state_dict(state["optimizer"])
+        generator.set_state(state["generator"])
+        start_epoch, step, planned_epochs = state["epoch"] + 1, state["step"], state["planned_epochs"]
+        best_score, since_best = state["best_score"], state["since_best"]
+        result.history, result.best_epoch = list(state["history"]), state["best_epoch"]
+        result.best_value = sign * best_score if best_score > -math.inf else float("nan")
+        elapsed_before = state["seconds"]
+        log(f"resuming at epoch {start_epoch + 1} of {planned_epochs}")
+
+    budget = config.minutes * 60 if config.minutes is not None else None
+    t0 = time.perf_counter() - elapsed_before
+    epoch_seconds = None
+    epoch = start_epoch
+    while epoch < planned_epochs:
+        model.train()
+        t_epoch = time.perf_counter()
+        losses = []
+        bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{planned_epochs}", disable=not config.progress,
+                   leave=False, dynamic_ncols=True)
+        for i, (x, y) in enumerate(train_batches(epoch, generator)):
+            lr = learning_rate(config.schedule, config.lr, step, planned_epochs * steps_per_epoch)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            loss = loss_fn(model(x), y)
+            if not torch.isfinite(loss):
+                kept = f"; the last good checkpoint {ckpt / 'last.safetensors'} is kept" if ckpt else ""
+                raise NonFiniteLossError(f"the loss became {loss.item()} at epoch {epoch + 1}, step {i + 1}{kept}; "
+                                         f"lower the learning rate (now {config.lr:g}) or check the data.")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+            step += 1
+            losses.append(loss.item())
+            bar.update(1)
+            bar.set_postfix(loss=f"{losses[-1]:.4f}", iou=_fmt(result.history[-1].get(config.monitor)) if result.history else "-")
+            if budget is not None and epoch == start_epoch and i == min(3, steps_per_epoch - 1) and epoch_seconds is None:
+                # first plan: measured step time (the first step is warm-up), validation about a third of an epoch
+                per_step = (time.perf_counter() - t_epoch) / (i + 1)
+                estimate = per_step * steps_per_epoch * 1.35
+                before_epoch = t_epoch - t0
+                planned_epochs = max(epoch + 1, min(config.epochs, int((budget - before_epoch) // estimate)))
+                bar.set_description(f"epoch {epoch + 1}/{planned_epochs}")
+        bar.close()
+        model.eval()
+        with torch.no_grad():
+            metrics = validate(model)
+        epoch_seconds = time.perf_counter() - t_epoch
+        row = {"epoch": epoch + 1, "train_loss": sum(losses) / max(len(losses), 1), **metrics, "lr": lr,
+               "seconds": round(epoch_seconds, 3)}
+        result.history.append(row)
+        score = sign * float(metrics.get(config.monitor, float("nan")))
+        improved = score > best_score
+        if improved:
+            best_score, since_best, result.best_epoch, result.best_value = score, 0, epoch + 1, sign * score
+        else:
+            since_best += 1
+        if budget is not None:
+            planned_epochs = _plan(budget, time.perf_counter() - t0, epoch, epoch_seconds, config.epochs)
+        if ckpt is not None:
+            save_weights(model, ckpt / "last.safetensors")
+            if improved:
+                save_weights(model, ckpt / "best.safetensors")
+            save_state({"optimizer": optimizer.state_dict(), "generator": generator.get_state(), "epoch": epoch,
+                        "step": step, "planned_epochs": planned_epochs, "best_score": best_score,
+                        "since_best": since_best, "best_epoch": result.best_epoch, "history": result.history,
+                        "seconds": time.perf_counter() - t0, "config": _plain(asdict(config))},
+                       ckpt / "last_state.pt")
+            write_csv(Path(run_dir) / "history.csv", result.history)
+        log(f"epoch {epoch + 1}/{planned_epochs}: loss {row['train_loss']:.4f} "
+            + " ".join(f"{k} {_fmt(v)}" for k, v in metrics.items()) + f" ({epoch_seconds:.1f}s)")
+        if config.patience is not None and since_best >= config.patience:
+            result.stopped = "early_stopping"
+            break
+        epoch += 1
+    else:
+        result.stopped = "budget" if budget is not None and planned_epochs < config.epochs else "epochs"
+    result.seconds, result.steps = time.perf_counter() - t0, step
+    return result
+
+
+def _plan(budget: float, elapsed: float, epoch: int, epoch_seconds: float, max_epochs: int) -> int:
+    """Epochs to run in total so that the remaining ones end within the budget (at least this one)."""
+    remaining = budget - elapsed
+    more = int(remaining // max(epoch_seconds, 1e-9))
+    return max(epoch + 1, min(max_epochs, epoch + 1 + more))
+
+
+def _fmt(v) -> str:
+    return f"{v:.4f}" if isinstance(v, float) else str(v)
+
+
+def _plain(d: dict) -> dict:
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}

@@ -1,0 +1,95 @@
+"""Run folders: ``runs/NAME/`` with config.json, split.json, history.csv, metrics.json, per_case.csv,
+checkpoints/, plots/ and report.html. A task writes only inside its run folder.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from pixelwise.errors import PixelwiseError
+
+
+def prepare_run_dir(path: str | Path, overwrite: bool = False, resume: bool = False) -> Path:
+    """Create the run folder; an existing non-empty one is kept unless ``overwrite`` or ``resume``.
+
+    Call it only after the data and configuration have been validated, so nothing is half-written.
+    """
+    path = Path(path)
+    if overwrite and resume:
+        raise PixelwiseError("--overwrite and --resume contradict each other; pass one of them.")
+    exists = path.exists() and any(path.iterdir()) if path.is_dir() else path.exists()
+    if resume:
+        if not (path / "checkpoints" / "last_state.pt").is_file():
+            raise PixelwiseError(f"cannot resume: {path} has no checkpoints/last_state.pt; start a new run without --resume.")
+        return path
+    if exists:
+        if not overwrite:
+            raise PixelwiseError(f"run folder {path} already exists; pass --overwrite to replace it, --resume to continue "
+                                 "it, or choose another --out.")
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def write_json(path: str | Path, data) -> None:
+    _atomic_text(Path(path), json.dumps(data, indent=1, default=_jsonable) + "\n")
+
+
+def _jsonable(value):
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, tuple):
+        return list(value)
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+def read_json(path: str | Path):
+    path = Path(path)
+    if not path.is_file():
+        raise PixelwiseError(f"{path} does not exist; is {path.parent} a pixelwise run folder?")
+    return json.loads(path.read_text())
+
+
+def write_csv(path: str | Path, rows: Sequence[dict]) -> None:
+    """Rows of dicts -> CSV (columns: the union of keys, in first-seen order), atomically."""
+    columns: list[str] = []
+    for row in rows:
+        columns += [k for k in row if k not in columns]
+    import io
+
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(rows)
+    _atomic_text(Path(path), buf.getvalue())
+
+
+def read_csv(path: str | Path) -> list[dict]:
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:
+        for k, v in row.items():
+            try:
+                row[k] = float(v) if v not in ("", None) else float("nan")
+            except ValueError:
+                pass
+    return rows
