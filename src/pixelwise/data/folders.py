@@ -48,12 +48,14 @@ def list_images(paths: Sequence[str | Path]) -> list[Path]:
         if p.is_dir():
             found = sorted(q for q in p.iterdir() if is_image_file(q))
             if not found:
-                raise DataError(f"{p} holds no image files ({', '.join(IMAGE_EXTENSIONS)}); point to a folder of images.")
+                raise DataError(f"{p} holds no image files ({', '.join(IMAGE_EXTENSIONS)}); "
+                                f"point to a folder of images.")
             out.extend(found)
         elif is_image_file(p):
             out.append(p)
         elif p.exists():
-            raise DataError(f"{p} is not an image file ({', '.join(IMAGE_EXTENSIONS)}); pass images or folders of them.")
+            raise DataError(f"{p} is not an image file ({', '.join(IMAGE_EXTENSIONS)}); "
+                            f"pass images or folders of them.")
         else:
             raise DataError(f"{p} does not exist; check the path.")
     return out
@@ -88,7 +90,8 @@ class ImageMaskFolder:
     def __init__(self, root: str | Path, num_classes: int | None = None, threshold: int = 127, channels: int = 3):
         self.root = Path(root)
         if num_classes is not None and num_classes < 2:
-            raise DataError(f"num_classes={num_classes} is not a multi-class setting; use None for binary masks or K >= 2.")
+            raise DataError(f"num_classes={num_classes} is not a multi-class setting; "
+                            f"use None for binary masks or K >= 2.")
         if channels not in (1, 3):
             raise DataError(f"channels={channels} is not supported; use 3 (RGB) or 1 (grey).")
         if not 0 <= threshold < 255:
@@ -105,7 +108,8 @@ class ImageMaskFolder:
         img_dir, mask_dir = self.root / "images", self.root / "masks"
         for d in (img_dir, mask_dir):
             if not d.is_dir():
-                raise DataError(f"{self.root} has no {d.name}/ folder; put images in {img_dir} and masks in {mask_dir}.")
+                raise DataError(f"{self.root} has no {d.name}/ folder; "
+                                f"put images in {img_dir} and masks in {mask_dir}.")
         images, masks = _files_by_stem(img_dir), _files_by_stem(mask_dir)
         if not images:
             raise DataError(f"{img_dir} holds no image files ({', '.join(IMAGE_EXTENSIONS)}); add images.")
@@ -147,7 +151,8 @@ class ImageMaskFolder:
         lookup = {p.stem: i for i, p in enumerate(self.pairs)}
         missing = [s for s in stems if s not in lookup]
         if missing:
-            raise DataError(f"ids not found in {self.root}: {_short_list(missing)}; check the id list against the folder.")
+            raise DataError(f"ids not found in {self.root}: {_short_list(missing)}; "
+                            f"check the id list against the folder.")
         return [lookup[s] for s in stems]
 
     def read(self, i: int) -> tuple[np.ndarray, np.ndarray]:

@@ -67,7 +67,8 @@ def read_id_list(path: str | Path) -> list[str]:
     for line in path.read_text().splitlines():
         line = line.split("#", 1)[0].strip()
         if line:
-            ids.append(Path(line).stem if Path(line).suffix.lower() in (".jpg", ".png", ".jpeg", ".bmp", ".tif") else line)
+            is_file_name = Path(line).suffix.lower() in (".jpg", ".png", ".jpeg", ".bmp", ".tif", ".tiff")
+            ids.append(Path(line).stem if is_file_name else line)
     if not ids:
         raise PixelwiseError(f"id list {path} is empty; give one image stem per line.")
     return ids
@@ -85,10 +86,12 @@ def split_from_lists(ids: Sequence[str], train_ids: Sequence[str], test_ids: Seq
     for name, group in (("train", train_ids), ("test", test_ids)):
         missing = [i for i in group if i not in known]
         if missing:
-            raise PixelwiseError(f"{len(missing)} {name} ids are not in the data folder (e.g. {missing[:3]}); fix the id list.")
+            raise PixelwiseError(f"{len(missing)} {name} ids are not in the data folder (e.g. {missing[:3]}); "
+                                 f"fix the id list.")
     both = sorted(set(train_ids) & set(test_ids))
     if both:
-        raise PixelwiseError(f"{len(both)} ids are in both the train and test lists (e.g. {both[:3]}); a case may be in one only.")
+        raise PixelwiseError(f"{len(both)} ids are in both the train and test lists (e.g. {both[:3]}); "
+                             f"a case may be in one only.")
     inner = random_split(train_ids, (1 - val_fraction, val_fraction, 0.0), seed)
     return {"train": inner["train"], "val": inner["val"], "test": sorted(test_ids), "seed": seed,
             "fractions": None}

@@ -9,7 +9,8 @@ predictions (the LeNet -> fully convolutional LeNet example). ``upsample="biline
 head: the coarse score map is upsampled to the input size for full-resolution masks.
 
 Shapes: ``forward(x: (N, C_in, H, W))`` -> ``(N, C_out, H, W)`` with upsampling, else the coarse map
-``(N, C_out, floor(H / 2**depth) - K + 1, floor(W / 2**depth) - K + 1)`` (K = ``classifier_kernel``).
+``(N, C_out, floor(H / 2**depth) - K + 1, floor(W / 2**depth) - K + 1)`` (K = ``classifier_kernel``) with
+same padding; with valid padding each block maps a size s to floor((s - 4 d) / 2) instead.
 """
 
 from __future__ import annotations
@@ -31,12 +32,17 @@ class FCN(nn.Module):
             possible; the LeNet analogue uses the size of its last feature map, e.g. 5).
         hidden: channels of the classifier layers.
         upsample: "bilinear" for a full-resolution output, "none" for the coarse dense map.
+        padding: "same" (each 3x3 convolution keeps the size) or "valid" (unpadded, as LeNet: then every
+            coarse prediction depends on one input window only, with no border effects, and the dense map
+            on a larger input equals the classifier applied to each window, with a stride of 2**depth).
     """
 
     def __init__(self, in_channels: int = 3, out_channels: int = 1, base_channels: int = 32, depth: int = 3,
                  dilations: tuple[int, ...] | None = None, classifier_kernel: int = 1, hidden: int = 128,
-                 norm: str = "batch", upsample: str = "bilinear"):
+                 norm: str = "batch", upsample: str = "bilinear", padding: str = "same"):
         super().__init__()
+        if padding not in ("same", "valid"):
+            raise ValueError(f"padding={padding!r} is not known; use 'same' or 'valid'.")
         dilations = tuple(dilations) if dilations is not None else (1,) * depth
         if len(dilations) != depth or any(d < 1 for d in dilations):
             raise ValueError(f"dilations={dilations} must hold {depth} positive integers (one per block).")
@@ -47,8 +53,9 @@ class FCN(nn.Module):
         blocks, c = [], in_channels
         for i, d in enumerate(dilations):
             c_out = base_channels * 2**i
-            blocks += [nn.Conv2d(c, c_out, 3, padding=d, dilation=d), make_norm(norm, c_out), nn.ReLU(inplace=True),
-                       nn.Conv2d(c_out, c_out, 3, padding=d, dilation=d), make_norm(norm, c_out), nn.ReLU(inplace=True),
+            p = d if padding == "same" else 0  # a 3x3 conv with dilation d and padding d keeps the size
+            blocks += [nn.Conv2d(c, c_out, 3, padding=p, dilation=d), make_norm(norm, c_out), nn.ReLU(inplace=True),
+                       nn.Conv2d(c_out, c_out, 3, padding=p, dilation=d), make_norm(norm, c_out), nn.ReLU(inplace=True),
                        nn.MaxPool2d(2)]
             c = c_out
         self.features = nn.Sequential(*blocks)

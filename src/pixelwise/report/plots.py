@@ -11,7 +11,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 
-def plot_history(history: Sequence[dict], path: str | Path, keys: Sequence[str], title: str, ylabel: str) -> Path | None:
+def plot_history(history: Sequence[dict], path: str | Path, keys: Sequence[str], title: str,
+                 ylabel: str) -> Path | None:
     """One line per key against the epoch; returns the path, or None when no key has values."""
     keys = [k for k in keys if history and k in history[0]]
     if not keys:

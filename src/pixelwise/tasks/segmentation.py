@@ -78,7 +78,10 @@ class SegmentationConfig:
     norm_std: list[float] = field(default_factory=list)
 
     def __post_init__(self):
-        segmentation_model_class(self.model)  # raises with the valid names
+        try:
+            segmentation_model_class(self.model)
+        except ValueError as err:
+            raise PixelwiseError(f"--model: {err}") from None
         for name in ("size", "batch_size", "epochs", "base_channels", "depth"):
             if getattr(self, name) < 1:
                 raise PixelwiseError(f"{name}={getattr(self, name)} must be >= 1.")
@@ -94,8 +97,17 @@ class SegmentationConfig:
         if self.padding not in ("same", "valid"):
             raise PixelwiseError(f"padding={self.padding!r} is not known; use 'same' or 'valid'.")
         self.split = tuple(self.split)
+        self.fit_config()  # checks the training hyperparameters now, before any data is read
         if self.dilations is not None:
             self.dilations = tuple(self.dilations)
+
+    def fit_config(self, progress: bool = True, has_validation: bool = True) -> FitConfig:
+        """The loop's settings; the best checkpoint is chosen by validation IoU (training loss without a val split)."""
+        return FitConfig(epochs=self.epochs, minutes=self.minutes, lr=self.lr, weight_decay=self.weight_decay,
+                         schedule=self.schedule, patience=self.patience, seed=self.seed,
+                         deterministic=self.deterministic, progress=progress,
+                         monitor="val_iou" if has_validation else "train_loss",
+                         mode="max" if has_validation else "min")
 
     @property
     def out_channels(self) -> int:
@@ -148,7 +160,8 @@ def build_model(config: SegmentationConfig) -> nn.Module:
         net = UNet(config.channels, k, config.depth, config.base_channels, config.padding, config.norm, config.up)
         return ValidPadded(net, config.size) if config.padding == "valid" else net
     if config.model == "vit":
-        return SegmentViT(config.channels, k, config.size, config.patch_size, config.dim, config.vit_depth, config.heads)
+        return SegmentViT(config.channels, k, config.size, config.patch_size, config.dim, config.vit_depth,
+                          config.heads)
     return FCN(config.channels, k, config.base_channels, min(config.depth, 4), config.dilations, norm=config.norm)
 
 
@@ -194,7 +207,8 @@ def _batches(images: np.ndarray, masks: np.ndarray, config: SegmentationConfig, 
     return epoch_batches
 
 
-def batch_iou(logits: torch.Tensor, target: torch.Tensor, num_classes: int | None, empty_score: float = 1.0) -> torch.Tensor:
+def batch_iou(logits: torch.Tensor, target: torch.Tensor, num_classes: int | None,
+              empty_score: float = 1.0) -> torch.Tensor:
     """Per-image IoU (foreground mean for multi-class), with the empty-mask policy: both empty -> empty_score."""
     if num_classes is None:
         pred, truth = logits[:, 0] > 0, target.reshape(pred_shape(logits)) > 0.5
@@ -237,6 +251,9 @@ def run(config: SegmentationConfig, overwrite: bool = False, resume: bool = Fals
     t0 = time.perf_counter()
     out = Path(config.out)
     if resume:
+        if not (out / "checkpoints" / "last_state.pt").is_file():
+            raise PixelwiseError(f"cannot resume: {out} has no checkpoints/last_state.pt; "
+                                 f"start a new run without --resume.")
         saved = SegmentationConfig.from_dict(read_json(out / "config.json"))
         saved.minutes, saved.epochs = config.minutes or saved.minutes, max(config.epochs, saved.epochs)
         config = saved
@@ -256,16 +273,17 @@ def run(config: SegmentationConfig, overwrite: bool = False, resume: bool = Fals
         flat = tr_img.reshape(-1, config.channels).astype(np.float64) / 255
         config.norm_mean = [round(float(v), 6) for v in flat.mean(0)]
         config.norm_std = [round(float(max(v, 1e-3)), 6) for v in flat.std(0)]
+    fit_config = config.fit_config(progress, has_validation=len(va_img) > 0)
+    torch.manual_seed(config.seed)  # the initial weights are part of what the seed reproduces
+    try:
+        model = build_model(config).to(memory_format=torch.channels_last)
+    except ValueError as err:  # a hyperparameter the model rejects: still nothing written
+        raise PixelwiseError(str(err)) from None
     run_dir = prepare_run_dir(out, overwrite=overwrite, resume=resume)
     write_json(run_dir / "config.json", _config_dict(config))
     save_split(split, run_dir / "split.json")
 
-    model = build_model(config).to(memory_format=torch.channels_last)
     loss_fn = loss_for(config)
-    fit_config = FitConfig(epochs=config.epochs, minutes=config.minutes, lr=config.lr, weight_decay=config.weight_decay,
-                           schedule=config.schedule, patience=config.patience, seed=config.seed,
-                           deterministic=config.deterministic, progress=progress,
-                           monitor="val_iou" if len(va_img) else "train_loss", mode="max" if len(va_img) else "min")
     n_batches = max(1, len(tr_img) // config.batch_size)
     result = fit(model, loss_fn, _batches(tr_img, tr_msk, config, config.augment), n_batches,
                  _validator(va_img, va_msk, config, loss_fn), fit_config, run_dir, resume, log)

@@ -42,12 +42,14 @@ def load_weights(model: torch.nn.Module, path: str | Path, strict: bool = True) 
     try:
         state = load_file(str(path))
     except Exception as err:  # safetensors raises its own error types
-        raise PixelwiseError(f"cannot read weights {path} ({err}); the file is damaged, retrain or use another.") from None
+        raise PixelwiseError(f"cannot read weights {path} ({err}); "
+                             f"the file is damaged, retrain or use another.") from None
     try:
         model.load_state_dict(state, strict=strict)
     except RuntimeError as err:
         first = str(err).splitlines()[0]
-        raise PixelwiseError(f"weights {path} do not fit this model ({first}); build the model with the run's config.") from None
+        raise PixelwiseError(f"weights {path} do not fit this model ({first}); "
+                             f"build the model with the run's config.") from None
     return model
 
 

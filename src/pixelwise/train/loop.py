@@ -105,7 +105,9 @@ def fit(model: torch.nn.Module, loss_fn: Callable, train_batches: Callable[[int,
         load_weights(model, ckpt / "last.safetensors")
         optimizer.load_state_dict(state["optimizer"])
         generator.set_state(state["generator"])
-        start_epoch, step, planned_epochs = state["epoch"] + 1, state["step"], state["planned_epochs"]
+        start_epoch, step = state["epoch"] + 1, state["step"]
+        # a fixed number of epochs may be raised on resume; a time budget is planned again from measured steps
+        planned_epochs = state["planned_epochs"] if config.minutes is not None else config.epochs
         best_score, since_best = state["best_score"], state["since_best"]
         result.history, result.best_epoch = list(state["history"]), state["best_epoch"]
         result.best_value = sign * best_score if best_score > -math.inf else float("nan")
@@ -139,8 +141,10 @@ def fit(model: torch.nn.Module, loss_fn: Callable, train_batches: Callable[[int,
             step += 1
             losses.append(loss.item())
             bar.update(1)
-            bar.set_postfix(loss=f"{losses[-1]:.4f}", iou=_fmt(result.history[-1].get(config.monitor)) if result.history else "-")
-            if budget is not None and epoch == start_epoch and i == min(3, steps_per_epoch - 1) and epoch_seconds is None:
+            last = result.history[-1].get(config.monitor) if result.history else None
+            bar.set_postfix(loss=f"{losses[-1]:.4f}", **{config.monitor: _fmt(last)})
+            first_plan = epoch == start_epoch and epoch_seconds is None and i == min(3, steps_per_epoch - 1)
+            if budget is not None and first_plan:
                 # first plan: measured step time (the first step is warm-up), validation about a third of an epoch
                 per_step = (time.perf_counter() - t_epoch) / (i + 1)
                 estimate = per_step * steps_per_epoch * 1.35

@@ -26,11 +26,13 @@ def prepare_run_dir(path: str | Path, overwrite: bool = False, resume: bool = Fa
     exists = path.exists() and any(path.iterdir()) if path.is_dir() else path.exists()
     if resume:
         if not (path / "checkpoints" / "last_state.pt").is_file():
-            raise PixelwiseError(f"cannot resume: {path} has no checkpoints/last_state.pt; start a new run without --resume.")
+            raise PixelwiseError(f"cannot resume: {path} has no checkpoints/last_state.pt; "
+                                 f"start a new run without --resume.")
         return path
     if exists:
         if not overwrite:
-            raise PixelwiseError(f"run folder {path} already exists; pass --overwrite to replace it, --resume to continue "
+            raise PixelwiseError(f"run folder {path} already exists; "
+                                 f"pass --overwrite to replace it, --resume to continue "
                                  "it, or choose another --out.")
         if path.is_dir():
             shutil.rmtree(path)

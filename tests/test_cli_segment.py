@@ -1,0 +1,105 @@
+"""The command line end to end on a tiny generated folder, and each bad-input error."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from pixelwise.cli import main
+
+TRAIN = ["segment", "train", "--size", "32", "--base-channels", "4", "--depth", "2", "--epochs", "2", "--batch-size",
+         "4", "--quiet"]
+
+
+def test_train_eval_predict(polyp_folder, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main([*TRAIN, "--data", str(polyp_folder), "--out", str(out), "--seed", "3"]) == 0
+    assert (out / "metrics.json").is_file()
+    split = json.loads((out / "split.json").read_text())
+    assert (len(split["train"]), len(split["val"]), len(split["test"])) == (28, 10, 10)
+    assert main(["segment", "eval", "--run", str(out), "--quiet"]) == 0
+    assert main(["segment", "predict", "--run", str(out), str(polyp_folder / "images"), "--out", str(tmp_path / "m"),
+                 "--quiet"]) == 0
+    assert len(list((tmp_path / "m").glob("*.png"))) == 48
+    assert "wrote 48 masks" in capsys.readouterr().out
+
+
+def test_resume_continues_a_run(polyp_folder, tmp_path):
+    out = tmp_path / "run"
+    assert main([*TRAIN, "--data", str(polyp_folder), "--out", str(out)]) == 0
+    assert main([*TRAIN[:-3], "--epochs", "3", "--quiet", "--data", str(polyp_folder), "--out", str(out),
+                 "--resume"]) == 0
+    history = (out / "history.csv").read_text().strip().splitlines()
+    assert len(history) == 1 + 3
+
+
+def bad(tmp_path, polyp_folder):
+    broken = tmp_path / "broken"
+    shutil.copytree(polyp_folder, broken)
+    (broken / "masks" / "case_0002.png").unlink()
+    return broken
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--model", "resnet"], "unet, vit, fcn"),
+    (["--lambda-dice", "-1"], "lambda_dice"),
+    (["--split", "0.5,0.5"], "three fractions"),
+    (["--split", "0.7,0.2,0.2"], "sum"),
+    (["--lr", "0"], "lr"),
+    (["--minutes", "-2"], "minutes"),
+    (["--test-ids", "x.txt"], "--train-ids"),
+    (["--train-ids", "missing.txt"], "does not exist"),
+    (["--resume"], "cannot resume"),
+])
+def test_bad_arguments_exit_2_with_one_line(polyp_folder, tmp_path, capsys, args, message):
+    out = tmp_path / "run"
+    code = main([*TRAIN, "--data", str(polyp_folder), "--out", str(out), *args])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_bad_data_exit_2_and_names_the_file(polyp_folder, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main([*TRAIN, "--data", str(bad(tmp_path, polyp_folder)), "--out", str(out)]) == 2
+    assert "case_0002" in capsys.readouterr().err
+    assert not out.exists()
+    assert main([*TRAIN, "--data", str(tmp_path / "nowhere"), "--out", str(out)]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_existing_run_is_not_overwritten(polyp_folder, tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "keep.txt").write_text("precious")
+    assert main([*TRAIN, "--data", str(polyp_folder), "--out", str(out)]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert (out / "keep.txt").read_text() == "precious"
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["segment", "eval", "--run", "no/such/run"], "does not exist"),
+    (["segment", "predict", "--run", "no/such/run", "x.png", "--out", "o"], "does not exist"),
+])
+def test_eval_and_predict_errors(argv, message, capsys):
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_usage_errors_exit_2(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["segment", "train"])  # --data missing
+    assert info.value.code == 2
+    assert "--data" in capsys.readouterr().err
+
+
+def test_python_dash_m_and_console_script():
+    done = subprocess.run([sys.executable, "-m", "pixelwise", "--help"], capture_output=True, text=True)
+    assert done.returncode == 0 and "segment" in done.stdout
+    done = subprocess.run([sys.executable, "-m", "pixelwise", "segment", "eval", "--run", "nope"], capture_output=True,
+                          text=True)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1

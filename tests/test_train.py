@@ -1,0 +1,159 @@
+import pytest
+import torch
+
+from pixelwise.errors import NonFiniteLossError, PixelwiseError
+from pixelwise.train import FitConfig, fit, load_weights, save_weights
+from pixelwise.train.loop import _plan
+from pixelwise.train.runs import prepare_run_dir, read_csv
+from pixelwise.train.schedule import learning_rate
+
+
+def regression_problem(n=64, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 3, generator=g)
+    y = x @ torch.tensor([[1.0], [-2.0], [0.5]]) + 0.3
+    return x, y
+
+
+def make_batches(x, y, bs=8, interrupt_at=None):
+    def batches(epoch, generator):
+        if interrupt_at is not None and epoch == interrupt_at:
+            raise KeyboardInterrupt
+        order = torch.randperm(len(x), generator=generator)
+        for s in range(0, len(x), bs):
+            idx = order[s:s + bs]
+            yield x[idx], y[idx]
+    return batches
+
+
+def validator(x, y):
+    return lambda model: {"val_loss": torch.nn.functional.mse_loss(model(x), y).item()}
+
+
+def config(**kw):
+    base = dict(epochs=4, lr=0.05, monitor="val_loss", mode="min", progress=False, seed=3)
+    return FitConfig(**{**base, **kw})
+
+
+def test_fit_learns_and_writes_checkpoints(tmp_path):
+    x, y = regression_problem()
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 1)
+    before = validator(x, y)(model)["val_loss"]
+    result = fit(model, torch.nn.functional.mse_loss, make_batches(x, y), 8, validator(x, y), config(epochs=6, lr=0.2),
+                 tmp_path,
+                 log=lambda s: None)
+    assert len(result.history) == 6 and result.stopped == "epochs"
+    assert result.history[-1]["val_loss"] < before / 10
+    for f in ("last.safetensors", "best.safetensors", "last_state.pt"):
+        assert (tmp_path / "checkpoints" / f).is_file()
+    rows = read_csv(tmp_path / "history.csv")
+    assert [r["epoch"] for r in rows] == [1, 2, 3, 4, 5, 6]
+    best = torch.nn.Linear(3, 1)
+    load_weights(best, tmp_path / "checkpoints" / "best.safetensors")
+    assert validator(x, y)(best)["val_loss"] == pytest.approx(min(r["val_loss"] for r in rows), rel=1e-5)
+
+
+def test_resume_reproduces_an_uninterrupted_run(tmp_path):
+    x, y = regression_problem()
+    torch.manual_seed(0)
+    straight = torch.nn.Linear(3, 1)
+    fit(straight, torch.nn.functional.mse_loss, make_batches(x, y), 8, validator(x, y), config(), tmp_path / "a",
+        log=lambda s: None)
+    torch.manual_seed(0)
+    broken = torch.nn.Linear(3, 1)
+    with pytest.raises(KeyboardInterrupt):
+        fit(broken, torch.nn.functional.mse_loss, make_batches(x, y, interrupt_at=2), 8, validator(x, y), config(),
+            tmp_path / "b", log=lambda s: None)
+    resumed = torch.nn.Linear(3, 1)
+    result = fit(resumed, torch.nn.functional.mse_loss, make_batches(x, y), 8, validator(x, y), config(),
+                 tmp_path / "b", resume=True, log=lambda s: None)
+    assert [r["epoch"] for r in result.history] == [1, 2, 3, 4]
+    torch.testing.assert_close(resumed.weight, straight.weight)
+    torch.testing.assert_close(resumed.bias, straight.bias)
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(tmp_path):
+    x, y = regression_problem()
+    model = torch.nn.Linear(3, 1)
+    calls = {"n": 0}
+
+    def exploding(out, target):
+        calls["n"] += 1
+        loss = torch.nn.functional.mse_loss(out, target)
+        return loss * float("nan") if calls["n"] > 12 else loss  # NaN in the second epoch
+
+    with pytest.raises(NonFiniteLossError, match="epoch 2.*last good checkpoint"):
+        fit(model, exploding, make_batches(x, y), 8, validator(x, y), config(), tmp_path, log=lambda s: None)
+    kept = torch.nn.Linear(3, 1)
+    load_weights(kept, tmp_path / "checkpoints" / "last.safetensors")
+    assert torch.isfinite(kept.weight).all()
+
+
+def test_early_stopping():
+    x, y = regression_problem()
+    model = torch.nn.Linear(3, 1)
+    # lr so small that the monitored value barely moves: the "improvement" test uses a strict comparison,
+    # so a constant metric stops after `patience` epochs
+    result = fit(model, torch.nn.functional.mse_loss, make_batches(x, y), 8, lambda m: {"val_loss": 1.0},
+                 config(epochs=20, patience=2), None, log=lambda s: None)
+    assert result.stopped == "early_stopping" and len(result.history) == 3
+
+
+def test_time_budget_stops_early(tmp_path):
+    x, y = regression_problem(n=32)
+    model = torch.nn.Linear(3, 1)
+
+    def slow_validate(m):
+        import time
+        time.sleep(0.3)
+        return {"val_loss": 1.0}
+
+    result = fit(model, torch.nn.functional.mse_loss, make_batches(x, y), 4, slow_validate,
+                 config(epochs=1000, minutes=1.5 / 60), None, log=lambda s: None)
+    assert result.stopped == "budget"
+    assert 2 <= len(result.history) <= 6 and result.seconds < 3.0
+
+
+@pytest.mark.parametrize("budget,elapsed,epoch,per_epoch,max_epochs,expected", [
+    (100, 10, 0, 10, 50, 10),  # 90 s left -> 9 more after this one
+    (100, 10, 0, 10, 5, 5),  # capped by the epoch limit
+    (100, 95, 3, 10, 50, 4),  # no time for another: stop after this epoch
+])
+def test_plan(budget, elapsed, epoch, per_epoch, max_epochs, expected):
+    assert _plan(budget, elapsed, epoch, per_epoch, max_epochs) == expected
+
+
+@pytest.mark.parametrize("kind,step,total,expected", [
+    ("constant", 5, 10, 1.0), ("cosine", 0, 10, 1.0), ("cosine", 5, 10, 0.5), ("cosine", 10, 10, 0.0),
+    ("onecycle", 0, 10, 1 / 25), ("onecycle", 3, 10, 1.0), ("onecycle", 10, 10, 1e-4),
+])
+def test_learning_rate_schedules(kind, step, total, expected):
+    assert learning_rate(kind, 1.0, step, total) == pytest.approx(expected, abs=1e-9)
+
+
+@pytest.mark.parametrize("kw,match", [(dict(epochs=0), "epochs"), (dict(lr=-1), "lr"), (dict(minutes=0), "minutes"),
+                                      (dict(schedule="step"), "schedule"), (dict(patience=0), "patience")])
+def test_bad_fit_config(kw, match):
+    with pytest.raises(PixelwiseError, match=match):
+        FitConfig(**kw)
+
+
+def test_weights_that_do_not_fit_are_one_sentence(tmp_path):
+    save_weights(torch.nn.Linear(3, 1), tmp_path / "w.safetensors")
+    with pytest.raises(PixelwiseError, match="do not fit this model"):
+        load_weights(torch.nn.Linear(4, 1), tmp_path / "w.safetensors")
+    (tmp_path / "bad.safetensors").write_bytes(b"garbage")
+    with pytest.raises(PixelwiseError, match="cannot read weights"):
+        load_weights(torch.nn.Linear(3, 1), tmp_path / "bad.safetensors")
+
+
+def test_run_folder_is_never_overwritten_silently(tmp_path):
+    run = prepare_run_dir(tmp_path / "r")
+    (run / "config.json").write_text("{}")
+    with pytest.raises(PixelwiseError, match="already exists.*--overwrite"):
+        prepare_run_dir(tmp_path / "r")
+    assert (run / "config.json").is_file()
+    assert not any(prepare_run_dir(tmp_path / "r", overwrite=True).iterdir())
+    with pytest.raises(PixelwiseError, match="cannot resume"):
+        prepare_run_dir(tmp_path / "r", resume=True)
