@@ -1,0 +1,69 @@
+"""Kvasir-SEG polyp segmentation within a time budget on this machine.
+
+Trains with the segmentation recipe on a folder of Kvasir-SEG images (e.g. ../shared/data/kvasir-seg-880,
+the 880 training ids of the official split), holding out a test part that the model never sees, and prints
+JSON: test Dice/IoU (at each image's original size, with bootstrap intervals), validation IoU per epoch,
+training images/s and the minutes used. Target (issue 2): mean Dice >= 0.80 on unseen images after at most
+60 minutes of training on 2 cores.
+
+    python benchmarks/kvasir.py --data ../shared/data/kvasir-seg-880 --minutes 60 [--out runs/kvasir]
+
+Kvasir-SEG: D. Jha et al., "Kvasir-SEG: A Segmented Polyp Dataset", MMM 2020, LNCS 11962, pp. 451-462.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+from _common import emit, machine
+
+from pixelwise.data.splits import parse_fractions
+from pixelwise.tasks.segmentation import SegmentationConfig, run
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--minutes", type=float, default=60)
+    parser.add_argument("--out", default="runs/kvasir")
+    parser.add_argument("--model", default="unet")
+    parser.add_argument("--size", type=int, default=192)
+    parser.add_argument("--base-channels", type=int, default=32)
+    parser.add_argument("--depth", type=int, default=4)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--schedule", default="onecycle")
+    parser.add_argument("--split", default="0.7,0.1,0.2", help="train,val,test; the test part is never trained on")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    config = SegmentationConfig(
+        data=args.data, out=args.out, model=args.model, size=args.size, base_channels=args.base_channels,
+        depth=args.depth, batch_size=args.batch_size, lr=args.lr, schedule=args.schedule, minutes=args.minutes,
+        epochs=1000, split=parse_fractions(args.split), seed=args.seed)
+    t = time.perf_counter()
+    result = run(config, overwrite=True, progress=False, log=lambda s: print(s, flush=True))
+    m = result.metrics["metrics"]
+    train_seconds = sum(r["seconds"] for r in result.history)
+
+
+    split = json.loads((result.run_dir / "split.json").read_text())
+    n_train = len(split["train"]) * len(result.history)
+    emit({
+        "benchmark": "kvasir", "machine": machine(), "data": args.data, "minutes_budget": args.minutes,
+        "config": {k: getattr(config, k) for k in ("model", "size", "base_channels", "depth", "batch_size", "lr",
+                                                    "schedule", "split", "seed")},
+        "cases": {k: len(split[k]) for k in ("train", "val", "test")},
+        "epochs": len(result.history), "train_minutes": round(train_seconds / 60, 2),
+        "total_minutes": round((time.perf_counter() - t) / 60, 2),
+        "train_images_per_s": round(n_train / max(train_seconds, 1e-9), 2),
+        "val_iou_by_epoch": [round(r.get("val_iou", float("nan")), 4) for r in result.history],
+        "test_dice": m["dice"], "test_iou": m["iou"], "test_hd95": m["hd95"],
+        "categories": result.metrics.get("categories"),
+        "target_dice>=0.80": m["dice"]["mean"] >= 0.80,
+    })
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""``segment predict`` throughput on a folder of 3x512x512 images, network-only and end to end.
+
+The network part is timed on batches already in memory (no-grad, channels-last; eager and frozen
+TorchScript with batch norm folded into the convolutions), its achieved GFLOP/s compared with the
+machine's fp32 matrix-multiply peak. End to end runs :func:`pixelwise.tasks.segmentation.predict` on
+JPEG files (decoding, resizing and writing overlapped with compute). Targets (issue 2): network >= 80%
+of peak; end-to-end images/s within 20% of network-only. Weights are random: speed does not depend on them.
+
+    python benchmarks/predict_throughput.py [--n 16 --size 512 --batch 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from _common import best_time, count_flops, emit, machine, matmul_peak_gflops
+
+from pixelwise.data.io import write_image
+from pixelwise.tasks.segmentation import SegmentationConfig, build_model, inference_model, predict
+from pixelwise.train import save_weights, write_json
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=16, help="images in the folder")
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    peak = matmul_peak_gflops()
+    config = SegmentationConfig(data="", size=args.size, norm_mean=[0.5] * 3, norm_std=[0.25] * 3)
+    model = build_model(config).eval()
+    x = torch.randn(args.batch, 3, args.size, args.size).contiguous(memory_format=torch.channels_last)
+    flops = count_flops(lambda: model(x))
+    results = {}
+    with torch.inference_mode():
+        eager = model.to(memory_format=torch.channels_last)
+        t = best_time(lambda: eager(x), args.repeats, warmup=1)
+        results["network_eager"] = _row(flops, t, args.batch, peak)
+    frozen = inference_model(build_model(config).eval(), config)
+    with torch.inference_mode():
+        t = best_time(lambda: frozen(x), args.repeats, warmup=2)
+        results["network_frozen"] = _row(flops, t, args.batch, peak)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        run = tmp / "run"
+        write_json(run / "config.json", config.__dict__)
+        save_weights(build_model(config), run / "checkpoints" / "best.safetensors")
+        rng = np.random.default_rng(0)
+        for i in range(args.n):
+            write_image(tmp / "in" / f"img{i:03d}.jpg", rng.integers(0, 255, (args.size, args.size, 3), dtype=np.uint8))
+        predict(run, [tmp / "in"], tmp / "warm", batch_size=args.batch, progress=False)  # warm-up (tracing)
+        t = time.perf_counter()
+        predict(run, [tmp / "in"], tmp / "out", batch_size=args.batch, progress=False)
+        seconds = time.perf_counter() - t
+    end_to_end = args.n / seconds
+    best_net = max(results.values(), key=lambda r: r["images_per_s"])
+    out = {"benchmark": "predict_throughput", "input": [args.batch, 3, args.size, args.size], "images": args.n,
+           "machine": machine(), "matmul_peak_gflops": round(peak, 1),
+           "gflop_per_image": round(flops / args.batch / 1e9, 2),
+           **results, "end_to_end_images_per_s": round(end_to_end, 2),
+           "end_to_end_vs_network": round(end_to_end / best_net["images_per_s"], 3),
+           "targets": {"network_fraction_of_peak>=0.80": best_net["fraction_of_peak"] >= 0.8,
+                       "end_to_end_within_20%": end_to_end >= 0.8 * best_net["images_per_s"]}}
+    emit(out)
+
+
+def _row(flops: float, seconds: float, batch: int, peak: float) -> dict:
+    gflops = flops / seconds / 1e9
+    return {"seconds_per_batch": round(seconds, 4), "images_per_s": round(batch / seconds, 2),
+            "gflops": round(gflops, 1), "fraction_of_peak": round(gflops / peak, 3)}
+
+
+if __name__ == "__main__":
+    main()
