@@ -55,7 +55,8 @@ class ConvAxis:
         return conv_rf(prev, self.kernel, self.stride, self.pad_before, self.dilation)
 
     def out_size(self, n: int) -> int:
-        return (n + self.pad_before + self.pad_after - self.dilation * (self.kernel - 1) - 1) // self.stride + 1
+        span = self.dilation * (self.kernel - 1) + 1
+        return (n + self.pad_before + self.pad_after - span) // self.stride + 1
 
     def deps(self, n_in: int, n_out: int) -> np.ndarray:
         a = np.zeros((n_out, n_in), dtype=bool)
@@ -81,7 +82,8 @@ class TransposedConvAxis:
         return transposed_conv_rf(prev, self.kernel, self.stride, self.padding, self.dilation)
 
     def out_size(self, n: int) -> int:
-        return (n - 1) * self.stride - 2 * self.padding + self.dilation * (self.kernel - 1) + self.output_padding + 1
+        span = self.dilation * (self.kernel - 1) + 1
+        return (n - 1) * self.stride - 2 * self.padding + span + self.output_padding
 
     def deps(self, n_in: int, n_out: int) -> np.ndarray:
         a = np.zeros((n_out, n_in), dtype=bool)

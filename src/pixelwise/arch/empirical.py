@@ -110,7 +110,8 @@ def _output_pixel(y: torch.Tensor, index: Sequence[int] | None) -> torch.Tensor:
     return y[(0, slice(None)) + index].sum()  # sum over channels: the union of their supports
 
 
-def gradient_support(model: nn.Module, input_shape: Sequence[int], index: Sequence[int] | None = None) -> np.ndarray:
+def gradient_support(model: nn.Module, input_shape: Sequence[int],
+                     index: Sequence[int] | None = None) -> np.ndarray:
     """Boolean mask over the input's spatial axes where d(output pixel) / d(input) is non-zero.
 
     The model is linearised first (:func:`linearised`), so the mask is the theoretical receptive field of
@@ -124,8 +125,9 @@ def gradient_support(model: nn.Module, input_shape: Sequence[int], index: Sequen
     return (grad[0] != 0).any(dim=0).numpy()
 
 
-def effective_receptive_field(model: nn.Module, input_shape: Sequence[int], index: Sequence[int] | None = None,
-                              n_samples: int = 8, generator: torch.Generator | None = None) -> np.ndarray:
+def effective_receptive_field(model: nn.Module, input_shape: Sequence[int],
+                              index: Sequence[int] | None = None, n_samples: int = 8,
+                              generator: torch.Generator | None = None) -> np.ndarray:
     """Mean |d(output pixel) / d(input)| over ``n_samples`` standard-normal inputs (Luo et al. 2016).
 
     Uses the model's own weights (eval mode, on a copy); returns an array over the input's spatial axes,

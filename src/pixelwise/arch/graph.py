@@ -31,8 +31,14 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from pixelwise.arch.axes import (ConvAxis, IdentityAxis, InterpolateAxis, PadAxis, SliceAxis,
-                                 TransposedConvAxis)
+from pixelwise.arch.axes import (
+    ConvAxis,
+    IdentityAxis,
+    InterpolateAxis,
+    PadAxis,
+    SliceAxis,
+    TransposedConvAxis,
+)
 from pixelwise.arch.layers import AxisRF
 from pixelwise.errors import PixelwiseError
 
@@ -63,7 +69,9 @@ class Node:
 
     index: int
     name: str  # module path ("down.0.3") or path:function ("up.1:cat"); "input" for the input
-    kind: str  # input conv tconv pool pointwise norm pad crop interpolate merge attention linear layout global unknown
+    # input, conv, tconv, pool, pointwise, norm, pad, crop, interpolate, merge, attention, linear, layout,
+    # global or unknown
+    kind: str
     op: str  # class or function name
     inputs: tuple[int, ...]
     out_shape: tuple[int, ...]
@@ -96,19 +104,27 @@ class Graph:
 # ---------------------------------------------------------------------------------------------------
 
 POINTWISE_FUNCTIONS = {
-    "relu", "relu_", "relu6", "gelu", "silu", "sigmoid", "tanh", "leaky_relu", "leaky_relu_", "elu", "elu_", "selu",
-    "celu", "hardtanh", "hardtanh_", "softplus", "mish", "hardswish", "hardsigmoid", "prelu", "dropout", "dropout1d",
-    "dropout2d", "dropout3d", "alpha_dropout", "neg", "abs", "exp", "log", "sqrt", "square", "clamp", "clamp_",
-    "clone", "contiguous", "to", "float", "double", "half", "type_as", "detach", "__neg__", "pow", "__pow__",
+    "relu", "relu_", "relu6", "gelu", "silu", "sigmoid", "tanh", "leaky_relu", "leaky_relu_", "elu", "elu_",
+    "selu", "celu", "hardtanh", "hardtanh_", "softplus", "mish", "hardswish", "hardsigmoid", "prelu",
+    "dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout", "neg", "abs", "exp", "log", "sqrt",
+    "square", "clamp", "clamp_", "clone", "contiguous", "to", "float", "double", "half", "type_as", "detach",
+    "__neg__", "pow", "__pow__",
 }
-MERGE_FUNCTIONS = {"add", "add_", "sub", "sub_", "mul", "mul_", "div", "div_", "__add__", "__radd__", "__iadd__",
-                   "__sub__", "__rsub__", "__isub__", "__mul__", "__rmul__", "__imul__", "__truediv__",
-                   "__rtruediv__", "__itruediv__", "maximum", "minimum", "where"}
-NORM_FUNCTIONS = {"batch_norm", "instance_norm", "group_norm", "layer_norm", "local_response_norm", "normalize",
-                  "rms_norm"}
-LAYOUT_FUNCTIONS = {"flatten", "reshape", "view", "permute", "transpose", "unflatten", "squeeze", "unsqueeze",
-                    "expand", "movedim", "swapaxes", "chunk", "split", "unbind", "t", "mT", "view_as", "reshape_as",
-                    "flip", "roll"}
+MERGE_FUNCTIONS = {
+    "add", "add_", "sub", "sub_", "mul", "mul_", "div", "div_", "__add__", "__radd__", "__iadd__", "__sub__",
+    "__rsub__", "__isub__", "__mul__", "__rmul__", "__imul__", "__truediv__", "__rtruediv__", "__itruediv__",
+    "maximum", "minimum", "where",
+}
+NORM_FUNCTIONS = {"batch_norm", "instance_norm", "group_norm", "layer_norm", "local_response_norm",
+                  "normalize", "rms_norm"}
+LAYOUT_FUNCTIONS = {
+    "flatten", "reshape", "view", "permute", "transpose", "unflatten", "squeeze", "unsqueeze", "expand",
+    "movedim", "swapaxes", "chunk", "split", "unbind", "t", "mT", "view_as", "reshape_as",
+}
+POOL_FUNCTIONS = {
+    "max_pool1d", "max_pool2d", "max_pool3d", "max_pool1d_with_indices", "max_pool2d_with_indices",
+    "max_pool3d_with_indices", "avg_pool1d", "avg_pool2d", "avg_pool3d",
+}
 ATTENTION_FUNCTIONS = {"multi_head_attention_forward", "scaled_dot_product_attention"}
 
 POINTWISE_MODULES = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.GELU, nn.SiLU, nn.Sigmoid, nn.Tanh, nn.ELU, nn.SELU,
@@ -155,7 +171,7 @@ def _conv_axes(kernel, stride, padding, dilation, n: int, pad_mode: str = "zeros
 
 
 def _slice_axes(index, shape: Sequence[int]) -> tuple | None:
-    """Axis maps for ``x[index]`` if it slices the spatial axes only (N and C may be sliced too), else None."""
+    """Axis maps for ``x[index]`` if it only slices (N, C and the spatial axes), else None."""
     if not isinstance(index, tuple):
         index = (index,)
     if any(i is None or isinstance(i, torch.Tensor) for i in index) or sum(i is Ellipsis for i in index) > 1:
@@ -312,7 +328,8 @@ class _Tracer(TorchFunctionMode):
         params = tuple(dict.fromkeys(
             list(module.parameters()) if module is not None
             else [t for t in _tensors(args) + _tensors(kwargs) if isinstance(t, nn.Parameter)]))
-        self._add(Node(0, name, kind, op, tuple(ids), tuple(out.shape), state, axes, module, params, macs), outs)
+        node = Node(0, name, kind, op, tuple(ids), tuple(out.shape), state, axes, module, params, macs)
+        self._add(node, outs)
 
     def _classify(self, name, op, module, args, kwargs, ins, out, states, in_shapes):
         """(kind, axis maps, state, multiply-adds) for one call."""
@@ -338,8 +355,9 @@ class _Tracer(TorchFunctionMode):
                 k = int(np.prod(module.kernel_size))
                 return spatial("conv", axes, out.numel() * module.in_channels // module.groups * k)
             if isinstance(module, TCONV_MODULES):
-                axes = tuple(TransposedConvAxis(k, s, p, d, o) for k, s, p, d, o in zip(
-                    module.kernel_size, module.stride, module.padding, module.dilation, module.output_padding))
+                m = module
+                axes = tuple(TransposedConvAxis(*geometry) for geometry in zip(
+                    m.kernel_size, m.stride, m.padding, m.dilation, m.output_padding))
                 k = int(np.prod(module.kernel_size))
                 return spatial("tconv", axes, x.numel() * module.out_channels // module.groups * k)
             if isinstance(module, MAXPOOL_MODULES + AVGPOOL_MODULES):
@@ -371,13 +389,14 @@ class _Tracer(TorchFunctionMode):
             return spatial("conv", axes, out.numel() * int(np.prod(w.shape[1:])))
         if op in ("conv_transpose1d", "conv_transpose2d", "conv_transpose3d"):
             w = _arg(args, kwargs, 1, "weight")
-            axes = tuple(TransposedConvAxis(k, s, p, d, o) for k, s, p, d, o in zip(
+            axes = tuple(TransposedConvAxis(*geometry) for geometry in zip(
                 w.shape[2:], _per_axis(_arg(args, kwargs, 3, "stride", 1), n),
-                _per_axis(_arg(args, kwargs, 4, "padding", 0), n), _per_axis(_arg(args, kwargs, 7, "dilation", 1), n),
+                _per_axis(_arg(args, kwargs, 4, "padding", 0), n),
+                _per_axis(_arg(args, kwargs, 7, "dilation", 1), n),
                 _per_axis(_arg(args, kwargs, 5, "output_padding", 0), n)))
-            return spatial("tconv", axes, x.numel() * int(np.prod(w.shape[1:])))  # w: (C_in, C_out / groups, *K)
-        if op in ("max_pool1d", "max_pool2d", "max_pool3d", "max_pool1d_with_indices", "max_pool2d_with_indices",
-                  "max_pool3d_with_indices", "avg_pool1d", "avg_pool2d", "avg_pool3d"):
+            # w: (C_in, C_out / groups, *K)
+            return spatial("tconv", axes, x.numel() * int(np.prod(w.shape[1:])))
+        if op in POOL_FUNCTIONS:
             k = _arg(args, kwargs, 1, "kernel_size")
             s = _arg(args, kwargs, 2, "stride", None) or k
             d = _arg(args, kwargs, 4, "dilation", 1) if op.startswith("max") else 1
@@ -398,9 +417,9 @@ class _Tracer(TorchFunctionMode):
                 return unknown("concatenates along a non-channel dimension")
             return "merge", (IdentityAxis(),) * n, _combine(name, states, in_shapes, out.shape), 0
         if op == "interpolate":
-            return self._interpolate(name, x, out, _arg(args, kwargs, 2, "scale_factor"),
-                                     _arg(args, kwargs, 3, "mode", "nearest"), _arg(args, kwargs, 4, "align_corners"),
-                                     state, spatial)
+            scale, mode = _arg(args, kwargs, 2, "scale_factor"), _arg(args, kwargs, 3, "mode", "nearest")
+            corners = _arg(args, kwargs, 4, "align_corners")
+            return self._interpolate(name, x, out, scale, mode, corners, state, spatial)
         if op in MERGE_FUNCTIONS:
             if len(ins) > 1 or isinstance(state, Spatial) and tuple(out.shape[2:]) != tuple(x.shape[2:]):
                 return "merge", (IdentityAxis(),) * n, _combine(name, states, in_shapes, out.shape), 0
@@ -438,7 +457,8 @@ class _Tracer(TorchFunctionMode):
     def _adaptive(name, out, state, spatial_ok):
         if spatial_ok and all(s == 1 for s in out.shape[2:]):
             return "global", None, (state if isinstance(state, Unknown) else Global(name)), 0
-        return "unknown", None, Unknown((f"{name} (adaptive pooling to {tuple(out.shape[2:])}: bins vary)",)), 0
+        why = f"{name} (adaptive pooling to {tuple(out.shape[2:])}: bins vary)"
+        return "unknown", None, Unknown((why,)), 0
 
     @staticmethod
     def _softmax(name, dim, x, state, spatial):
@@ -452,7 +472,8 @@ class _Tracer(TorchFunctionMode):
     def _linear(name, out, in_features, state):
         macs = out.numel() * in_features
         if isinstance(state, Spatial):
-            return "unknown", None, Unknown((f"{name} (a linear layer on an image mixes its last axis)",)), macs
+            why = f"{name} (a linear layer on an image mixes its last axis)"
+            return "unknown", None, Unknown((why,)), macs
         return "linear", None, state, macs
 
     @staticmethod

@@ -72,7 +72,8 @@ def pool_output_size(size: int, kernel: int, stride: int | None = None, padding:
     stride = kernel if stride is None else stride
     _check_positive(size=size, kernel=kernel, stride=stride, dilation=dilation)
     if padding < 0 or 2 * padding > kernel:
-        raise PixelwiseError(f"pooling padding={padding} must be between 0 and half the kernel ({kernel // 2}).")
+        raise PixelwiseError(f"pooling padding={padding} must be between 0 and half the kernel "
+                             f"({kernel // 2}).")
     span = dilation * (kernel - 1) + 1
     if size + 2 * padding < span:
         raise PixelwiseError(
@@ -102,8 +103,8 @@ def conv_transpose_output_size(size: int, kernel: int, stride: int = 1, padding:
             f"dilation ({dilation}).")
     out = (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
     if out < 1:
-        raise PixelwiseError(f"transposed convolution of size {size} with padding {padding} leaves no output; "
-                             "lower the padding.")
+        raise PixelwiseError(f"transposed convolution of size {size} with padding {padding} leaves no "
+                             "output; lower the padding.")
     return out
 
 
@@ -137,12 +138,13 @@ class AxisRF:
 
 
 def conv_rf(prev: AxisRF, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> AxisRF:
-    """RF_l = RF_{l-1} + (K - 1) D J_{l-1}; J_l = S J_{l-1}; L_l = L_{l-1} - P J_{l-1} (convolution or pooling)."""
+    """Conv or pooling: RF_l = RF_{l-1} + (K-1) D J_{l-1}; J_l = S J_{l-1}; L_l = L_{l-1} - P J_{l-1}."""
     return AxisRF(size=prev.size + (kernel - 1) * dilation * prev.jump, jump=prev.jump * stride,
                   left=prev.left - padding * prev.jump)
 
 
-def transposed_conv_rf(prev: AxisRF, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> AxisRF:
+def transposed_conv_rf(prev: AxisRF, kernel: int, stride: int = 1, padding: int = 0,
+                       dilation: int = 1) -> AxisRF:
     """Transposed convolution: J_l = J_{l-1} / S and the hull over the output phases.
 
     Output o takes input i with o = i S - P + t D for some tap t, so i lies in [(o + P - (K-1) D) / S,
@@ -201,7 +203,8 @@ class LayerSpec:
         return " ".join(parts)
 
 
-def make_layer(kind: str, kernel, stride=None, padding=0, dilation=1, output_padding=0, ndim: int = 1) -> LayerSpec:
+def make_layer(kind: str, kernel, stride=None, padding=0, dilation=1, output_padding=0,
+               ndim: int = 1) -> LayerSpec:
     """Build a :class:`LayerSpec`, broadcasting single numbers to ``ndim`` axes and checking every value."""
     if kind not in LAYER_KINDS:
         raise PixelwiseError(f"layer kind {kind!r} is not known; use one of {', '.join(LAYER_KINDS)}.")
@@ -209,11 +212,14 @@ def make_layer(kind: str, kernel, stride=None, padding=0, dilation=1, output_pad
     def axes(name, v):
         v = tuple(v) if isinstance(v, (tuple, list)) else (v,) * ndim
         if len(v) != ndim:
-            raise PixelwiseError(f"{name}={v} has {len(v)} values but the chain is {ndim}D; give 1 or {ndim}.")
+            raise PixelwiseError(f"{name}={v} has {len(v)} values but the chain is {ndim}D; "
+                                 f"give 1 or {ndim}.")
         return tuple(int(x) for x in v)
 
     kernel = axes("kernel", kernel)
-    stride = axes("stride", kernel if (stride is None and kind == "pool") else (1 if stride is None else stride))
+    if stride is None:
+        stride = kernel if kind == "pool" else 1
+    stride = axes("stride", stride)
     padding, dilation = axes("padding", padding), axes("dilation", dilation)
     output_padding = axes("output_padding", output_padding)
     _check_positive(**{f"kernel[{i}]": v for i, v in enumerate(kernel)},
@@ -225,7 +231,8 @@ def make_layer(kind: str, kernel, stride=None, padding=0, dilation=1, output_pad
         raise PixelwiseError(f"output_padding (op=) only applies to tconv layers, not {kind}.")
     for op, s, d in zip(output_padding, stride, dilation):
         if not 0 <= op < max(s, d):
-            raise PixelwiseError(f"output_padding={op} must be >= 0 and smaller than the stride {s} or dilation {d}.")
+            raise PixelwiseError(f"output_padding={op} must be >= 0 and smaller than the stride {s} or "
+                                 f"the dilation {d}.")
     return LayerSpec(kind, kernel, stride, padding, dilation, output_padding)
 
 
@@ -250,8 +257,8 @@ def parse_layers(text: str) -> list[LayerSpec]:
         for token in tokens:
             key, sep, value = token.partition("=")
             if not sep or key not in _KEYS:
-                raise PixelwiseError(f"bad token {token!r} in layer {position} ({chunk!r}): write key=value with "
-                                     f"key one of {', '.join(_KEYS)}.")
+                raise PixelwiseError(f"bad token {token!r} in layer {position} ({chunk!r}): write key=value "
+                                     f"with key one of {', '.join(_KEYS)}.")
             if _KEYS[key] in values:
                 raise PixelwiseError(f"bad token {token!r} in layer {position}: {key} is given twice.")
             try:
@@ -346,7 +353,7 @@ def chain_valid_input_sizes(layers: list[LayerSpec], max_size: int = 1024, exact
 
 
 def chain_to_module(layers: list[LayerSpec], channels: int = 1) -> nn.Sequential:
-    """The chain as a real ``nn.Sequential`` (1D or 2D; max pooling for ``pool``), for checks against torch."""
+    """The chain as a real ``nn.Sequential`` (1D or 2D; max pooling for ``pool``) to check against torch."""
     ndim = layers[0].ndim
     if ndim not in (1, 2):
         raise PixelwiseError(f"chains are 1D or 2D, not {ndim}D.")

@@ -47,7 +47,8 @@ def conv_matrix(layer: nn.Conv2d, input_shape: Sequence[int]) -> torch.Tensor:
     if not isinstance(layer, nn.Conv2d):
         raise PixelwiseError(f"conv_matrix needs an nn.Conv2d, got {type(layer).__name__}.")
     if layer.padding_mode != "zeros":
-        raise PixelwiseError(f"padding_mode={layer.padding_mode!r} is not linear-shift; use padding_mode='zeros'.")
+        raise PixelwiseError(f"padding_mode={layer.padding_mode!r} is not supported; use "
+                             "padding_mode='zeros'.")
     c_in, h, w = _chw(input_shape, layer.in_channels)
     weight = layer.weight.detach()  # (C_out, C_in / groups, Kh, Kw)
     c_out, c_group, kh, kw = weight.shape

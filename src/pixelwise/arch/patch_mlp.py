@@ -49,7 +49,8 @@ class PatchMLP(nn.Module):
             raise PixelwiseError(f"PatchMLP needs positive sizes, got k={k}, in_channels={in_channels}, "
                                  f"hidden_sizes={hidden_sizes}, out_channels={out_channels}.")
         if activation not in ACTIVATIONS:
-            raise PixelwiseError(f"activation={activation!r} is not known; use one of {', '.join(ACTIVATIONS)}.")
+            raise PixelwiseError(f"activation={activation!r} is not known; use one of "
+                                 f"{', '.join(ACTIVATIONS)}.")
         self.k, self.in_channels, self.activation = k, in_channels, activation
         sizes = [in_channels * k * k, *hidden_sizes, out_channels]
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
@@ -59,7 +60,8 @@ class PatchMLP(nn.Module):
         """(N, C, H, W) -> (N, C_out, H - k + 1, W - k + 1)."""
         n, c, h, w = x.shape
         if c != self.in_channels or h < self.k or w < self.k:
-            raise PixelwiseError(f"input {tuple(x.shape)} needs {self.in_channels} channels and sides >= k={self.k}.")
+            raise PixelwiseError(f"input {tuple(x.shape)} needs {self.in_channels} channels and sides "
+                                 f">= k={self.k}.")
         ho, wo = h - self.k + 1, w - self.k + 1
         patches = F.unfold(x, self.k)  # (N, C k k, L), L = ho * wo, patch vector in (c, a, b) order
         z = patches.transpose(1, 2)  # (N, L, C k k)
@@ -70,7 +72,10 @@ class PatchMLP(nn.Module):
         return z.transpose(1, 2).reshape(n, -1, ho, wo)  # (N, L, C_out) -> (N, C_out, ho, wo)
 
     def to_conv(self) -> nn.Sequential:
-        """The equivalent convnet: k x k conv (filters = rows of W1), then 1 x 1 convs, activations between."""
+        """The equivalent convnet: a k x k conv (filters = rows of W1), then 1 x 1 convs, activations between.
+
+        Output equal to ``self(x)`` up to float rounding; see :meth:`from_conv` for the reverse.
+        """
         modules: list[nn.Module] = []
         for i, layer in enumerate(self.layers):
             if i == 0:
@@ -89,27 +94,28 @@ class PatchMLP(nn.Module):
 
     @classmethod
     def from_conv(cls, net: nn.Sequential) -> PatchMLP:
-        """The reverse of :meth:`to_conv`: a k x k conv, then 1 x 1 convs, one activation kind between them."""
+        """The reverse of :meth:`to_conv`: a k x k conv, then 1 x 1 convs, one kind of activation between."""
         convs = [m for m in net if isinstance(m, nn.Conv2d)]
         others = [m for m in net if not isinstance(m, nn.Conv2d)]
         if not convs or not isinstance(net[0], nn.Conv2d) or not isinstance(net[-1], nn.Conv2d):
             raise PixelwiseError("from_conv needs an nn.Sequential that starts and ends with nn.Conv2d.")
         names = {_activation_name(m) for m in others}
         if len(others) != len(convs) - 1 or None in names or len(names) > 1:
-            raise PixelwiseError("from_conv needs exactly one activation (of one kind in ACTIVATIONS) between "
-                                 "consecutive convolutions.")
+            raise PixelwiseError("from_conv needs exactly one activation (all of one kind in ACTIVATIONS) "
+                                 "between consecutive convolutions.")
         for i, conv in enumerate(convs):
             k = conv.kernel_size
             plain = (conv.stride == (1, 1) and conv.dilation == (1, 1) and conv.groups == 1
                      and conv.padding in ((0, 0), "valid") and conv.bias is not None and k[0] == k[1])
             if not plain or (i > 0 and k != (1, 1)):
-                raise PixelwiseError(f"convolution {i} must have bias, stride 1, no padding, dilation 1, one group, a "
-                                     "square kernel, and all but the first must be 1 x 1.")
+                raise PixelwiseError(f"convolution {i} must have a bias, stride 1, no padding, dilation 1, "
+                                     "one group and a square kernel, and all but the first must be 1 x 1.")
         first = convs[0]
         mlp = cls(first.kernel_size[0], [c.out_channels for c in convs[:-1]], convs[-1].out_channels,
                   names.pop() if names else "identity", first.in_channels)
         with torch.no_grad():
             for layer, conv in zip(mlp.layers, convs):
-                layer.weight.copy_(conv.weight.reshape(conv.out_channels, -1))  # (out, C k k) in (c, a, b) order
+                # (out, C, k, k) -> (out, C k k) in the (c, a, b) patch order
+                layer.weight.copy_(conv.weight.reshape(conv.out_channels, -1))
                 layer.bias.copy_(conv.bias)
         return mlp

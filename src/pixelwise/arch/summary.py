@@ -120,8 +120,8 @@ def format_summary(summary: Summary) -> str:
     for r in summary.rows:
         params = f"{r.params:,}" + (" (shared)" if r.shared else "")
         shape = "x".join(str(s) for s in r.out_shape) if r.out_shape else ""
-        lines.append((r.name, r.op if r.kind == "unknown" else r.kind, shape, params, _human(r.macs) if r.macs else "0",
-                      r.rf, r.jump))
+        kind = r.op if r.kind == "unknown" else r.kind
+        lines.append((r.name, kind, shape, params, _human(r.macs) if r.macs else "0", r.rf, r.jump))
     widths = [max(len(str(line[i])) for line in lines) for i in range(len(header))]
     out = ["  ".join(str(v).ljust(w) for v, w in zip(line, widths)).rstrip() for line in lines]
     out.insert(1, "  ".join("-" * w for w in widths))
