@@ -22,6 +22,7 @@ norm, or for batch norm in training) are ignored, as in the receptive-field lite
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -632,3 +633,16 @@ def exact_extent(mask: np.ndarray) -> tuple[tuple[int, int], ...]:
 def hull(state: Spatial, index: Sequence[int]) -> tuple[tuple[Fraction, Fraction], ...]:
     """Analytic span (first, last input coordinate) of output pixel ``index`` along each axis."""
     return tuple(a.span(i) for a, i in zip(state.axes, index))
+
+
+def support_period(graph: Graph, cap: int = 64) -> int:
+    """Output pixels after which the pattern of exact supports repeats: the lcm of every integer jump
+    (numerator) in the graph, at most ``cap``. Supports of pixels one period apart are shifted copies
+    (away from the borders), so scanning one period gives the range of exact receptive-field sizes.
+    """
+    period = 1
+    for node in graph.nodes:
+        if isinstance(node.state, Spatial):
+            for a in node.state.axes:
+                period = math.lcm(period, a.jump.numerator)
+    return min(period, cap)
