@@ -60,6 +60,13 @@ class ConvAxis:
 
     def deps(self, n_in: int, n_out: int) -> np.ndarray:
         a = np.zeros((n_out, n_in), dtype=bool)
+        if self.pad_mode == "zeros":  # the common case, vectorised: taps outside the input read zeros
+            o = np.arange(n_out)
+            for t in range(self.kernel):
+                i = o * self.stride - self.pad_before + t * self.dilation
+                inside = (i >= 0) & (i < n_in)
+                a[o[inside], i[inside]] = True
+            return a
         for o in range(n_out):
             for t in range(self.kernel):
                 i = _source_index(o * self.stride - self.pad_before + t * self.dilation, n_in, self.pad_mode)
@@ -87,11 +94,11 @@ class TransposedConvAxis:
 
     def deps(self, n_in: int, n_out: int) -> np.ndarray:
         a = np.zeros((n_out, n_in), dtype=bool)
-        for i in range(n_in):
-            for t in range(self.kernel):
-                o = i * self.stride - self.padding + t * self.dilation
-                if 0 <= o < n_out:
-                    a[o, i] = True
+        i = np.arange(n_in)
+        for t in range(self.kernel):
+            o = i * self.stride - self.padding + t * self.dilation
+            inside = (o >= 0) & (o < n_out)
+            a[o[inside], i[inside]] = True
         return a
 
 

@@ -89,6 +89,7 @@ class Graph:
     output: int  # index of the node holding the model's output
     input_shape: tuple[int, ...]
     model: nn.Module = field(repr=False)  # the traced copy (meta device by default)
+    cache: dict = field(default_factory=dict, repr=False)  # dependency matrices for pixel_support
 
     @property
     def unknown(self) -> list[Node]:
@@ -576,7 +577,7 @@ def pixel_support(graph: Graph, index: Sequence[int]) -> np.ndarray:
             elif node.axes is None:
                 raise PixelwiseError(f"cannot map pixel masks back through {node.name} ({node.op}).")
             else:
-                new = _back(m, node.axes, in_spatial, node.out_shape[2:])
+                new = _back(m, _deps(graph, node, in_spatial))
             if isinstance(src.state, Spatial) and new is everything:
                 new = np.ones(in_spatial, dtype=bool)
             old = masks.get(i)
@@ -592,12 +593,25 @@ def pixel_support(graph: Graph, index: Sequence[int]) -> np.ndarray:
     return np.ones(graph.input_shape[2:], dtype=bool) if m is everything else m
 
 
-def _back(mask: np.ndarray, axes, in_shape, out_shape) -> np.ndarray:
-    m = mask.astype(np.int64)
-    for a, (ax, n_in, n_out) in enumerate(zip(axes, in_shape, out_shape)):
-        dep = ax.deps(int(n_in), int(n_out)).astype(np.int64)  # (n_out, n_in)
+def _deps(graph: Graph, node: Node, in_shape) -> list[np.ndarray]:
+    """The node's (n_out, n_in) dependency matrix per axis, as float32 for BLAS; cached on the graph."""
+    key = (node.index, tuple(in_shape))
+    if key not in graph.cache:
+        graph.cache[key] = [None if isinstance(ax, IdentityAxis) and n_in == n_out  # nothing to do
+                            else ax.deps(int(n_in), int(n_out)).astype(np.float32)
+                            for ax, n_in, n_out in zip(node.axes, in_shape, node.out_shape[2:])]
+    return graph.cache[key]
+
+
+def _back(mask: np.ndarray, deps: list[np.ndarray | None]) -> np.ndarray:
+    if all(dep is None for dep in deps):
+        return mask
+    m = mask.astype(np.float32)
+    for a, dep in enumerate(deps):
+        if dep is None:
+            continue
         m = np.moveaxis(np.tensordot(dep, m, axes=([0], [a])), 0, a)  # contract the output axis
-        m = (m > 0).astype(np.int64)
+        m = (m > 0).astype(np.float32)  # counts stay small: exact in float32
     return m > 0
 
 
