@@ -137,3 +137,23 @@ def test_bad_data_writes_nothing(tmp_path, polyp_folder):
 def test_bad_config(kw, match):
     with pytest.raises(PixelwiseError, match=match):
         SegmentationConfig(data="x", **kw)
+
+
+@pytest.mark.parametrize("model_kw", [dict(model="unet"), dict(model="unet", padding="valid", depth=1),
+                                      dict(model="fcn", depth=2)], ids=["unet", "unet-valid", "fcn"])
+def test_frozen_inference_model_equals_eager(model_kw):
+    from pixelwise.tasks.segmentation import inference_model
+
+    config = SegmentationConfig(data="", size=24, base_channels=4, depth=model_kw.pop("depth", 2), **model_kw)
+    torch.manual_seed(0)
+    model = build_model(config).eval()
+    for m in model.modules():  # non-trivial running statistics, so that folding batch norm matters
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+    fast = inference_model(model, config, batch_size=3)
+    assert isinstance(fast, torch.jit.ScriptModule)
+    for n in (3, 1, 5):  # other batch sizes than the traced one
+        x = torch.randn(n, 3, 24, 24)
+        with torch.no_grad():
+            torch.testing.assert_close(fast(x), model(x), rtol=1e-4, atol=1e-4)

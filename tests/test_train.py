@@ -115,13 +115,29 @@ def test_time_budget_stops_early(tmp_path):
     assert 2 <= len(result.history) <= 6 and result.seconds < 3.0
 
 
-@pytest.mark.parametrize("budget,elapsed,epoch,per_epoch,max_epochs,expected", [
-    (100, 10, 0, 10, 50, 10),  # 90 s left -> 9 more after this one
-    (100, 10, 0, 10, 5, 5),  # capped by the epoch limit
-    (100, 95, 3, 10, 50, 4),  # no time for another: stop after this epoch
+@pytest.mark.parametrize("remaining,step,step_s,val_s,spe,max_steps,expected", [
+    (100, 0, 1.0, 0.0, 10, 500, 99),  # 100 s of 1 s steps, one step of slack
+    (100, 0, 1.0, 10.0, 10, 500, 49),  # each 10-step epoch costs 20 s with its validation
+    (100, 40, 1.0, 0.0, 10, 60, 60),  # capped by the epoch limit
+    (0.5, 40, 1.0, 0.0, 10, 600, 41),  # out of time: one more step at least
 ])
-def test_plan(budget, elapsed, epoch, per_epoch, max_epochs, expected):
-    assert _plan(budget, elapsed, epoch, per_epoch, max_epochs) == expected
+def test_plan(remaining, step, step_s, val_s, spe, max_steps, expected):
+    assert _plan(remaining, step, step_s, val_s, spe, max_steps) == expected
+
+
+def test_budget_can_end_inside_the_first_epoch():
+    import time
+
+    x, y = regression_problem(n=400)
+
+    def slow_loss(out, target):
+        time.sleep(0.02)
+        return torch.nn.functional.mse_loss(out, target)
+
+    result = fit(torch.nn.Linear(3, 1), slow_loss, make_batches(x, y, bs=1), 400, validator(x, y),
+                 config(epochs=3, minutes=1.0 / 60), None, log=lambda s: None)
+    assert len(result.history) == 1 and result.stopped == "budget"
+    assert 20 <= result.history[0]["steps"] < 400 and result.seconds < 3.0
 
 
 @pytest.mark.parametrize("kind,step,total,expected", [

@@ -95,7 +95,8 @@ def fit(model: torch.nn.Module, loss_fn: Callable, train_batches: Callable[[int,
     ckpt = Path(run_dir) / "checkpoints" if run_dir is not None else None
     sign = 1.0 if config.mode == "max" else -1.0
     result = FitResult()
-    start_epoch, step, planned_epochs, elapsed_before = 0, 0, config.epochs, 0.0
+    max_steps = config.epochs * steps_per_epoch
+    start_epoch, step, planned_steps, elapsed_before = 0, 0, max_steps, 0.0
     best_score, since_best = -math.inf, 0
 
     if resume:
@@ -107,25 +108,24 @@ def fit(model: torch.nn.Module, loss_fn: Callable, train_batches: Callable[[int,
         generator.set_state(state["generator"])
         start_epoch, step = state["epoch"] + 1, state["step"]
         # a fixed number of epochs may be raised on resume; a time budget is planned again from measured steps
-        planned_epochs = state["planned_epochs"] if config.minutes is not None else config.epochs
+        planned_steps = state["planned_steps"] if config.minutes is not None else max_steps
         best_score, since_best = state["best_score"], state["since_best"]
         result.history, result.best_epoch = list(state["history"]), state["best_epoch"]
         result.best_value = sign * best_score if best_score > -math.inf else float("nan")
         elapsed_before = state["seconds"]
-        log(f"resuming at epoch {start_epoch + 1} of {planned_epochs}")
+        log(f"resuming at epoch {start_epoch + 1} of {_epochs(planned_steps, steps_per_epoch)}")
 
     budget = config.minutes * 60 if config.minutes is not None else None
     t0 = time.perf_counter() - elapsed_before
-    epoch_seconds = None
-    epoch = start_epoch
-    while epoch < planned_epochs:
+    epoch, validation_seconds, first_plan_done = start_epoch, None, False
+    while step < planned_steps:
         model.train()
         t_epoch = time.perf_counter()
         losses = []
-        bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{planned_epochs}", disable=not config.progress,
-                   leave=False, dynamic_ncols=True)
+        bar = tqdm(total=min(steps_per_epoch, planned_steps - step), disable=not config.progress, leave=False,
+                   desc=f"epoch {epoch + 1}/{_epochs(planned_steps, steps_per_epoch)}", dynamic_ncols=True)
         for i, (x, y) in enumerate(train_batches(epoch, generator)):
-            lr = learning_rate(config.schedule, config.lr, step, planned_epochs * steps_per_epoch)
+            lr = learning_rate(config.schedule, config.lr, step, planned_steps)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             loss = loss_fn(model(x), y)
@@ -143,21 +143,25 @@ def fit(model: torch.nn.Module, loss_fn: Callable, train_batches: Callable[[int,
             bar.update(1)
             last = result.history[-1].get(config.monitor) if result.history else None
             bar.set_postfix(loss=f"{losses[-1]:.4f}", **{config.monitor: _fmt(last)})
-            first_plan = epoch == start_epoch and epoch_seconds is None and i == min(3, steps_per_epoch - 1)
-            if budget is not None and first_plan:
-                # first plan: measured step time (the first step is warm-up), validation about a third of an epoch
+            if budget is not None and not first_plan_done and i == min(3, steps_per_epoch - 1):
+                # first plan from the measured step time (the first step is warm-up); validation is
+                # guessed at a tenth of an epoch until it has been measured
                 per_step = (time.perf_counter() - t_epoch) / (i + 1)
-                estimate = per_step * steps_per_epoch * 1.35
-                before_epoch = t_epoch - t0
-                planned_epochs = max(epoch + 1, min(config.epochs, int((budget - before_epoch) // estimate)))
-                bar.set_description(f"epoch {epoch + 1}/{planned_epochs}")
+                planned_steps = _plan(budget - (time.perf_counter() - t0), step, per_step,
+                                      0.1 * per_step * steps_per_epoch, steps_per_epoch, max_steps)
+                first_plan_done = True
+                bar.set_description(f"epoch {epoch + 1}/{_epochs(planned_steps, steps_per_epoch)}")
+            if step >= planned_steps:
+                break  # the budget ends inside this epoch
         bar.close()
+        train_seconds = time.perf_counter() - t_epoch
         model.eval()
         with torch.no_grad():
             metrics = validate(model)
         epoch_seconds = time.perf_counter() - t_epoch
-        row = {"epoch": epoch + 1, "train_loss": sum(losses) / max(len(losses), 1), **metrics, "lr": lr,
-               "seconds": round(epoch_seconds, 3)}
+        validation_seconds = epoch_seconds - train_seconds
+        row = {"epoch": epoch + 1, "steps": len(losses), "train_loss": sum(losses) / max(len(losses), 1), **metrics,
+               "lr": lr, "seconds": round(epoch_seconds, 3)}
         result.history.append(row)
         score = sign * float(metrics.get(config.monitor, float("nan")))
         improved = score > best_score
@@ -165,35 +169,43 @@ def fit(model: torch.nn.Module, loss_fn: Callable, train_batches: Callable[[int,
             best_score, since_best, result.best_epoch, result.best_value = score, 0, epoch + 1, sign * score
         else:
             since_best += 1
-        if budget is not None:
-            planned_epochs = _plan(budget, time.perf_counter() - t0, epoch, epoch_seconds, config.epochs)
+        if budget is not None and step < planned_steps:
+            planned_steps = _plan(budget - (time.perf_counter() - t0), step, train_seconds / max(len(losses), 1),
+                                  validation_seconds, steps_per_epoch, max_steps)
         if ckpt is not None:
             save_weights(model, ckpt / "last.safetensors")
             if improved:
                 save_weights(model, ckpt / "best.safetensors")
             save_state({"optimizer": optimizer.state_dict(), "generator": generator.get_state(), "epoch": epoch,
-                        "step": step, "planned_epochs": planned_epochs, "best_score": best_score,
+                        "step": step, "planned_steps": planned_steps, "best_score": best_score,
                         "since_best": since_best, "best_epoch": result.best_epoch, "history": result.history,
                         "seconds": time.perf_counter() - t0, "config": _plain(asdict(config))},
                        ckpt / "last_state.pt")
             write_csv(Path(run_dir) / "history.csv", result.history)
-        log(f"epoch {epoch + 1}/{planned_epochs}: loss {row['train_loss']:.4f} "
+        log(f"epoch {epoch + 1}/{_epochs(planned_steps, steps_per_epoch)}: loss {row['train_loss']:.4f} "
             + " ".join(f"{k} {_fmt(v)}" for k, v in metrics.items()) + f" ({epoch_seconds:.1f}s)")
         if config.patience is not None and since_best >= config.patience:
             result.stopped = "early_stopping"
             break
         epoch += 1
     else:
-        result.stopped = "budget" if budget is not None and planned_epochs < config.epochs else "epochs"
+        result.stopped = "budget" if budget is not None and planned_steps < max_steps else "epochs"
     result.seconds, result.steps = time.perf_counter() - t0, step
     return result
 
 
-def _plan(budget: float, elapsed: float, epoch: int, epoch_seconds: float, max_epochs: int) -> int:
-    """Epochs to run in total so that the remaining ones end within the budget (at least this one)."""
-    remaining = budget - elapsed
-    more = int(remaining // max(epoch_seconds, 1e-9))
-    return max(epoch + 1, min(max_epochs, epoch + 1 + more))
+def _epochs(steps: int, steps_per_epoch: int) -> int:
+    return -(-steps // steps_per_epoch)
+
+
+def _plan(remaining: float, step: int, step_seconds: float, validation_seconds: float, steps_per_epoch: int,
+          max_steps: int) -> int:
+    """Total steps so that training, and a validation after every (possibly partial) epoch, end within
+    ``remaining`` seconds; at least one more step, at most ``max_steps``."""
+    epoch_seconds = step_seconds * steps_per_epoch + validation_seconds
+    more = remaining / max(epoch_seconds, 1e-9) * steps_per_epoch  # steps that fit, validations included
+    more = int(max(more - 1, 1))  # keep a little slack for the last validation
+    return min(max_steps, step + more)
 
 
 def _fmt(v) -> str:
