@@ -1,5 +1,6 @@
 """The command line end to end on a tiny generated folder, and each bad-input error."""
 
+import csv
 import json
 import shutil
 import subprocess
@@ -19,7 +20,14 @@ def test_train_eval_predict(polyp_folder, tmp_path, capsys):
     assert (out / "metrics.json").is_file()
     split = json.loads((out / "split.json").read_text())
     assert (len(split["train"]), len(split["val"]), len(split["test"])) == (28, 10, 10)
-    assert main(["segment", "eval", "--run", str(out), "--quiet"]) == 0
+    assert main(["segment", "eval", "--run", str(out), "--quiet", "--good-iou", "0.9", "--partial-iou", "0.5"]) == 0
+    groups = json.loads((out / "metrics.json").read_text())["groups"]
+
+
+    ious = [float(r["iou"]) for r in csv.DictReader((out / "per_case.csv").open())]
+    assert groups == {"good": sum(i >= 0.9 for i in ious), "partial": sum(0.5 <= i < 0.9 for i in ious),
+                      "missed": sum(i < 0.5 for i in ious)}
+    assert main(["segment", "eval", "--run", str(out), "--quiet", "--good-iou", "0.1", "--partial-iou", "0.5"]) == 2
     assert main(["segment", "predict", "--run", str(out), str(polyp_folder / "images"), "--out", str(tmp_path / "m"),
                  "--quiet"]) == 0
     assert len(list((tmp_path / "m").glob("*.png"))) == 48

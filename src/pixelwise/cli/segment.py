@@ -52,6 +52,9 @@ def add_parser(subparsers) -> None:
     e = sub.add_parser("eval", help="evaluate a run's best checkpoint (test split, or every case of --data)")
     e.add_argument("--run", required=True, help="run folder")
     e.add_argument("--data", default=None, help="another folder of images/ and masks/ to evaluate on")
+    e.add_argument("--good-iou", type=float, default=None, help="gallery: good cases have IoU >= this (default 0.8)")
+    e.add_argument("--partial-iou", type=float, default=None,
+                   help="gallery: partial cases have IoU >= this, missed ones less (default 0.2)")
     e.add_argument("--quiet", action="store_true")
     e.set_defaults(func=cmd_eval)
 
@@ -86,7 +89,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from pixelwise.tasks.segmentation import evaluate
 
-    evaluate(args.run, args.data, progress=not args.quiet)
+    evaluate(args.run, args.data, progress=not args.quiet, good_iou=args.good_iou, partial_iou=args.partial_iou)
     return 0
 
 

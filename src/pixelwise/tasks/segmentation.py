@@ -350,15 +350,21 @@ def predict_arrays(model: nn.Module, config: SegmentationConfig, images: Sequenc
 
 
 def evaluate(run_dir: str | Path, data: str | None = None, progress: bool = True,
-             log: Callable[[str], None] = print) -> dict:
+             log: Callable[[str], None] = print, good_iou: float | None = None,
+             partial_iou: float | None = None) -> dict:
     """Evaluate the best checkpoint at each image's original size; writes metrics.json, per_case.csv,
-    plots/ and report.html. Without ``data`` it uses the run's test split; with it, every case in ``data``."""
+    plots/ and report.html. Without ``data`` it uses the run's test split; with it, every case in ``data``.
+    ``good_iou`` / ``partial_iou`` override the run's gallery thresholds for this evaluation."""
     from tqdm.auto import tqdm
 
     from pixelwise.report.segmentation import write_report
 
     run_dir = Path(run_dir)
     config, model = load_run(run_dir)
+    if good_iou is not None or partial_iou is not None:
+        overrides = {"good_iou": good_iou if good_iou is not None else config.good_iou,
+                     "partial_iou": partial_iou if partial_iou is not None else config.partial_iou}
+        config = SegmentationConfig.from_dict({**asdict(config), **overrides})  # validates the thresholds
     if data is None:
         folder = ImageMaskFolder(config.data, config.num_classes, config.threshold, config.channels)
         indices = folder.index(load_split(run_dir / "split.json")["test"])
