@@ -22,8 +22,6 @@ def test_train_eval_predict(polyp_folder, tmp_path, capsys):
     assert (len(split["train"]), len(split["val"]), len(split["test"])) == (28, 10, 10)
     assert main(["segment", "eval", "--run", str(out), "--quiet", "--good-iou", "0.9", "--partial-iou", "0.5"]) == 0
     groups = json.loads((out / "metrics.json").read_text())["groups"]
-
-
     ious = [float(r["iou"]) for r in csv.DictReader((out / "per_case.csv").open())]
     assert groups == {"good": sum(i >= 0.9 for i in ious), "partial": sum(0.5 <= i < 0.9 for i in ious),
                       "missed": sum(i < 0.5 for i in ious)}
