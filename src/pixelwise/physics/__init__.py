@@ -6,7 +6,7 @@ Every operator is a :class:`LinearOperator` with ``A``, an exact ``A_adjoint``, 
 """
 
 from pixelwise.errors import PixelwiseError
-from pixelwise.physics.base import Composition, Identity, LinearOperator, inner
+from pixelwise.physics.base import Composition, Identity, LinearOperator, inner, power_iteration
 from pixelwise.physics.blur import Blur, box_kernel, gaussian_kernel, motion_kernel
 from pixelwise.physics.conv import Conv, ConvTranspose
 from pixelwise.physics.ct import Radon, radon_matrix, views
@@ -68,6 +68,7 @@ __all__ = [
     "laplacian_multiplier",
     "motion_kernel",
     "operator_class",
+    "power_iteration",
     "radon_matrix",
     "random_mask",
     "resize_matrix",

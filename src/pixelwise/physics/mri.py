@@ -142,9 +142,6 @@ class MRI(LinearOperator):
         flipped = torch.roll(m.flip(0, 1), shifts=(1, 1), dims=(0, 1))  # M(-k mod N)
         return (m + flipped) / 2
 
-    def norm(self, shape, iterations=100, tol=1e-6, generator=None, dtype=torch.float64):
-        return float(self.fourier_multiplier(shape).max()) ** 0.5  # exact: A^T A is diagonal in Fourier
-
     @property
     def acceleration(self) -> float:
         return float(self.mask.numel() / self.mask.sum())
