@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import torch
 
-from pixelwise.physics.base import LinearOperator, inner
+from pixelwise.physics.base import LinearOperator, flush_denormals, inner
 
 Callback = Callable[[int, torch.Tensor], object]
 
@@ -39,21 +39,22 @@ def conjugate_gradient(
     p = r.clone()
     rs = float(inner(r, r))
     b_norm = float(b.norm()) or 1.0
-    for k in range(1, iterations + 1):
-        if rs**0.5 <= tol * b_norm:
-            break
-        mp = apply(p)
-        curvature = float(inner(p, mp))
-        if curvature <= 0:  # M p = 0: p lies in the null space, nothing more to gain
-            break
-        alpha = rs / curvature  # step length, HS eq. (3:1a)
-        x = x + alpha * p
-        r = r - alpha * mp  # r_{k+1} = r_k - alpha M p_k
-        rs_new = float(inner(r, r))
-        p = r + (rs_new / rs) * p  # new conjugate direction, beta = |r_{k+1}|^2 / |r_k|^2
-        rs = rs_new
-        if callback is not None and callback(k, x):
-            break
+    with flush_denormals():  # see pixelwise.physics.base.flush_denormals
+        for k in range(1, iterations + 1):
+            if rs**0.5 <= tol * b_norm:
+                break
+            mp = apply(p)
+            curvature = float(inner(p, mp))
+            if curvature <= 0:  # M p = 0: p lies in the null space, nothing more to gain
+                break
+            alpha = rs / curvature  # step length, HS eq. (3:1a)
+            x = x + alpha * p
+            r = r - alpha * mp  # r_{k+1} = r_k - alpha M p_k
+            rs_new = float(inner(r, r))
+            p = r + (rs_new / rs) * p  # new conjugate direction, beta = |r_{k+1}|^2 / |r_k|^2
+            rs = rs_new
+            if callback is not None and callback(k, x):
+                break
     return x
 
 
