@@ -21,7 +21,8 @@ Two algorithms, both with the Neumann forward-difference gradient ``D`` of
   with ``sigma tau ||K||^2 < 1``. A is rescaled to unit norm first (and lam with it), which keeps the
   two blocks of K balanced; the minimiser is unchanged.
 
-Both stop when the relative change ``||x_k - x_{k-1}|| / ||x_k||`` falls below ``tol``.
+Both stop when the relative change of the iterate falls below ``tol``: ``||x_k - x_{k-1}|| / ||y||``
+for FGP, ``||x_k - x_{k-1}|| / ||x_k||`` for PDHG.
 """
 
 from __future__ import annotations
@@ -35,15 +36,23 @@ from pixelwise.physics.gradient import grad, grad_adjoint
 from pixelwise.solvers.cg import Callback, _check_iterations
 
 
+def _magnitude(p: torch.Tensor) -> torch.Tensor:
+    """Per-pixel length of the gradient field ``(N, C, 2, H, W) -> (N, C, H, W)``.
+
+    Written out as hypot: ``torch.linalg.vector_norm(p, dim=2)`` reduces over a middle axis of length 2
+    and is about 80 times slower on CPU."""
+    return torch.hypot(p[:, :, 0], p[:, :, 1])
+
+
 def tv_norm(x: torch.Tensor) -> torch.Tensor:
     """Isotropic TV of ``(N, C, H, W)``, summed over everything (a 0-d tensor)."""
-    return torch.linalg.vector_norm(grad(x), dim=2).sum()
+    return _magnitude(grad(x)).sum()
 
 
 def _project(p: torch.Tensor, radius: float) -> torch.Tensor:
     """Project each pixel's gradient vector ``p[:, :, :, i, j]`` onto the disc of ``radius``."""
-    scale = (torch.linalg.vector_norm(p, dim=2, keepdim=True) / radius).clamp(min=1.0)
-    return p / scale
+    scale = (_magnitude(p) / radius).clamp(min=1.0)  # (N, C, H, W)
+    return p / scale[:, :, None]
 
 
 def tv_denoise(
@@ -53,32 +62,64 @@ def tv_denoise(
 
     ``lam`` is in the units of ``y``. Each image and channel of the batch is denoised independently
     (the stopping test uses the whole batch). Returns ``y`` unchanged for ``lam = 0``.
+
+    The dual field is kept as two ``(N, C, H, W)`` tensors (row and column differences) and the
+    FISTA extrapolations use ``torch.lerp`` and the linearity of ``D^T``, so that one iteration costs one
+    gradient, one divergence and a dozen fused element-wise passes (this is what makes it fast on a CPU).
     """
     _check_iterations(iterations, tol)
     if not lam >= 0:
         raise ValueError(f"lambda {lam} must be >= 0.")
     if lam == 0:
         return y.clone()
-    p = y.new_zeros(y.shape[:2] + (2,) + y.shape[2:])  # dual variable, (N, C, 2, H, W)
-    q = p.clone()  # extrapolated dual point
+    zeros = torch.zeros_like(y)
+    p_r, p_c = zeros.clone(), zeros.clone()  # dual p = (rows, columns); last row / column stay 0
+    q_r, q_c = zeros.clone(), zeros.clone()  # extrapolated dual point
+    g_r, g_c = zeros.clone(), zeros.clone()  # buffers for D x (their last row / column stay 0)
+    dt_p = zeros.clone()  # D^T p
+    dt_q = zeros.clone()  # D^T q
     t = 1.0
-    step = 1.0 / (
-        8.0 * lam
-    )  # gradient of (TV1) is 2 lam D x, Lipschitz 16 lam^2: step 1/(16 lam^2) times 2 lam
+    step = 1.0 / (8.0 * lam)  # the dual gradient 2 lam D x is 16 lam^2-Lipschitz: step 2 lam / (16 lam^2)
     x = y.clone()
+    y_norm = max(float(y.norm()), 1e-12)
     for k in range(1, iterations + 1):
-        x_q = y - lam * grad_adjoint(q)  # primal point of the extrapolated dual, x = y - lam D^T q
-        p_next = _project(q + step * grad(x_q), 1.0)  # projected gradient step on (TV1)
+        x_q = torch.add(y, dt_q, alpha=-lam)  # primal point of the extrapolated dual, x = y - lam D^T q
+        _grad_into(x_q, g_r, g_c)  # D x_q
+        p_next_r = torch.add(q_r, g_r, alpha=step)  # gradient step on the dual of (TV1)
+        p_next_c = torch.add(q_c, g_c, alpha=step)
+        scale = torch.hypot(p_next_r, p_next_c).clamp_(min=1.0)  # projection onto |p_ij| <= 1
+        p_next_r.div_(scale)
+        p_next_c.div_(scale)
+        dt_next = _grad_adjoint_of(p_next_r, p_next_c)
         t_next = (1.0 + math.sqrt(1.0 + 4.0 * t * t)) / 2.0  # FISTA momentum
-        q = p_next + ((t - 1.0) / t_next) * (p_next - p)
-        p, t = p_next, t_next
-        x_prev, x = x, y - lam * grad_adjoint(p)
-        change = float((x - x_prev).norm()) / max(float(x.norm()), 1e-12)
-        if callback is not None and callback(k, x):
+        w = 1.0 + (t - 1.0) / t_next  # q = p_next + ((t - 1) / t_next)(p_next - p) = lerp(p, p_next, w)
+        q_r, q_c = torch.lerp(p_r, p_next_r, w), torch.lerp(p_c, p_next_c, w)
+        dt_q = torch.lerp(dt_p, dt_next, w)  # D^T q by linearity, no second divergence
+        change = lam * float(torch.dist(dt_next, dt_p))  # ||x_k - x_{k-1}|| with x = y - lam D^T p
+        p_r, p_c, dt_p, t = p_next_r, p_next_c, dt_next, t_next
+        if callback is not None:
+            x = torch.add(y, dt_p, alpha=-lam)
+            if callback(k, x):
+                break
+        if change < tol * y_norm:
             break
-        if change < tol:
-            break
-    return x
+    return torch.add(y, dt_p, alpha=-lam)
+
+
+def _grad_into(x: torch.Tensor, g_r: torch.Tensor, g_c: torch.Tensor) -> None:
+    """Neumann forward differences of ``x`` written into ``g_r`` / ``g_c`` (last row / column untouched)."""
+    torch.sub(x[..., 1:, :], x[..., :-1, :], out=g_r[..., :-1, :])
+    torch.sub(x[..., :, 1:], x[..., :, :-1], out=g_c[..., :, :-1])
+
+
+def _grad_adjoint_of(p_r: torch.Tensor, p_c: torch.Tensor) -> torch.Tensor:
+    """``D^T p = -div p`` for a field whose last row (rows part) and last column (columns part) are 0."""
+    out = torch.empty_like(p_r)
+    out[..., 0, :] = -p_r[..., 0, :]
+    torch.sub(p_r[..., :-1, :], p_r[..., 1:, :], out=out[..., 1:, :])  # p[i-1] - p[i]
+    out[..., :, 1:] += p_c[..., :, :-1] - p_c[..., :, 1:]
+    out[..., :, 0] -= p_c[..., :, 0]
+    return out
 
 
 def tv_pdhg(
