@@ -149,12 +149,15 @@ class Blur(LinearOperator):
         if self.boundary == "circular":
             k = self.otf(y.shape, y.dtype)
             return torch.fft.irfft2(torch.fft.rfft2(y) * k.conj(), s=y.shape[-2:])
-        full = F.conv_transpose2d(y, self._weight(y), groups=y.shape[1])  # (N, C, h + kh - 1, w + kw - 1)
+        # the transposed convolution with the flipped kernel, written as a 'full' correlation with the
+        # kernel itself (the same map; torch's depthwise conv_transpose2d is ~15x slower on CPU)
+        c = y.shape[1]
+        kernel = self.kernel.to(y.dtype).expand(c, 1, kh, kw)
         if self.boundary == "valid":
-            return full
+            return F.conv2d(F.pad(y, (kw - 1, kw - 1, kh - 1, kh - 1)), kernel, groups=c)  # (N, C, H, W)
         ch, cw = kh // 2, kw // 2
-        top, left = kh - 1 - ch, kw - 1 - cw
-        return full[..., top : top + y.shape[-2], left : left + y.shape[-1]]
+        # rows of the zero-padded image that the 'zero' boundary kept: pad only what the crop needs
+        return F.conv2d(F.pad(y, (cw, kw - 1 - cw, ch, kh - 1 - ch)), kernel, groups=c)  # (N, C, H, W)
 
     def fourier_multiplier(self, size):
         if self.boundary != "circular":
