@@ -10,14 +10,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pixelwise.cli import arch, demo, segment
+from pixelwise.cli import arch, demo, segment, solve
 from pixelwise.errors import PixelwiseError
 
 # name -> module with add_parser(subparsers); the order is the order of ``pixelwise --help``.
 COMMAND_GROUPS = {
     "segment": segment,
-    "demo": demo,
+    "solve": solve,
     "arch": arch,
+    "demo": demo,
 }
 
 

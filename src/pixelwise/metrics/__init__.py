@@ -1,6 +1,7 @@
 """Metrics: per-case functions returning plain numbers, and aggregators."""
 
 from pixelwise.metrics.aggregate import aggregate, bootstrap_interval, summarise
+from pixelwise.metrics.image import psnr, psnr_y, rgb_to_y, ssim, ssim_y
 from pixelwise.metrics.segmentation import (
     CATEGORIES,
     category,
@@ -11,4 +12,5 @@ from pixelwise.metrics.segmentation import (
 )
 
 __all__ = ["CATEGORIES", "aggregate", "bootstrap_interval", "category", "confusion", "multiclass_case",
-           "segmentation_case", "summarise", "surface_distances"]
+           "psnr", "psnr_y", "rgb_to_y", "segmentation_case", "ssim", "ssim_y", "summarise",
+           "surface_distances"]

@@ -1,0 +1,64 @@
+"""Inpainting: a pixel mask; values are removed (set to 0) where the mask is 0."""
+
+from __future__ import annotations
+
+import torch
+
+from pixelwise.errors import PixelwiseError
+from pixelwise.physics.base import LinearOperator, check_image
+
+
+def random_mask(size: tuple[int, int], keep: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """An ``(H, W)`` 0/1 float mask keeping each pixel independently with probability ``keep``."""
+    if not 0.0 < keep <= 1.0:
+        raise PixelwiseError(f"kept fraction {keep} must be in (0, 1] (0 would remove every pixel).")
+    h, w = int(size[0]), int(size[1])
+    return (torch.rand(h, w, generator=generator, dtype=torch.float64) < keep).to(torch.float64)
+
+
+class Inpainting(LinearOperator):
+    """``A x = m * x`` for a 0/1 mask ``m`` of shape ``(H, W)`` or ``(C, H, W)`` (broadcast over the batch).
+
+    ``A`` is a diagonal projection: ``A^T = A``, ``A^T A = A``, and the pseudo-inverse is ``A`` itself.
+    The naive reconstruction is the zero-filled measurement.
+    """
+
+    def __init__(self, mask: torch.Tensor, noise=None):
+        super().__init__(noise)
+        mask = torch.as_tensor(mask, dtype=torch.float64)
+        if mask.dim() not in (2, 3):
+            raise PixelwiseError(
+                f"inpainting mask must be (H, W) or (C, H, W), got shape {tuple(mask.shape)}."
+            )
+        if not bool(((mask == 0) | (mask == 1)).all()):
+            raise PixelwiseError(
+                "inpainting mask must hold only 0 (removed) and 1 (kept); threshold it first."
+            )
+        if not bool(mask.any()):
+            raise PixelwiseError("inpainting mask removes every pixel; keep at least one.")
+        self.mask = mask
+
+    def _m(self, x):
+        check_image(x, "Inpainting")
+        m = self.mask
+        if tuple(m.shape[-2:]) != tuple(x.shape[-2:]) or (m.dim() == 3 and m.shape[0] not in (1, x.shape[1])):
+            raise PixelwiseError(
+                f"inpainting mask of shape {tuple(m.shape)} does not match the image "
+                f"{tuple(x.shape[1:])}; give a mask of the image's height and width."
+            )
+        return m.to(x.dtype)
+
+    def A(self, x):  # noqa: N802
+        return x * self._m(x)
+
+    def A_adjoint(self, y):  # noqa: N802
+        return y * self._m(y)
+
+    def normal(self, x):
+        return self.A(x)
+
+    def A_dagger(self, y):  # noqa: N802
+        return self.A(y)
+
+    def norm(self, shape, iterations=100, tol=1e-6, generator=None, dtype=torch.float64):
+        return 1.0

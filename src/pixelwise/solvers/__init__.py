@@ -1,0 +1,31 @@
+"""Classical reconstruction: plain functions with visible loops, one file per algorithm (layer 1).
+
+Every solver takes the operator, the measurement and its hyper-parameters, accepts ``callback(k, x)``
+(return True to stop), and stops by iteration count or tolerance.
+"""
+
+from pixelwise.solvers.cg import conjugate_gradient, least_squares_cg
+from pixelwise.solvers.lambda_search import LambdaChoice, choose_lambda, log_grid
+from pixelwise.solvers.landweber import default_step, gradient_step, landweber
+from pixelwise.solvers.proximal_gradient import box_prox, denoiser_prox, proximal_gradient, tv_prox
+from pixelwise.solvers.tikhonov import tikhonov
+from pixelwise.solvers.tv import tv_denoise, tv_norm, tv_pdhg
+
+__all__ = [
+    "LambdaChoice",
+    "box_prox",
+    "choose_lambda",
+    "conjugate_gradient",
+    "default_step",
+    "denoiser_prox",
+    "gradient_step",
+    "landweber",
+    "least_squares_cg",
+    "log_grid",
+    "proximal_gradient",
+    "tikhonov",
+    "tv_denoise",
+    "tv_norm",
+    "tv_pdhg",
+    "tv_prox",
+]

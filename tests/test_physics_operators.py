@@ -1,0 +1,230 @@
+"""One parametrised table over every forward operator: adjoint, autograd, shapes, batches, channels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from pixelwise.errors import PixelwiseError
+from pixelwise.physics import (
+    MRI,
+    OPERATORS,
+    AveragePool,
+    BicubicDownsample,
+    Blur,
+    Conv,
+    ConvTranspose,
+    GaussianNoise,
+    Gradient,
+    Identity,
+    Inpainting,
+    PoissonNoise,
+    Radon,
+    box_kernel,
+    gaussian_kernel,
+    inner,
+    motion_kernel,
+    operator_class,
+    power_iteration,
+    random_mask,
+    views,
+)
+
+
+def _g(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+def _conv_weight(c_out, c_in, k):
+    return torch.randn(c_out, c_in, k, k, generator=_g(7), dtype=torch.float64)
+
+
+# name -> builder(channels, (H, W)) -> (operator, expected measurement shape without the batch axis)
+CASES = {
+    "denoise": lambda c, s: (Identity(), (c, *s)),
+    "downsample_r3": lambda c, s: (AveragePool(3), (c, s[0] // 3, s[1] // 3)),
+    "bicubic_r2_odd": lambda c, s: (BicubicDownsample(2, input_size=s), (c, -(-s[0] // 2), -(-s[1] // 2))),
+    "bicubic_r3": lambda c, s: (BicubicDownsample(3), (c, s[0] // 3, s[1] // 3)),
+    "blur_circular_gauss": lambda c, s: (Blur(gaussian_kernel(1.2), "circular"), (c, *s)),
+    "blur_circular_even_box": lambda c, s: (Blur(box_kernel(4), "circular"), (c, *s)),
+    "blur_zero_motion": lambda c, s: (Blur(motion_kernel(5, 30), "zero"), (c, *s)),
+    "blur_zero_even": lambda c, s: (Blur(torch.rand(4, 3, generator=_g(3)), "zero"), (c, *s)),
+    "blur_valid": lambda c, s: (Blur(torch.rand(5, 4, generator=_g(4)), "valid"), (c, s[0] - 4, s[1] - 3)),
+    "inpaint": lambda c, s: (Inpainting(random_mask(s, 0.5, _g(1))), (c, *s)),
+    "mri_random_4x": lambda c, s: (MRI.cartesian(s, 4, kind="random", generator=_g(2)), (c, *s, 2)),
+    "mri_equispaced_8x": lambda c, s: (
+        MRI.cartesian(s, 8, 0.08, kind="equispaced", generator=_g(2)), (c, *s, 2)),
+    "ct_7_views": lambda c, s: (Radon(s, views(7)), (c, 7, Radon(s, views(7)).detectors)),
+    "ct_circle": lambda c, s: (Radon(s, views(5), circle=True), (c, 5, min(s))),
+    "conv_stride2_pad1": lambda c, s: (
+        Conv(_conv_weight(4, c, 3), stride=2, padding=1, input_size=s),
+        (4, (s[0] - 1) // 2 + 1, (s[1] - 1) // 2 + 1)),
+    "conv_dilation2": lambda c, s: (Conv(_conv_weight(2, c, 3), dilation=2), (2, s[0] - 4, s[1] - 4)),
+    "conv_transpose_stride2": lambda c, s: (
+        ConvTranspose(_conv_weight(c, 3, 3), stride=2, padding=1, output_padding=1), (3, 2 * s[0], 2 * s[1])),
+    "gradient_neumann": lambda c, s: (Gradient("neumann"), (c, 2, *s)),
+    "gradient_periodic": lambda c, s: (Gradient("periodic"), (c, 2, *s)),
+    "composition_blur_then_down": lambda c, s: (
+        AveragePool(3) @ Blur(gaussian_kernel(1.0), "circular"), (c, s[0] // 3, s[1] // 3)),
+}
+SIZE = (15, 21)  # odd sizes, not square, multiples of 3 for the pooling cases
+
+
+def test_every_registered_operator_is_in_the_table():
+    covered = {type(CASES[name](1, SIZE)[0]) for name in CASES}
+    missing = [name for name, cls in OPERATORS.items() if cls not in covered]
+    assert not missing, f"operators without adjoint tests: {missing}"
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("name", list(CASES))
+def test_adjoint_shapes_and_autograd(name, channels):
+    op, out_shape = CASES[name](channels, SIZE)
+    g = _g(11)
+    x = torch.randn(2, channels, *SIZE, generator=g, dtype=torch.float64)
+    ax = op.A(x)
+    assert tuple(ax.shape) == (2, *out_shape)  # shape contract
+    y = torch.randn(ax.shape, generator=g, dtype=torch.float64)
+    aty = op.A_adjoint(y)
+    assert aty.shape == x.shape
+    lhs, rhs = float(inner(ax, y)), float(inner(x, aty))
+    assert abs(lhs - rhs) <= 1e-10 * max(1.0, abs(lhs)), (lhs, rhs)  # <A x, y> = <x, A^T y>
+    # A^T agrees with the vector-Jacobian product of autograd through A
+    xr = x.clone().requires_grad_(True)
+    (vjp,) = torch.autograd.grad(op.A(xr), xr, y)
+    torch.testing.assert_close(aty, vjp, rtol=1e-10, atol=1e-10)
+    # batches: the batch is the stack of the single images
+    torch.testing.assert_close(ax[1:], op.A(x[1:]), rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(aty[:1], op.A_adjoint(y[:1]), rtol=1e-10, atol=1e-12)
+    # float32 runs too, close to float64
+    torch.testing.assert_close(op.A(x.float()).double(), ax, rtol=1e-4, atol=1e-4)
+    # normal and the naive reconstruction keep the image shape
+    assert op.normal(x).shape == x.shape
+    assert op.naive(y).shape == x.shape
+
+
+CIRCULANT = [n for n in CASES if CASES[n](1, SIZE)[0].fourier_multiplier(SIZE) is not None]
+
+
+@pytest.mark.parametrize("name", CIRCULANT)
+def test_fourier_multiplier_diagonalises_the_normal_operator(name):
+    op, _ = CASES[name](1, SIZE)
+    x = torch.randn(1, 1, *SIZE, generator=_g(5), dtype=torch.float64)
+    via_fft = torch.fft.ifft2(torch.fft.fft2(x) * op.fourier_multiplier(SIZE)).real
+    torch.testing.assert_close(via_fft, op.normal(x), rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("denoise", 1.0), ("downsample_r3", 1 / 3), ("inpaint", 1.0), ("gradient_periodic", None),
+    ("blur_circular_gauss", None), ("mri_random_4x", 1.0),
+])
+def test_operator_norm_by_power_iteration(name, expected):
+    op, _ = CASES[name](1, SIZE)
+    if expected is None:  # circulant: the largest |K| is the norm
+        expected = float(op.fourier_multiplier(SIZE).max()) ** 0.5
+    estimate = power_iteration(op, (1, 1, *SIZE), iterations=500, tol=1e-12, generator=_g(9))
+    assert estimate == pytest.approx(expected, rel=1e-3)
+    assert op.norm((1, 1, *SIZE), generator=_g(9)) == pytest.approx(expected, rel=1e-3)
+
+
+def test_composition_is_applied_right_to_left():
+    blur, down = Blur(gaussian_kernel(1.0)), AveragePool(3)
+    x = torch.randn(1, 1, *SIZE, generator=_g(), dtype=torch.float64)
+    torch.testing.assert_close((down @ blur).A(x), down.A(blur.A(x)))
+
+
+def test_transposed_convolution_is_the_adjoint_of_convolution():
+    w = _conv_weight(4, 3, 3)
+    conv = Conv(w, stride=2, padding=1, input_size=SIZE)
+    y = torch.randn(2, 4, 8, 11, generator=_g(), dtype=torch.float64)
+    transposed = ConvTranspose(w, stride=2, padding=1, output_padding=(0, 0))
+    torch.testing.assert_close(conv.A_adjoint(y), transposed.A(y))
+
+
+def test_mri_is_the_orthonormal_fft_of_numpy_times_the_mask():
+    op = MRI.cartesian(SIZE, 4, generator=_g(3))
+    x = torch.randn(1, 1, *SIZE, generator=_g(), dtype=torch.float64)
+    mask = np.fft.ifftshift(np.broadcast_to(op.mask.numpy(), SIZE))
+    expected = np.fft.fft2(x[0, 0].numpy(), norm="ortho") * mask
+    got = torch.view_as_complex(op.A(x)[0, 0].contiguous()).numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-12)
+    zero_filled = np.fft.ifft2(expected, norm="ortho").real
+    np.testing.assert_allclose(op.naive(op.A(x))[0, 0].numpy(), zero_filled, atol=1e-12)
+
+
+def test_circular_blur_is_numpy_fft_convolution():
+    k = motion_kernel(6, 20)
+    op = Blur(k, "circular")
+    x = torch.randn(1, 1, *SIZE, generator=_g(), dtype=torch.float64)
+    pad = np.zeros(SIZE)
+    pad[: k.shape[0], : k.shape[1]] = k.numpy()
+    pad = np.roll(pad, (-(k.shape[0] // 2), -(k.shape[1] // 2)), axis=(0, 1))
+    expected = np.fft.ifft2(np.fft.fft2(x[0, 0].numpy()) * np.fft.fft2(pad)).real
+    np.testing.assert_allclose(op.A(x)[0, 0].numpy(), expected, atol=1e-12)
+
+
+def test_zero_boundary_equals_circular_away_from_the_border():
+    k = gaussian_kernel(1.0)
+    x = torch.randn(1, 1, *SIZE, generator=_g(), dtype=torch.float64)
+    a, b = Blur(k, "zero").A(x), Blur(k, "circular").A(x)
+    r = k.shape[0] // 2
+    torch.testing.assert_close(a[..., r:-r, r:-r], b[..., r:-r, r:-r])
+
+
+def test_kernels_sum_to_one_and_keep_constants():
+    for k in (gaussian_kernel(2.0), box_kernel(3), motion_kernel(9, 45)):
+        assert float(k.sum()) == pytest.approx(1.0)
+        out = Blur(k, "circular").A(torch.ones(1, 1, 16, 16, dtype=torch.float64))
+        torch.testing.assert_close(out, torch.ones_like(out))
+
+
+@pytest.mark.parametrize("sigma", [0.0, 0.1])
+def test_gaussian_noise_statistics_and_generator(sigma):
+    op = Identity(noise=GaussianNoise(sigma))
+    x = torch.zeros(1, 1, 64, 64, dtype=torch.float64)
+    y1, y2 = op.forward(x, _g(1)), op.forward(x, _g(1))
+    torch.testing.assert_close(y1, y2)  # the generator decides the noise
+    assert float(y1.std()) == pytest.approx(sigma, rel=0.05, abs=1e-12)
+
+
+def test_poisson_noise_mean_and_variance():
+    noise = PoissonNoise(peak=50.0)
+    y = torch.full((1, 1, 128, 128), 0.4, dtype=torch.float64)
+    z = noise(y, _g(2))
+    assert float(z.mean()) == pytest.approx(0.4, rel=0.02)
+    assert float(z.var()) == pytest.approx(0.4 / 50.0, rel=0.1)
+
+
+BAD = [
+    ("negative sigma", lambda: GaussianNoise(-0.1)),
+    ("zero Poisson peak", lambda: PoissonNoise(0)),
+    ("Poisson of negative values", lambda: PoissonNoise(10)(-torch.ones(1, 1, 2, 2))),
+    ("factor zero", lambda: AveragePool(0)),
+    ("not a multiple of r", lambda: AveragePool(4).A(torch.zeros(1, 1, 15, 21))),
+    ("image without batch axis", lambda: AveragePool(2).A(torch.zeros(1, 16, 16))),
+    ("kernel larger than image", lambda: Blur(box_kernel(9), "circular").A(torch.zeros(1, 1, 5, 5))),
+    ("unknown boundary", lambda: Blur(box_kernel(3), "reflect")),
+    ("zero sigma kernel", lambda: gaussian_kernel(0.0)),
+    ("mask of another size", lambda: Inpainting(torch.ones(8, 8)).A(torch.zeros(1, 1, 9, 8))),
+    ("mask not binary", lambda: Inpainting(torch.full((4, 4), 0.5))),
+    ("mask removes all", lambda: Inpainting(torch.zeros(4, 4))),
+    ("keep fraction zero", lambda: random_mask((4, 4), 0.0)),
+    ("acceleration leaving no lines", lambda: MRI.cartesian((16, 16), 32, 0.0)),
+    ("acceleration below one", lambda: MRI.cartesian((16, 16), 0.5)),
+    ("centre fraction above budget", lambda: MRI.cartesian((64, 64), 8, 0.5)),
+    ("MRI mask width", lambda: MRI.cartesian((16, 16), 4).A(torch.zeros(1, 1, 16, 20))),
+    ("CT image size", lambda: Radon((16, 16), views(4)).A(torch.zeros(1, 1, 16, 17))),
+    ("CT no views", lambda: views(0)),
+    ("conv channels", lambda: Conv(torch.zeros(2, 3, 3, 3)).A(torch.zeros(1, 1, 8, 8))),
+    ("output padding too large", lambda: ConvTranspose(torch.zeros(1, 1, 3, 3), stride=2, output_padding=2)),
+    ("unknown operator name", lambda: operator_class("deblur")),
+]
+
+
+@pytest.mark.parametrize("what, make", BAD, ids=[b[0] for b in BAD])
+def test_bad_input_raises_one_sentence(what, make):
+    with pytest.raises(PixelwiseError) as err:
+        make()
+    message = str(err.value)
+    assert message.endswith(".") and "\n" not in message
