@@ -31,6 +31,16 @@ from pixelwise.metrics.latent import (
 from pixelwise.models.autoencoders import AEOutput, MLPAutoencoder
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny tensors: one intra-op thread is faster, and much faster on a shared, loaded machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+
 @pytest.mark.parametrize("d", [1, 3, 7])
 def test_kl_closed_form_matches_monte_carlo(d):
     g = torch.Generator().manual_seed(d)
