@@ -23,7 +23,6 @@ def _one_thread():
     torch.set_num_threads(before)
 
 
-
 def _schedule(kind, T):
     return NoiseSchedule.named(kind, T)
 

@@ -62,7 +62,8 @@ def test_run_is_reproducible_and_anomaly_split_holds_the_class_out(tmp_path):
     assert not any(labels[i] == 7 for i in split["train"] + split["val"])
     assert any(labels[i] == 7 for i in split["test"])
     anomaly = a.metrics["anomaly"]
-    assert 0 <= anomaly["roc_auc"] <= 1 and anomaly["n_positive"] == sum(labels[i] == 7 for i in split["test"])
+    assert 0 <= anomaly["roc_auc"] <= 1
+    assert anomaly["n_positive"] == sum(labels[i] == 7 for i in split["test"])
     assert (tmp_path / "a" / "plots" / "anomaly_maps.png").is_file()
 
 
@@ -79,7 +80,8 @@ def test_bad_configs(kwargs, words):
 
 def test_bad_anomaly_class_and_data(tmp_path):
     with pytest.raises(PixelwiseError, match="no image has label"):
-        run(LatentConfig(out=str(tmp_path / "r"), anomaly_class=12, max_images=50), progress=False, log=_quiet)
+        run(LatentConfig(out=str(tmp_path / "r"), anomaly_class=12, max_images=50), progress=False,
+            log=_quiet)
     assert not (tmp_path / "r").exists()  # nothing written before the data checks pass
     with pytest.raises(PixelwiseError, match="neither"):
         run(LatentConfig(data=str(tmp_path / "nope"), out=str(tmp_path / "r")), progress=False, log=_quiet)
@@ -87,8 +89,9 @@ def test_bad_anomaly_class_and_data(tmp_path):
 
 def test_cli_train_eval_sample(tmp_path, capsys):
     out = tmp_path / "run"
-    code = main(["latent", "train", "--model", "vae", "--data", "digits", "--latent-dim", "2", "--epochs", "2",
-                 "--max-images", "200", "--base", "8", "--out", str(out), "--quiet", "--anomaly-class", "0"])
+    code = main(["latent", "train", "--model", "vae", "--data", "digits", "--latent-dim", "2",
+                 "--epochs", "2", "--max-images", "200", "--base", "8", "--out", str(out), "--quiet",
+                 "--anomaly-class", "0"])
     assert code == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["model"] == "vae" and "anomaly" in metrics

@@ -40,7 +40,6 @@ def _one_thread():
     torch.set_num_threads(before)
 
 
-
 @pytest.mark.parametrize("d", [1, 3, 7])
 def test_kl_closed_form_matches_monte_carlo(d):
     g = torch.Generator().manual_seed(d)

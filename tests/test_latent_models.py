@@ -33,7 +33,6 @@ def _one_thread():
     torch.set_num_threads(before)
 
 
-
 def _down(n):
     return (n + 1) // 2
 

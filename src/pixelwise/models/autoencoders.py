@@ -146,6 +146,12 @@ class MLPAutoencoder(_Base):
         return self.decoder(z).view(-1, *self.in_shape)  # (N, C, H, W)
 
 
+def _act(c: int) -> tuple[nn.Module, nn.Module]:
+    """BatchNorm then LeakyReLU(0.1). Without the normalisation a sigmoid decoder trained with MSE on MNIST
+    can drift into saturation (all outputs 0, zero gradient) within a few dozen Adam steps."""
+    return nn.BatchNorm2d(c), nn.LeakyReLU(0.1)
+
+
 def _down(size: int) -> int:
     """Output size of a 3x3 stride-2 convolution with padding 1: ceil(size / 2)."""
     return (size + 1) // 2
@@ -189,27 +195,27 @@ class ConvAutoencoder(_Base):
         (h1, w1), (h2, w2) = self.sizes[1], self.sizes[2]
         c2 = 2 * base
         self.features = nn.Sequential(
-            nn.Conv2d(c, base, 3, stride=2, padding=1), nn.LeakyReLU(0.1),  # (N, base, h1, w1)
-            nn.Conv2d(base, base, 3, padding=1), nn.LeakyReLU(0.1),
-            nn.Conv2d(base, c2, 3, stride=2, padding=1), nn.LeakyReLU(0.1),  # (N, 2 base, h2, w2)
-            nn.Conv2d(c2, c2, 3, padding=1), nn.LeakyReLU(0.1),
+            nn.Conv2d(c, base, 3, stride=2, padding=1), *_act(base),  # (N, base, h1, w1)
+            nn.Conv2d(base, base, 3, padding=1), *_act(base),
+            nn.Conv2d(base, c2, 3, stride=2, padding=1), *_act(c2),  # (N, 2 base, h2, w2)
+            nn.Conv2d(c2, c2, 3, padding=1), *_act(c2),
         )
         k = 2 * latent_dim if variational else latent_dim
         if bottleneck == "vector":
             self.to_code = nn.Sequential(nn.Flatten(), nn.Linear(c2 * h2 * w2, k))
-            self.from_code = nn.Sequential(nn.Linear(latent_dim, c2 * h2 * w2), nn.LeakyReLU(0.1),
-                                           nn.Unflatten(1, (c2, h2, w2)))
+            self.from_code = nn.Sequential(nn.Linear(latent_dim, c2 * h2 * w2), nn.Unflatten(1, (c2, h2, w2)),
+                                           *_act(c2))
         else:
             self.to_code = nn.Conv2d(c2, k, 1)
-            self.from_code = nn.Sequential(nn.Conv2d(latent_dim, c2, 1), nn.LeakyReLU(0.1))
+            self.from_code = nn.Sequential(nn.Conv2d(latent_dim, c2, 1), *_act(c2))
         # output_padding = 1 when the larger size is even (2 * small), 0 when odd (2 * small - 1)
         op1 = (1 - h1 % 2, 1 - w1 % 2)
         op0 = (1 - h % 2, 1 - w % 2)
         self.upsample = nn.Sequential(
-            nn.Conv2d(c2, c2, 3, padding=1), nn.LeakyReLU(0.1),
-            nn.ConvTranspose2d(c2, base, 3, stride=2, padding=1, output_padding=op1), nn.LeakyReLU(0.1),
-            nn.Conv2d(base, base, 3, padding=1), nn.LeakyReLU(0.1),
-            nn.ConvTranspose2d(base, base, 3, stride=2, padding=1, output_padding=op0), nn.LeakyReLU(0.1),
+            nn.Conv2d(c2, c2, 3, padding=1), *_act(c2),
+            nn.ConvTranspose2d(c2, base, 3, stride=2, padding=1, output_padding=op1), *_act(base),
+            nn.Conv2d(base, base, 3, padding=1), *_act(base),
+            nn.ConvTranspose2d(base, base, 3, stride=2, padding=1, output_padding=op0), *_act(base),
             nn.Conv2d(base, c, 3, padding=1),
         )
 
