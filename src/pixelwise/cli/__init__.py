@@ -10,13 +10,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pixelwise.cli import demo, latent, segment
+from pixelwise.cli import demo, diffuse, latent, segment
 from pixelwise.errors import PixelwiseError
 
 # name -> module with add_parser(subparsers); the order is the order of ``pixelwise --help``.
 COMMAND_GROUPS = {
     "segment": segment,
     "latent": latent,
+    "diffuse": diffuse,
     "demo": demo,
 }
 

@@ -65,7 +65,8 @@ def latent_scatter(codes2d: np.ndarray, labels: np.ndarray | None, path: str | P
 def write_latent_report(run_dir: Path, title: str, metrics: dict, figures: Sequence[Path | None]) -> Path:
     """report.html with the headline metrics (as JSON) and every figure."""
     history = read_csv(run_dir / "history.csv") if (run_dir / "history.csv").is_file() else []
-    curves = [plot_history(history, run_dir / "plots" / "loss.png", ["train_loss"], "training loss", "loss"),
+    plots = run_dir / "plots"
+    curves = [plot_history(history, plots / "loss.png", ["train_loss", "val_loss"], "loss", "loss"),
               plot_history(history, run_dir / "plots" / "val_mse.png", ["val_mse"], "validation MSE", "MSE")]
     shown = [f for f in [*curves, *figures] if f is not None]
     imgs = "".join(f'<p><img src="plots/{Path(f).name}" style="max-width:100%"></p>' for f in shown)
