@@ -6,7 +6,7 @@ import argparse
 
 from pixelwise.errors import PixelwiseError
 
-MODEL_CHOICES = "ae, convae, vae, dae, sparse, cae or vqvae"
+MODEL_CHOICES = "ae, convae, vae, dae, sparse, cae, vqvae, gan or wgan"
 
 
 def add_parser(subparsers) -> None:
@@ -22,7 +22,8 @@ def add_parser(subparsers) -> None:
     t.add_argument("--latent-dim", type=int, default=16, help="code size d (default 16)")
     t.add_argument("--minutes", type=float, default=None, help="time budget; the schedule is planned to fit")
     t.add_argument("--epochs", type=int, default=None, help="default 30 (the upper bound with --minutes)")
-    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--lr", type=float, default=None, dest="lr_given",
+                   help="learning rate (default 1e-3; 2e-4 for gan, 1e-4 for wgan)")
     t.add_argument("--batch-size", type=int, default=128)
     t.add_argument("--size", type=int, default=None, help="folders: resize images to SIZE x SIZE")
     t.add_argument("--max-images", type=int, default=None, help="a seeded random subset of this many images")
@@ -82,10 +83,19 @@ def _threads(n: int | None) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     from pixelwise.tasks.autoencoding import LatentConfig, run
 
-    if args.model in ("gan", "wgan"):
-        raise PixelwiseError(f"--model {args.model} is not implemented yet; use one of {MODEL_CHOICES}.")
     _threads(args.threads)
     epochs = args.epochs if args.epochs is not None else (1000 if args.minutes else 30)
+    if args.model in ("gan", "wgan"):
+        from pixelwise.tasks.gan import GANConfig
+        from pixelwise.tasks.gan import run as run_gan
+
+        config = GANConfig(data=args.data, out=args.out, model=args.model, latent_dim=args.latent_dim,
+                           base=args.base, size=args.size, max_images=args.max_images, epochs=epochs,
+                           minutes=args.minutes, lr=args.lr_given, batch_size=args.batch_size, seed=args.seed)
+        result = run_gan(config, overwrite=args.overwrite, resume=args.resume, progress=not args.quiet)
+        print(f"run folder: {result.run_dir}")
+        return 0
+    args.lr = args.lr_given if args.lr_given is not None else 1e-3
     config = LatentConfig(
         data=args.data, out=args.out, model=args.model, latent_dim=args.latent_dim, size=args.size,
         max_images=args.max_images, base=args.base, hidden=args.hidden, recon=args.recon, beta=args.beta,
@@ -99,7 +109,23 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _is_gan_run(run: str) -> bool:
+    from pathlib import Path
+
+    from pixelwise.train import read_json
+
+    path = Path(run) / "config.json"
+    return path.is_file() and read_json(path).get("model") in ("gan", "wgan")
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
+    if _is_gan_run(args.run):
+        from pixelwise.tasks.gan import evaluate as evaluate_gan
+
+        if args.data is not None:
+            raise PixelwiseError("a GAN run is evaluated by its samples; --data does not apply.")
+        evaluate_gan(args.run)
+        return 0
     from pixelwise.tasks.autoencoding import evaluate
 
     evaluate(args.run, args.data)
@@ -107,8 +133,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from pixelwise.tasks.autoencoding import sample
-
+    if _is_gan_run(args.run):
+        from pixelwise.tasks.gan import sample
+    else:
+        from pixelwise.tasks.autoencoding import sample
     path = sample(args.run, args.n, args.seed, args.out)
     print(f"wrote {args.n} samples to {path}")
     return 0
