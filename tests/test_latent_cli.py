@@ -117,3 +117,14 @@ def test_cli_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, words):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert words in err and err.count("\n") == 1
+
+
+def test_resume_from_the_run_folder(tmp_path):
+    kw = dict(data="digits", out=str(tmp_path / "r"), model="ae", latent_dim=3, max_images=120, batch_size=32,
+              hidden=16)
+    first = run(LatentConfig(epochs=2, **kw), progress=False, log=_quiet)
+    assert len(first.history) == 2
+    # fit resumes an interrupted run up to its planned length; a finished run resumes to the same state
+    resumed = run(LatentConfig(epochs=2, **kw), resume=True, progress=False, log=_quiet)
+    assert resumed.history == first.history
+    assert resumed.metrics["test_mse"] == first.metrics["test_mse"]
