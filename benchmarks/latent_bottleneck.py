@@ -57,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
             if model == "convae":
                 cfg, net, split = load_run(result.run_dir)
                 data = load_data(cfg)
-                test = torch.from_numpy(data.images[split["test"][:12]])
+                spread = np.linspace(0, len(split["test"]) - 1, 12).round().astype(int)  # every class
+                test = torch.from_numpy(data.images[np.asarray(split["test"])[spread]])
                 if grid is None:
                     grid, titles = [test.numpy()], ["originals"]
                 grid.append(reconstruct(net, test)["x_hat"].numpy())

@@ -377,8 +377,10 @@ def evaluate(run_dir: str | Path, data: ImageSet | str | None = None,
         metrics["per_class_mse"] = {str(c): float(mse[labels == c].mean()) for c in classes}
     figures = []
     plots = run_dir / "plots"
-    g = min(config.grid_size, len(test))
-    figures.append(image_grid([test[:g].numpy(), r["x_hat"][:g].numpy()], plots / "reconstructions.png",
+    # evenly spaced over the test split, so that a label-sorted source shows every class
+    n_grid = min(config.grid_size, len(test))
+    pick = torch.from_numpy(np.linspace(0, len(test) - 1, n_grid).round().astype(int))
+    figures.append(image_grid([test[pick].numpy(), r["x_hat"][pick].numpy()], plots / "reconstructions.png",
                               ["originals", "reconstructions"], f"{config.model}, d = {config.latent_dim}: "
                               f"test MSE {metrics['test_mse']:.4f} (PCA-{k}: "
                               f"{metrics['pca']['test_mse']:.4f})"))
@@ -388,7 +390,7 @@ def evaluate(run_dir: str | Path, data: ImageSet | str | None = None,
         z2, axes = _codes_2d(r["z"].numpy().astype(np.float64))
         figures.append(latent_scatter(z2, labels, plots / "latent.png", f"test codes ({axes})"))
     if config.model == "vae" and len(test) >= 2:
-        z = r["z"][:2]
+        z = r["z"][[int(pick[0]), int(pick[-1])]]
         steps = torch.linspace(0, 1, 10)[:, None]
         with torch.no_grad():
             line = model.decode(z[0] * (1 - steps) + z[1] * steps)
