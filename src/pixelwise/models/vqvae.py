@@ -52,7 +52,7 @@ class VectorQuantizer(nn.Module):
         self.restart_threshold, self.usage_decay = restart_threshold, usage_decay
         self.codebook = nn.Parameter(torch.empty(num_codes, code_dim).uniform_(-1 / num_codes, 1 / num_codes))
         self.register_buffer("usage", torch.full((num_codes,), 1.0 / num_codes))  # running code frequencies
-        self.restarts = 0  # how many codes have been restarted (not saved)
+        self.register_buffer("restarts", torch.zeros((), dtype=torch.long))  # codes restarted so far (saved)
 
     def nearest(self, flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """flat (M, D) -> (indices (M,), squared distance to the chosen code (M,))."""
@@ -73,7 +73,7 @@ class VectorQuantizer(nn.Module):
         dead = dead[: worst.numel()]
         self.codebook.data[dead] = flat[worst]
         self.usage[dead] = 1.0 / self.num_codes
-        self.restarts += int(dead.numel())
+        self.restarts += dead.numel()
         return int(dead.numel())
 
     def forward(self, z_e: torch.Tensor) -> QuantizerOutput:

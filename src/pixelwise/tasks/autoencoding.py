@@ -363,6 +363,7 @@ def evaluate(run_dir: str | Path, data: ImageSet | str | None = None,
         metrics["test_kl"] = float(r["kl"].mean())
     if "indices" in r:
         metrics["test_perplexity"] = _perplexity(r["indices"], model.quantizer.num_codes)
+        metrics["codes_restarted_in_training"] = int(model.quantizer.restarts)
     # random vectors into the decoder: how close are the decoded samples to real training images?
     n_rand = 64
     rand = random_decodes(model, config, n_rand, config.seed)
