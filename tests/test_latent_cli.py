@@ -43,6 +43,8 @@ def test_every_model_learns_on_digits(tmp_path, model):
     assert (tmp_path / model / "plots" / "reconstructions.png").is_file()
     if model == "vae":
         assert m["test_kl"] > 0 and (tmp_path / model / "plots" / "interpolation.png").is_file()
+    if model == "dae":  # the denoiser removes part of the noise it was trained on
+        assert m["denoising"]["output_mse"] < m["denoising"]["input_mse"]
     if model == "vqvae":
         assert 1 <= m["test_perplexity"] <= config.num_codes
         assert isinstance(m["codes_restarted_in_training"], int)

@@ -361,6 +361,12 @@ def evaluate(run_dir: str | Path, data: ImageSet | str | None = None,
     metrics["pca"] = {"components": k, "test_mse": float(((pca_rec - test.flatten(1).numpy()) ** 2).mean())}
     if "kl" in r:
         metrics["test_kl"] = float(r["kl"].mean())
+    if config.model == "dae":  # the denoising task itself: corrupted test images in, clean ones as the target
+        noisy = corrupt(test, config.corruption, config.noise, torch.Generator().manual_seed(config.seed))
+        denoised = reconstruct(model, noisy)["x_hat"]
+        metrics["denoising"] = {"corruption": config.corruption, "level": config.noise,
+                                "input_mse": float((noisy - test).pow(2).mean()),
+                                "output_mse": float((denoised - test).pow(2).mean())}
     if "indices" in r:
         metrics["test_perplexity"] = _perplexity(r["indices"], model.quantizer.num_codes)
         metrics["codes_restarted_in_training"] = int(model.quantizer.restarts)
