@@ -1,0 +1,84 @@
+"""``pixelwise diffuse train | sample``: DDPM with a time-conditioned U-Net (Ho et al. 2020)."""
+
+from __future__ import annotations
+
+import argparse
+
+from pixelwise.errors import PixelwiseError
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("diffuse", help="train a DDPM and draw samples",
+                              description="Denoising diffusion (DDPM) on image collections.")
+    sub = p.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=type(p))
+
+    t = sub.add_parser("train", help="train the epsilon-prediction U-Net, then sample a grid")
+    t.add_argument("--data", default="digits",
+                   help="mnist (downloaded once), mnist-test, digits (bundled 8x8), an .npz file or a folder")
+    t.add_argument("--out", default="runs/diffuse", help="run folder to create (default runs/diffuse)")
+    t.add_argument("--T", type=int, default=200, dest="T", help="diffusion steps (default 200)")
+    t.add_argument("--schedule", default="cosine", choices=("cosine", "linear"))
+    t.add_argument("--base", type=int, default=32, help="U-Net channels of the first level")
+    t.add_argument("--mults", default="1,2,2", help="channel multipliers per level (default 1,2,2)")
+    t.add_argument("--minutes", type=float, default=None, help="time budget; the schedule is planned to fit")
+    t.add_argument("--epochs", type=int, default=None, help="default 30 (the upper bound with --minutes)")
+    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--batch-size", type=int, default=64)
+    t.add_argument("--size", type=int, default=None, help="folders: resize images to SIZE x SIZE")
+    t.add_argument("--max-images", type=int, default=None, help="a seeded random subset of this many images")
+    t.add_argument("--samples", type=int, default=64, help="samples drawn after training (default 64)")
+    t.add_argument("--variance", default="beta", choices=("beta", "posterior"),
+                   help="sigma_t^2 of the sampler")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    t.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    t.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
+    t.add_argument("--quiet", action="store_true", help="no progress bars")
+    t.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("sample", help="draw samples from a trained run into a PNG grid (and .npy)")
+    s.add_argument("--run", required=True, help="run folder")
+    s.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", default=None, help="PNG path (default RUN/plots/samples_seedS.png)")
+    s.set_defaults(func=cmd_sample)
+
+
+def _mults(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise PixelwiseError(f"--mults {text!r} is not a list of integers; write it as 1,2,2.") from None
+    return values
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from pixelwise.cli.latent import _threads
+    from pixelwise.tasks.diffusion import DiffusionConfig, run
+
+    _threads(args.threads)
+    epochs = args.epochs if args.epochs is not None else (1000 if args.minutes else 30)
+    config = DiffusionConfig(
+        data=args.data, out=args.out, T=args.T, schedule=args.schedule, base=args.base,
+        mults=_mults(args.mults), size=args.size, max_images=args.max_images, epochs=epochs,
+        minutes=args.minutes, lr=args.lr,
+        batch_size=args.batch_size, seed=args.seed, n_samples=args.samples, variance=args.variance)
+    result = run(config, overwrite=args.overwrite, resume=args.resume, progress=not args.quiet)
+    print(f"run folder: {result.run_dir}")
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import numpy as np
+
+    from pixelwise.report.latent import image_grid
+    from pixelwise.tasks.diffusion import generate
+
+    images = generate(args.run, args.n, args.seed)
+    path = Path(args.out) if args.out else Path(args.run) / "plots" / f"samples_seed{args.seed}.png"
+    image_grid([images], path, [f"{args.n} samples"], f"DDPM samples, seed {args.seed}")
+    np.save(path.with_suffix(".npy"), images)
+    print(f"wrote {args.n} samples to {path} (and {path.with_suffix('.npy').name})")
+    return 0

@@ -1,0 +1,145 @@
+"""Unlabelled (or class-labelled) image collections for the latent models.
+
+Every loader returns an :class:`ImageSet`: grey images as float32 ``(N, 1, H, W)`` in [0, 1] and integer
+labels ``(N,)`` or ``None``. Sources, chosen by :func:`load_image_set`'s ``source`` argument:
+
+- ``"mnist"`` / ``"mnist-test"``: the official MNIST training / test files (see :mod:`pixelwise.data.mnist`).
+- ``"digits"``: scikit-learn's bundled 8x8 digits (1,797 images, offline; needs the ``[latent]`` extra).
+- a ``.npz`` file with ``images`` (N, H, W) uint8 and optional ``labels`` (e.g. ``mnist-5k.npz``).
+- a folder of image files (read as grey; a sub-folder per class gives labels, in sorted order).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from pixelwise.data.io import is_image_file, read_image
+from pixelwise.errors import DataError
+
+
+@dataclass
+class ImageSet:
+    images: np.ndarray  # (N, 1, H, W) float32 in [0, 1]
+    labels: np.ndarray | None  # (N,) int64, or None when the source has no labels
+    name: str
+    class_names: list[str] | None = None
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(self.images.shape[1:])  # (C, H, W)
+
+    def subset(self, index) -> ImageSet:
+        labels = None if self.labels is None else self.labels[index]
+        return ImageSet(self.images[index], labels, self.name, self.class_names)
+
+
+def _from_uint8(images: np.ndarray) -> np.ndarray:
+    return (np.asarray(images, np.float32) / 255.0)[:, None]  # (N, 1, H, W)
+
+
+def load_digits_set() -> ImageSet:
+    """scikit-learn's 8x8 digits (values 0..16) scaled to [0, 1]."""
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        raise DataError("the bundled 8x8 digits come from scikit-learn; install it with "
+                        "`pip install pixelwise[latent]` (or use --data mnist or a folder).") from None
+    d = load_digits()
+    images = (d.images.astype(np.float32) / 16.0)[:, None]  # (1797, 1, 8, 8)
+    return ImageSet(images, d.target.astype(np.int64), "digits", [str(i) for i in range(10)])
+
+
+def load_npz_set(path: str | Path) -> ImageSet:
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path} does not exist; give an .npz file with an 'images' array.")
+    try:
+        with np.load(path) as f:
+            if "images" not in f:
+                raise DataError(f"{path} has no 'images' array (it has {', '.join(f.files)}); store images "
+                                "as (N, H, W) uint8 under the key 'images'.")
+            images = f["images"]
+            labels = f["labels"].astype(np.int64) if "labels" in f else None
+    except (OSError, ValueError) as err:
+        if isinstance(err, DataError):
+            raise
+        raise DataError(f"cannot read {path} ({err}); it is not a valid .npz file.") from None
+    if images.ndim == 4 and images.shape[1] == 1:
+        images = images[:, 0]
+    if images.ndim != 3 or images.shape[0] == 0:
+        raise DataError(f"{path}: 'images' has shape {images.shape}; it must be (N, H, W) grey images.")
+    if labels is not None and labels.shape != (len(images),):
+        raise DataError(f"{path}: 'labels' has shape {labels.shape} but there are {len(images)} images.")
+    scaled = _from_uint8(images) if images.dtype == np.uint8 else np.asarray(images, np.float32)[:, None]
+    if scaled.min() < 0 or scaled.max() > 1:
+        raise DataError(f"{path}: float images must lie in [0, 1]; store uint8 0..255 or rescale them.")
+    return ImageSet(scaled, labels, path.stem)
+
+
+def load_folder_set(path: str | Path, size: int | None = None) -> ImageSet:
+    """Grey images from a folder (or one sub-folder per class, giving labels), resized to ``size`` x ``size``.
+
+    Without ``size`` all images must already share one size.
+    """
+    from pixelwise.data.folders import resize_image
+
+    root = Path(path)
+    if not root.is_dir():
+        raise DataError(f"{root} is not a folder; give a folder of images, 'digits', 'mnist' or an .npz "
+                        "file.")
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    files: list[tuple[Path, int | None]] = [(p, None) for p in sorted(root.iterdir()) if is_image_file(p)]
+    if classes and not files:
+        files = [(p, k) for k, c in enumerate(classes)
+                 for p in sorted((root / c).iterdir()) if is_image_file(p)]
+    if not files:
+        raise DataError(f"{root} holds no image files (nor class sub-folders of them); add .png/.jpg images.")
+    arrays = [read_image(p, "L") for p, _ in files]
+    if size is None:
+        shapes = {a.shape for a in arrays}
+        if len(shapes) > 1:
+            raise DataError(f"{root} has images of {len(shapes)} different sizes; pass a size to resize "
+                            "them.")
+    else:
+        arrays = [resize_image(a[..., None], (size, size))[..., 0] for a in arrays]
+    labels = None if files[0][1] is None else np.array([k for _, k in files], np.int64)
+    names = classes if labels is not None else None
+    return ImageSet(_from_uint8(np.stack(arrays)), labels, root.name, names)
+
+
+def load_image_set(source: str, size: int | None = None, cache_dir: str | Path | None = None,
+                   download: bool = True) -> ImageSet:
+    """Load ``source``: "mnist", "mnist-test", "digits", an .npz file or a folder (see the module doc)."""
+    if source in ("mnist", "mnist-test"):
+        from pixelwise.data.mnist import load_mnist
+
+        images, labels = load_mnist("train" if source == "mnist" else "test", cache_dir, download)
+        out = ImageSet(_from_uint8(images), labels.astype(np.int64), source, [str(i) for i in range(10)])
+    elif source == "digits":
+        out = load_digits_set()
+    elif source.endswith(".npz"):
+        out = load_npz_set(source)
+    elif Path(source).is_dir():
+        return load_folder_set(source, size)
+    else:
+        raise DataError(f"data {source!r} is neither 'mnist', 'mnist-test', 'digits', an .npz file nor a "
+                        "folder; check the name or path.")
+    if size is not None and out.images.shape[-1] != size:
+        raise DataError(f"--size {size} applies to folders only; {source} images are "
+                        f"{out.images.shape[-2]}x{out.images.shape[-1]}.")
+    return out
+
+
+def split_indices(n: int, fractions: tuple[float, float, float], seed: int) -> dict[str, list[int]]:
+    """A seeded random train/val/test split of ``range(n)`` (each non-zero part gets at least one)."""
+    from pixelwise.data.splits import random_split
+
+    ids = [f"{i:07d}" for i in range(n)]
+    split = random_split(ids, fractions, seed)
+    return {k: [int(i) for i in split[k]] for k in ("train", "val", "test")}

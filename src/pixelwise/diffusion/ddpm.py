@@ -1,0 +1,89 @@
+"""DDPM ancestral sampling with epsilon prediction, and the epsilon training objective (Ho et al. 2020).
+
+``step()`` is one reverse transition x_t -> x_{t-1}; ``sample()`` is the loop (Algorithm 2 of the paper),
+kept visible; ``epsilon_loss()`` is Algorithm 1's simplified objective ||eps - eps_theta(x_t, t)||^2.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from pixelwise.diffusion.schedule import NoiseSchedule
+
+VARIANCES = ("beta", "posterior")
+
+
+@dataclass
+class StepOutput:
+    prev_sample: torch.Tensor  # x_{t-1}
+    mean: torch.Tensor  # mu_theta(x_t, t)
+    variance: float  # sigma_t^2 of the noise added (0 at the last step)
+    pred_x0: torch.Tensor  # the model's estimate of x_0
+
+
+def step(schedule: NoiseSchedule, eps_pred: torch.Tensor, t: int, x_t: torch.Tensor,
+         generator: torch.Generator | None = None, variance: str = "beta",
+         clip_x0: float | None = None) -> StepOutput:
+    """One ancestral step x_t -> x_{t-1} = mu_theta + sigma_t z, z ~ N(0, I) (no noise at the code's t = 0).
+
+    mu_theta = (1 / sqrt(alpha_t)) (x_t - beta_t / sqrt(1 - alpha_bar_t) eps_theta)       (eq. 11)
+    sigma_t^2 = beta_t ("beta") or beta_tilde_t ("posterior"), the two choices of section 3.2.
+    With ``clip_x0`` the predicted x_0 is clipped to [-clip_x0, clip_x0] and the mean recomputed as the
+    posterior mean given that x_0 (the same mean when nothing is clipped).
+    """
+    if variance not in VARIANCES:
+        raise ValueError(f"variance={variance!r} must be one of {', '.join(VARIANCES)}.")
+    if not 0 <= t < schedule.T:
+        raise ValueError(f"t={t} must lie in 0..{schedule.T - 1}.")
+    pred_x0 = schedule.predict_x0(x_t, eps_pred, t)
+    if clip_x0 is None:
+        mean = schedule.epsilon_mean(x_t, eps_pred, t)
+    else:
+        pred_x0 = pred_x0.clamp(-clip_x0, clip_x0)
+        mean = schedule.posterior_mean(x_t, pred_x0, t)
+    if t == 0:
+        return StepOutput(mean, mean, 0.0, pred_x0)
+    var = float(schedule.betas[t] if variance == "beta" else schedule.posterior_variance(t))
+    z = torch.randn(x_t.shape, generator=generator, dtype=x_t.dtype)
+    return StepOutput(mean + var**0.5 * z, mean, var, pred_x0)
+
+
+@torch.no_grad()
+def sample(model: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], schedule: NoiseSchedule,
+           shape: tuple[int, ...], generator: torch.Generator | None = None, variance: str = "beta",
+           clip_x0: float | None = None,
+           callback: Callable[[int, StepOutput], None] | None = None) -> torch.Tensor:
+    """Algorithm 2: x_T ~ N(0, I); for t = T-1, ..., 0: x_{t-1} = step(eps_theta(x_t, t)); returns x_0.
+
+    ``model(x_t, t)`` predicts the noise, with t an int64 tensor (N,); ``callback(t, out)`` sees each step.
+    """
+    x = torch.randn(shape, generator=generator)
+    for t in reversed(range(schedule.T)):
+        t_batch = torch.full((shape[0],), t, dtype=torch.long)
+        out = step(schedule, model(x, t_batch), t, x, generator, variance, clip_x0)
+        if callback is not None:
+            callback(t, out)
+        x = out.prev_sample
+    return x
+
+
+def noised_batch(schedule: NoiseSchedule, x0: torch.Tensor, generator: torch.Generator | None = None):
+    """t ~ U{0..T-1}, eps ~ N(0, I), x_t = add_noise(x0, eps, t): returns (x_t, t, eps)."""
+    t = torch.randint(0, schedule.T, (x0.shape[0],), generator=generator)
+    eps = torch.randn(x0.shape, generator=generator, dtype=x0.dtype)
+    return schedule.add_noise(x0, eps, t), t, eps
+
+
+def epsilon_loss(model: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], schedule: NoiseSchedule,
+                 x0: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Algorithm 1, the simplified objective (mean over elements):
+
+        E_{t, x_0, eps} ||eps - eps_theta(sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps, t)||^2."""
+    x_t, t, eps = noised_batch(schedule, x0, generator)
+    return (model(x_t, t) - eps).pow(2).mean()
+
+
+__all__ = ["VARIANCES", "StepOutput", "epsilon_loss", "noised_batch", "sample", "step"]

@@ -1,0 +1,231 @@
+"""DDPM recipe: images -> a time-conditioned U-Net trained with the epsilon objective -> sample grids.
+
+``run(config)`` loads and splits the data, trains with :func:`pixelwise.train.fit` (each batch draws t and
+eps from the loop's generator, so runs are reproducible), monitors the epsilon loss on validation images
+with fixed noise, then samples with the ancestral loop of :mod:`pixelwise.diffusion` and writes
+``plots/samples.png`` and ``metrics.json``. Images are scaled from [0, 1] to [-1, 1] for the diffusion.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from pixelwise.data.imagesets import load_image_set, split_indices
+from pixelwise.diffusion import SCHEDULES, NoiseSchedule, sample
+from pixelwise.diffusion.ddpm import VARIANCES, noised_batch
+from pixelwise.errors import PixelwiseError
+from pixelwise.models.diffusion_unet import TimeUNet
+from pixelwise.train import FitConfig, fit, load_weights, prepare_run_dir, read_json, write_json
+
+
+@dataclass
+class DiffusionConfig:
+    data: str = "digits"
+    out: str = "runs/diffuse"
+    T: int = 200  # diffusion steps (Ho et al. use 1000; fewer keep CPU sampling short)
+    schedule: str = "cosine"
+    base: int = 32
+    mults: tuple[int, ...] = (1, 2, 2)
+    size: int | None = None  # folders only
+    max_images: int | None = None
+    split: tuple[float, float] = (0.9, 0.1)  # train, val
+    epochs: int = 30
+    minutes: float | None = None
+    lr: float = 1e-3
+    batch_size: int = 64
+    seed: int = 0
+    n_samples: int = 64
+    variance: str = "beta"
+    clip_x0: float | None = 1.0
+    cache_dir: str | None = None
+
+    def __post_init__(self):
+        for name in ("T", "base", "epochs", "batch_size", "n_samples"):
+            if int(getattr(self, name)) != getattr(self, name) or getattr(self, name) < 1:
+                raise PixelwiseError(f"{name}={getattr(self, name)} must be an integer >= 1.")
+        if self.schedule not in SCHEDULES:
+            names = ", ".join(SCHEDULES)
+            raise PixelwiseError(f"schedule {self.schedule!r} is not known; use one of {names}.")
+        if self.variance not in VARIANCES:
+            names = ", ".join(VARIANCES)
+            raise PixelwiseError(f"variance {self.variance!r} is not known; use one of {names}.")
+        self.mults = tuple(int(m) for m in self.mults)
+        if not self.mults or min(self.mults) < 1:
+            raise PixelwiseError(f"mults={self.mults} must be positive integers, e.g. 1,2,2.")
+        self.split = tuple(float(f) for f in self.split)
+        if len(self.split) != 2 or min(self.split) <= 0 or abs(sum(self.split) - 1) > 1e-6:
+            raise PixelwiseError(f"split={self.split} must be two positive fractions (train, val) summing "
+                                 "to 1.")
+        if self.clip_x0 is not None and not self.clip_x0 > 0:
+            raise PixelwiseError(f"clip_x0={self.clip_x0} must be > 0 (or None for no clipping).")
+        if self.max_images is not None and self.max_images < 2:
+            raise PixelwiseError(f"max_images={self.max_images} must be >= 2.")
+
+    @classmethod
+    def from_dict(cls, d: dict) -> DiffusionConfig:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    metrics: dict
+    history: list[dict]
+    seconds: float
+
+
+class EpsilonModel(nn.Module):
+    """Adapter for :func:`pixelwise.train.fit`: ``forward((x_t, t)) = net(x_t, t)`` (fit passes one input)."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        x_t, t = batch
+        return self.net(x_t, t)
+
+
+def build_model(config: DiffusionConfig, channels: int) -> EpsilonModel:
+    return EpsilonModel(TimeUNet(channels, config.base, config.mults))
+
+
+def _mse(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """||eps_theta - eps||^2, mean over elements (Ho et al. 2020, eq. 14)."""
+    return (prediction - target).pow(2).mean()
+
+
+def _batches(images: torch.Tensor, schedule: NoiseSchedule, batch_size: int) -> Callable:
+    n, bs = len(images), min(batch_size, len(images))
+
+    def epoch_batches(epoch: int, generator: torch.Generator):
+        order = torch.randperm(n, generator=generator)
+        for start in range(0, n - bs + 1, bs):
+            x0 = images[order[start:start + bs]]
+            x_t, t, eps = noised_batch(schedule, x0, generator)
+            yield (x_t.float(), t), eps.float()
+
+    return epoch_batches
+
+
+def _validator(images: torch.Tensor, schedule: NoiseSchedule, seed: int) -> Callable:
+    def validate(model: nn.Module) -> dict:
+        g = torch.Generator().manual_seed(seed + 1)  # the same t and noise every epoch
+        total = 0.0
+        for start in range(0, len(images), 256):
+            x_t, t, eps = noised_batch(schedule, images[start:start + 256], g)
+            total += _mse(model((x_t.float(), t)), eps).item() * len(x_t)
+        return {"val_loss": total / len(images)}
+
+    return validate
+
+
+def load_data(config: DiffusionConfig):
+    data = load_image_set(config.data, config.size, config.cache_dir)
+    if config.max_images is not None and config.max_images < len(data):
+        keep = np.sort(np.random.default_rng(config.seed).permutation(len(data))[: config.max_images])
+        data = data.subset(keep)
+    return data
+
+
+def run(config: DiffusionConfig, overwrite: bool = False, resume: bool = False, progress: bool = True,
+        log: Callable[[str], None] = print) -> RunResult:
+    """Train, then sample ``n_samples`` images; writes only inside ``config.out``."""
+    t0 = time.perf_counter()
+    out = Path(config.out)
+    if resume:
+        saved = DiffusionConfig.from_dict(read_json(out / "config.json"))
+        saved.minutes, saved.epochs = config.minutes or saved.minutes, max(config.epochs, saved.epochs)
+        config = saved
+    data = load_data(config)
+    parts = split_indices(len(data), (config.split[0], config.split[1], 0.0), config.seed)
+    split = {"train": parts["train"], "val": parts["val"], "shape": list(data.shape), "seed": config.seed}
+    scaled = torch.from_numpy(data.images) * 2 - 1  # [0, 1] -> [-1, 1]
+    train, val = scaled[split["train"]], scaled[split["val"]]
+    schedule = NoiseSchedule.named(config.schedule, config.T)
+    log(f"{len(data)} images of {data.shape} from {data.name}: {len(train)} train, {len(val)} val; "
+        f"{schedule}")
+    torch.manual_seed(config.seed)
+    model = build_model(config, data.shape[0])
+    run_dir = prepare_run_dir(out, overwrite=overwrite, resume=resume)
+    write_json(run_dir / "config.json", _config_dict(config))
+    write_json(run_dir / "split.json", split)
+    fit_config = FitConfig(epochs=config.epochs, minutes=config.minutes, lr=config.lr, seed=config.seed,
+                           progress=progress, monitor="val_loss", mode="min", grad_clip=1.0)
+    steps = max(1, len(train) // min(config.batch_size, len(train)))
+    result = fit(model, _mse, _batches(train, schedule, config.batch_size), steps,
+                 _validator(val, schedule, config.seed), fit_config, run_dir, resume, log)
+    log(f"trained {len(result.history)} epochs in {result.seconds:.0f}s (stopped by {result.stopped})")
+    metrics = evaluate(run_dir, train_images=data.images[split["train"]], log=log)
+    return RunResult(run_dir, metrics, result.history, time.perf_counter() - t0)
+
+
+def _config_dict(config: DiffusionConfig) -> dict:
+    d = asdict(config)
+    if config.data not in ("mnist", "mnist-test", "digits"):
+        d["data"] = str(Path(config.data).resolve())
+    return d
+
+
+def load_run(run_dir: str | Path) -> tuple[DiffusionConfig, TimeUNet, dict]:
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.json").is_file():
+        raise PixelwiseError(f"{run_dir} is not a diffusion run folder (no config.json); train one with "
+                             "`pixelwise diffuse train`.")
+    config = DiffusionConfig.from_dict(read_json(run_dir / "config.json"))
+    split = read_json(run_dir / "split.json")
+    model = build_model(config, split["shape"][0])
+    best = run_dir / "checkpoints" / "best.safetensors"
+    load_weights(model, best if best.is_file() else run_dir / "checkpoints" / "last.safetensors")
+    return config, model.net.eval(), split
+
+
+def generate(run_dir: str | Path, n: int, seed: int = 0, callback: Callable | None = None) -> np.ndarray:
+    """``n`` samples (N, C, H, W) in [0, 1] from a run's model with the ancestral sampler."""
+    if n < 1:
+        raise PixelwiseError(f"n={n} must be >= 1.")
+    config, net, split = load_run(run_dir)
+    schedule = NoiseSchedule.named(config.schedule, config.T)
+    x = sample(net, schedule, (n, *split["shape"]), torch.Generator().manual_seed(seed), config.variance,
+               config.clip_x0, callback)
+    return ((x.clamp(-1, 1) + 1) / 2).numpy()
+
+
+def evaluate(run_dir: str | Path, train_images: np.ndarray | None = None,
+             log: Callable[[str], None] = print) -> dict:
+    """Sample ``n_samples`` images, write plots/samples.png and metrics.json (sample statistics, and the
+    mean distance of each sample to its nearest training image: near 0 would mean memorised copies)."""
+    from pixelwise.report.latent import image_grid, write_latent_report
+
+    run_dir = Path(run_dir)
+    config, _, _ = load_run(run_dir)
+    t0 = time.perf_counter()
+    images = generate(run_dir, config.n_samples, config.seed)
+    seconds = time.perf_counter() - t0
+    metrics: dict = {"n_samples": config.n_samples, "T": config.T, "schedule": config.schedule,
+                     "sampling_seconds": round(seconds, 2), "sample_mean": float(images.mean()),
+                     "sample_std": float(images.std())}
+    if train_images is not None:
+        a = torch.from_numpy(images).flatten(1).double()
+        b = torch.from_numpy(train_images[:5000]).flatten(1).double()
+        d = a.pow(2).sum(1, keepdim=True) - 2 * a @ b.T + b.pow(2).sum(1)[None]
+        metrics["nearest_train_mse"] = float((d.min(1).values.clamp_min(0) / a.shape[1]).mean())
+        metrics["train_mean"] = float(train_images.mean())
+    figure = image_grid([images], run_dir / "plots" / "samples.png", [f"{config.n_samples} samples"],
+                        f"DDPM samples (T = {config.T}, {config.schedule} schedule, seed {config.seed})")
+    write_json(run_dir / "metrics.json", metrics)
+    write_latent_report(run_dir, f"DDPM, T = {config.T}", metrics, [figure])
+    log(f"sampled {config.n_samples} images in {seconds:.1f}s; grid {figure}")
+    return metrics
+
+
+__all__ = ["DiffusionConfig", "EpsilonModel", "RunResult", "build_model", "evaluate", "generate", "load_run",
+           "run"]

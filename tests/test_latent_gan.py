@@ -1,0 +1,164 @@
+"""GANs: shapes, losses by hand, the gradient penalty against a critic with a known gradient, the gradient
+routing of the one-loss adversarial objective, mode coverage, and ``latent train --model gan`` end to end."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from pixelwise.errors import PixelwiseError
+from pixelwise.losses.gan import (
+    critic_loss,
+    discriminator_loss,
+    generator_loss,
+    gradient_penalty,
+    wgan_generator_loss,
+)
+from pixelwise.models.gan import GAN, DigitClassifier, Discriminator, Generator
+from pixelwise.tasks.classify import mode_coverage
+from pixelwise.tasks.gan import AdversarialObjective, GANConfig
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("shape", [(1, 28, 28), (1, 8, 8), (2, 13, 9), (1, 4, 5)])
+def test_shapes(shape):
+    torch.manual_seed(0)
+    g, d = Generator(shape, 7, 8), Discriminator(shape, 8, norm="none")
+    x = g(torch.randn(3, 7))
+    assert x.shape == (3, *shape) and x.abs().max() <= 1
+    assert d(x).shape == (3,)
+    assert DigitClassifier(shape, 10, 8)(x).shape == (3, 10)
+
+
+@pytest.mark.parametrize("make,words", [
+    (lambda: Generator((1, 3, 8)), "H, W >= 4"), (lambda: Generator((1, 8, 8), latent_dim=0), "latent_dim"),
+    (lambda: Discriminator((1, 8, 8), norm="layer"), "norm"),
+    (lambda: DigitClassifier((1, 8, 8), 1), "num_classes"),
+])
+def test_bad_models(make, words):
+    with pytest.raises(ValueError, match=words):
+        make()
+
+
+def test_losses_by_hand():
+    real, fake = torch.tensor([0.0, 2.0]), torch.tensor([-1.0, 0.0])
+    sp = torch.nn.functional.softplus  # -log sigmoid(a) = softplus(-a); -log(1 - sigmoid(a)) = softplus(a)
+    expected = sp(-real).mean() + sp(fake).mean()
+    torch.testing.assert_close(discriminator_loss(real, fake), expected)
+    torch.testing.assert_close(generator_loss(fake), sp(-fake).mean())
+    torch.testing.assert_close(critic_loss(real, fake), torch.tensor(-0.5 - 1.0))
+    torch.testing.assert_close(wgan_generator_loss(fake), torch.tensor(0.5))
+    at_half = discriminator_loss(torch.tensor([0.0]), torch.tensor([0.0])).item()  # D = 1/2 everywhere
+    assert at_half == pytest.approx(2 * math.log(2))
+
+
+@pytest.mark.parametrize("scale,expected", [(1.0, 0.0), (3.0, 4.0), (0.5, 0.25)])
+def test_gradient_penalty_of_a_linear_critic(scale, expected):
+    """D(x) = <w, x> has gradient w everywhere: the penalty is (||w|| - 1)^2 whatever the mix."""
+    w = torch.randn(1, 2, 3, 3)
+    w = scale * w / w.norm()
+    critic = lambda x: (x * w).flatten(1).sum(1)  # noqa: E731
+    real, fake = torch.randn(4, 2, 3, 3), torch.randn(4, 2, 3, 3)
+    gp = gradient_penalty(critic, real, fake, torch.rand(4))
+    assert gp.item() == pytest.approx(expected, abs=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["gan", "wgan"])
+def test_objective_routes_each_gradient_to_its_player(kind):
+    """One backward of L_D + L_G(frozen D) gives D exactly dL_D and G exactly dL_G."""
+    torch.manual_seed(0)
+    gan = GAN((1, 8, 8), 4, 8, norm="none")
+    objective = AdversarialObjective(gan, kind, n_critic=1, gp_lambda=10.0)
+    real, z, mix = torch.rand(5, 1, 8, 8) * 2 - 1, torch.randn(5, 4), torch.rand(5)
+    objective((real, z, mix)).backward()
+    got = {n: p.grad.clone() for n, p in gan.named_parameters()}
+    gan.zero_grad()
+    fake = gan.generator(z)
+    if kind == "gan":
+        l_d = discriminator_loss(gan.discriminator(real), gan.discriminator(fake.detach()))
+    else:
+        l_d = critic_loss(gan.discriminator(real), gan.discriminator(fake.detach())) + 10 * gradient_penalty(
+            gan.discriminator, real, fake, mix)
+    d_params = list(gan.discriminator.parameters())
+    d_names = [n for n, _ in gan.discriminator.named_parameters()]
+    for name, grad in zip(d_names, torch.autograd.grad(l_d, d_params)):
+        torch.testing.assert_close(got["discriminator." + name], grad)
+    scores = gan.discriminator(gan.generator(z))
+    l_g = generator_loss(scores) if kind == "gan" else wgan_generator_loss(scores)
+    g_params = list(gan.generator.parameters())
+    g_names = [n for n, _ in gan.generator.named_parameters()]
+    for name, grad in zip(g_names, torch.autograd.grad(l_g, g_params)):
+        torch.testing.assert_close(got["generator." + name], grad)
+
+
+def test_n_critic_leaves_the_generator_without_gradient():
+    torch.manual_seed(0)
+    gan = GAN((1, 8, 8), 4, 8, norm="none")
+    objective = AdversarialObjective(gan, "wgan", n_critic=3)
+    batch = (torch.rand(4, 1, 8, 8), torch.randn(4, 4), torch.rand(4))
+    with_g = []
+    for _ in range(6):
+        gan.zero_grad(set_to_none=True)
+        objective(batch).backward()
+        with_g.append(all(p.grad is not None for p in gan.generator.parameters()))
+        assert all(p.grad is not None for p in gan.discriminator.parameters())
+    assert with_g == [False, False, True, False, False, True]
+
+
+class _Fixed(torch.nn.Module):
+    """A 'classifier' that reads the class off the first pixel (for mode-coverage tests)."""
+
+    def forward(self, x):
+        k = (x[:, 0, 0, 0] * 10).long().clamp(0, 9)
+        return torch.nn.functional.one_hot(k, 10).float() * 20
+
+
+@pytest.mark.parametrize("classes,found,entropy", [
+    (list(range(10)) * 3, 10, math.log(10)), ([4] * 30, 1, 0.0), ([1, 2] * 15, 2, math.log(2)),
+])
+def test_mode_coverage(classes, found, entropy):
+    x = np.zeros((len(classes), 1, 4, 4), np.float32)
+    x[:, 0, 0, 0] = (np.array(classes) + 0.5) / 10
+    cov = mode_coverage(_Fixed(), x)
+    assert cov["classes_found"] == found and cov["entropy"] == pytest.approx(entropy)
+    assert cov["confident_fraction"] == 1.0 and sum(cov["histogram"]) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("kwargs,words", [
+    ({"model": "vae"}, "not a GAN"), ({"n_critic": 0}, "n_critic"), ({"batch_size": 1}, "batch_size"),
+    ({"gp_lambda": -1}, "gp_lambda"),
+])
+def test_bad_gan_configs(kwargs, words):
+    with pytest.raises(PixelwiseError, match=words):
+        GANConfig(**kwargs)
+
+
+def test_gan_config_defaults_per_model():
+    assert GANConfig(model="gan").n_critic == 1 and GANConfig(model="wgan").n_critic == 5
+    assert GANConfig(model="gan").lr == 2e-4 and GANConfig(model="wgan").lr == 1e-4
+
+
+def test_cli_gan_end_to_end(tmp_path):
+    pytest.importorskip("sklearn")
+    import json
+
+    from pixelwise.cli import main
+
+    out = tmp_path / "g"
+    assert main(["latent", "train", "--model", "wgan", "--data", "digits", "--max-images", "200",
+                 "--epochs", "2", "--latent-dim", "8", "--base", "8", "--out", str(out), "--quiet"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["model"] == "wgan" and 1 <= metrics["mode_coverage"]["classes_found"] <= 10
+    assert main(["latent", "sample", "--run", str(out), "-n", "4", "--out", str(tmp_path / "s.png")]) == 0
+    assert (tmp_path / "s.png").is_file()
+    assert main(["latent", "eval", "--run", str(out)]) == 0
