@@ -149,7 +149,8 @@ def test_learning_rate_schedules(kind, step, total, expected):
 
 
 @pytest.mark.parametrize("kw,match", [(dict(epochs=0), "epochs"), (dict(lr=-1), "lr"), (dict(minutes=0), "minutes"),
-                                      (dict(schedule="step"), "schedule"), (dict(patience=0), "patience")])
+                                      (dict(schedule="step"), "schedule"), (dict(patience=0), "patience"),
+                                      (dict(betas=(0.9, 1.0)), "betas")])
 def test_bad_fit_config(kw, match):
     with pytest.raises(PixelwiseError, match=match):
         FitConfig(**kw)

@@ -32,7 +32,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="pixelwise", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="pixelwise", description="Convolutional image-to-image deep learning: segmentation, "
+                     "inverse problems, latent generative models, and tools to understand the networks.")
     parser.add_argument("--version", action="version", version=_version())
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for module in COMMAND_GROUPS.values():

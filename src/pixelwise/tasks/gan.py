@@ -187,7 +187,9 @@ def run(config: GANConfig, overwrite: bool = False, resume: bool = False, progre
         return {"val_coverage": coverage_score(cov), "val_entropy": cov["entropy"],
                 "val_confident": cov["confident_fraction"]}
 
-    fit_config = FitConfig(epochs=config.epochs, minutes=config.minutes, lr=config.lr, schedule="constant",
+    # Adam with beta1 = 0.5 as in DCGAN (Radford et al. 2016); WGAN-GP used (0, 0.9) (Gulrajani et al. 2017)
+    betas = (0.0, 0.9) if config.model == "wgan" else (0.5, 0.999)
+    fit_config = FitConfig(epochs=config.epochs, minutes=config.minutes, lr=config.lr, schedule="constant", betas=betas,
                            seed=config.seed, progress=progress, monitor="val_coverage", mode="max")
     result = fit(objective, lambda loss, _: loss, batches, max(1, len(train) // bs), validate, fit_config,
                  run_dir, resume, log)

@@ -31,6 +31,7 @@ class FitConfig:
     minutes: float | None = None  # time budget; the loop plans the epochs to end within it
     lr: float = 1e-3
     weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)  # Adam's; GANs use (0.5, 0.999) after Radford et al. 2016
     schedule: str = "cosine"
     patience: int | None = None  # stop after this many epochs without improvement of ``monitor``
     monitor: str = "val_iou"
@@ -47,6 +48,9 @@ class FitConfig:
             raise PixelwiseError(f"minutes={self.minutes} must be > 0.")
         if not self.lr > 0:
             raise PixelwiseError(f"lr={self.lr} must be > 0, e.g. 1e-3.")
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise PixelwiseError(f"betas={self.betas} must be two numbers in [0, 1), e.g. (0.9, 0.999).")
+        self.betas = (float(self.betas[0]), float(self.betas[1]))
         if self.weight_decay < 0:
             raise PixelwiseError(f"weight_decay={self.weight_decay} must be >= 0.")
         if self.schedule not in SCHEDULES:
@@ -90,7 +94,8 @@ def fit(model: torch.nn.Module, loss_fn: Callable, train_batches: Callable[[int,
     from tqdm.auto import tqdm
 
     seed_everything(config.seed, config.deterministic)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=config.betas,
+                                 weight_decay=config.weight_decay)
     generator = torch.Generator().manual_seed(config.seed)
     ckpt = Path(run_dir) / "checkpoints" if run_dir is not None else None
     sign = 1.0 if config.mode == "max" else -1.0
