@@ -22,11 +22,15 @@ from pixelwise.models.unet import UNet
 
 
 class ResidualUNet(nn.Module):
-    """``(N, C, H, W) -> (N, C, H, W)``: ``x0 + UNet(x0)`` for any H, W (the U-Net pads internally)."""
+    """``(N, C, H, W) -> (N, C, H, W)``: ``x0 + UNet(x0)`` for any H, W (the U-Net pads internally).
+
+    The U-Net's 1x1 head starts at zero, so the untrained network returns the naive reconstruction."""
 
     def __init__(self, channels: int = 1, depth: int = 3, base_channels: int = 32, norm: str = "batch"):
         super().__init__()
         self.unet = UNet(channels, channels, depth=depth, base_channels=base_channels, padding="same", norm=norm)
+        nn.init.zeros_(self.unet.head.weight)  # start as the identity: the naive reconstruction itself
+        nn.init.zeros_(self.unet.head.bias)
 
     def forward(self, x0: torch.Tensor) -> torch.Tensor:
         """``(N, C, H, W)`` naive reconstruction -> ``(N, C, H, W)`` corrected image."""

@@ -23,6 +23,16 @@ from torch import nn
 from torch.nn import functional as F
 
 
+def zero_last(layer: nn.Module) -> nn.Module:
+    """Zero a layer's weights and bias: a residual network then starts as the identity (or as the bicubic
+    skip), so a short CPU training never starts worse than its input. (The papers used random
+    initialisations; this changes only the starting point, not the architecture.)"""
+    nn.init.zeros_(layer.weight)
+    if layer.bias is not None:
+        nn.init.zeros_(layer.bias)
+    return layer
+
+
 def _check_positive(**sizes: int) -> None:
     bad = {k: v for k, v in sizes.items() if int(v) != v or v < 1}
     if bad:
@@ -37,6 +47,7 @@ class DnCNN(nn.Module):
         depth: number of convolution layers D (17 in the paper for known sigma, 20 for blind).
         width: feature maps per layer (64 in the paper).
         batch_norm: batch normalisation in the middle layers (the paper's choice).
+    The last layer starts at zero (:func:`zero_last`), so an untrained DnCNN returns its input.
     Blind or non-blind denoising is a matter of the training data (one sigma or a range), not of the
     architecture.
     """
@@ -52,7 +63,7 @@ class DnCNN(nn.Module):
             if batch_norm:
                 layers.append(nn.BatchNorm2d(width))
             layers.append(nn.ReLU(inplace=True))
-        layers.append(nn.Conv2d(width, channels, 3, padding=1))
+        layers.append(zero_last(nn.Conv2d(width, channels, 3, padding=1)))
         self.body = nn.Sequential(*layers)
 
     def noise(self, y: torch.Tensor) -> torch.Tensor:
@@ -67,7 +78,8 @@ class DnCNN(nn.Module):
 class SRCNN(nn.Module):
     """SRCNN (Dong et al. 2015), the 9-1-5 network: ``(N, C, H, W) -> (N, C, H, W)``.
 
-    The input is the bicubic-upsampled low-resolution image (pre-upsampling). Layers: 9x9 conv to
+    The input is the bicubic-upsampled low-resolution image (pre-upsampling). No residual, so no zero
+    initialisation: the paper's plain network. Layers: 9x9 conv to
     ``f1`` maps (patch extraction), 1x1 conv to ``f2`` maps (non-linear mapping), 5x5 conv back to ``C``
     (reconstruction). The paper used no padding (the output was smaller); here the convolutions are
     zero-padded so the output has the input's size.
@@ -93,7 +105,8 @@ class SRCNN(nn.Module):
 class VDSR(nn.Module):
     """VDSR (Kim et al. 2016): ``(N, C, H, W) -> (N, C, H, W)``, ``x = y + f(y)`` on the upsampled image.
 
-    ``depth`` 3x3 layers (20 in the paper) of ``width`` channels (64), ReLU between, no normalisation.
+    ``depth`` 3x3 layers (20 in the paper) of ``width`` channels (64), ReLU between, no normalisation;
+    the last layer starts at zero (:func:`zero_last`).
     """
 
     def __init__(self, channels: int = 1, depth: int = 20, width: int = 64):
@@ -104,7 +117,7 @@ class VDSR(nn.Module):
         layers: list[nn.Module] = [nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(inplace=True)]
         for _ in range(depth - 2):
             layers += [nn.Conv2d(width, width, 3, padding=1), nn.ReLU(inplace=True)]
-        layers.append(nn.Conv2d(width, channels, 3, padding=1))
+        layers.append(zero_last(nn.Conv2d(width, channels, 3, padding=1)))
         self.body = nn.Sequential(*layers)
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
@@ -147,6 +160,8 @@ class PostUpsample(nn.Module):
             # output size (h - 1) * s - 2 p + k = s h for k = 2 s, p = s / 2 (even s); odd s is cropped below
             self.up = nn.ConvTranspose2d(width, channels, 2 * self.scale, stride=self.scale,
                                          padding=self.scale // 2)
+        if residual:
+            zero_last(self.up[0] if up == "shuffle" else self.up)
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
         """``(N, C, h, w)`` low-resolution image -> ``(N, C, scale*h, scale*w)``."""
