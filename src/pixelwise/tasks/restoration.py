@@ -87,6 +87,9 @@ FIXED_SIZE_TASKS = ("mri", "ct")
 # the name of each task's operator in pixelwise.tasks.inverse (for the TV weight heuristics)
 SOLVE_NAMES = {"denoise": "denoise", "sr": "downsample", "deblur": "blur", "inpaint": "inpaint", "mri": "mri",
                "ct": "ct"}
+# noise in grey levels when none is given: the DnCNN benchmark level for denoising, the noise-free bicubic
+# degradation of the SR papers, and a little noise elsewhere so that the inverse stays a regularised one
+DEFAULT_SIGMA = {"denoise": 25.0, "sr": 0.0, "deblur": 2.0, "inpaint": 2.0, "mri": 2.0, "ct": 2.0}
 NAIVE_NAMES = {"denoise": "noisy", "sr": "bicubic", "deblur": "blurred", "inpaint": "zero-filled",
                "mri": "zero-filled", "ct": "FBP"}
 
@@ -100,7 +103,8 @@ class RestorationConfig:
     out: str = "runs/restore"
     channels: int = 1  # 1 (grey; the Y channel for sr) or 3
     # measurement
-    sigma: float = 25.0  # Gaussian noise, 8-bit grey levels; the evaluation sigma with ``sigma_range``
+    sigma: float | None = None  # Gaussian noise in 8-bit grey levels (None: DEFAULT_SIGMA of the task); the
+    # evaluation sigma with ``sigma_range``
     sigma_range: tuple[float, float] | None = None  # blind training: sigma ~ U(low, high) per patch
     scale: int = 3  # sr
     blur_sigma: float = 1.6  # deblur: Gaussian kernel, circular boundary
@@ -154,6 +158,8 @@ class RestorationConfig:
             raise PixelwiseError(f"depth={self.depth} must be >= 2.")
         if self.width is not None and self.width < 1:
             raise PixelwiseError(f"width={self.width} must be >= 1.")
+        if self.sigma is None:
+            self.sigma = DEFAULT_SIGMA.get(self.task, 0.0)
         if not self.sigma >= 0:
             raise PixelwiseError(f"sigma={self.sigma} must be >= 0 (grey levels out of 255).")
         if self.sigma_range is not None:
