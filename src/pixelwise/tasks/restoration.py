@@ -235,18 +235,27 @@ class RunResult:
 
 
 # --- operators and models ------------------------------------------------------------------------------
-def build_operator(cfg: RestorationConfig, size: Sequence[int], generator: torch.Generator) -> LinearOperator:
-    """The task's operator for images of ``size = (H, W)``; masks draw from ``generator``."""
+def operator_for(task: str, size: Sequence[int], generator: torch.Generator, scale: int = 3,
+                 blur_sigma: float = 1.6, keep: float = 0.5, acceleration: float = 4.0, n_views: int = 30
+                 ) -> LinearOperator:
+    """The operator of ``task`` for images of ``size = (H, W)``; masks draw from ``generator``."""
     h, w = int(size[0]), int(size[1])
     builders: dict[str, Callable[[], LinearOperator]] = {
         "denoise": Identity,
-        "sr": lambda: BicubicDownsample(cfg.scale, input_size=(h, w)),
-        "deblur": lambda: Blur(gaussian_kernel(cfg.blur_sigma), "circular"),
-        "inpaint": lambda: Inpainting(random_mask((h, w), cfg.keep, generator)),
-        "mri": lambda: MRI.cartesian((h, w), cfg.acceleration, None, "random", generator),
-        "ct": lambda: Radon((h, w), views(cfg.views)),
+        "sr": lambda: BicubicDownsample(scale, input_size=(h, w)),
+        "deblur": lambda: Blur(gaussian_kernel(blur_sigma), "circular"),
+        "inpaint": lambda: Inpainting(random_mask((h, w), keep, generator)),
+        "mri": lambda: MRI.cartesian((h, w), acceleration, None, "random", generator),
+        "ct": lambda: Radon((h, w), views(n_views)),
     }
-    return builders[cfg.task]()
+    if task not in builders:
+        raise PixelwiseError(f"unknown task {task!r}; choose one of {', '.join(builders)}.")
+    return builders[task]()
+
+
+def build_operator(cfg: RestorationConfig, size: Sequence[int], generator: torch.Generator) -> LinearOperator:
+    """:func:`operator_for` with the run's settings."""
+    return operator_for(cfg.task, size, generator, cfg.scale, cfg.blur_sigma, cfg.keep, cfg.acceleration, cfg.views)
 
 
 class Restorer(nn.Module):
