@@ -57,7 +57,7 @@ def test_regime_learns_and_beats_naive(name, extra, gain, tmp_path, crops):
     assert losses[-1] < losses[0], losses
     mean = result.metrics["mean"]
     assert mean["network"]["psnr"] > mean["naive"]["psnr"] + gain, mean
-    for name_ in ("config.json", "history.csv", "metrics.json", "per_case.csv", "plots/figure.png",
+    for name_ in ("config.json", "split.json", "history.csv", "metrics.json", "per_case.csv", "plots/figure.png",
                   "checkpoints/best.safetensors"):
         assert (result.run_dir / name_).is_file(), name_
     rows = list(csv.DictReader(open(result.run_dir / "per_case.csv")))

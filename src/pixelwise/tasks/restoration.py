@@ -532,14 +532,15 @@ def run(cfg: RestorationConfig, overwrite: bool = False, progress: bool = True,
         model = build_model(cfg)
         loss_fn = RestorationLoss(cfg.loss, cfg.tv_weight, cfg.huber_delta)
         n_train, n_val = len(train_p), len(val_p)
+        split = {"train": [n for n, _, _ in train_p], "val": [n for n, _, _ in val_p]}
     else:
         images = clean_images(cfg, cfg.data, "train")
         if cfg.data == "phantoms":
-            train_i = [x for _, x in images]
-            val_i = [x for _, x in clean_images(cfg, "phantoms", "val")]
+            tr, va = images, clean_images(cfg, "phantoms", "val")
         else:
             tr, va = split_images(cfg, images)
-            train_i, val_i = [x for _, x in tr], [x for _, x in va]
+        train_i, val_i = [x for _, x in tr], [x for _, x in va]
+        split = {"train": [n for n, _ in tr], "val": [n for n, _ in va]}
         small = [i for i, x in enumerate(train_i) if min(x.shape[-2:]) < p]
         if small:
             raise DataError(f"{len(small)} training image(s) are smaller than the {p}-pixel patch; lower --patch.")
@@ -567,6 +568,7 @@ def run(cfg: RestorationConfig, overwrite: bool = False, progress: bool = True,
     log(f"{cfg.task} / {cfg.model} / {cfg.regime}: {n_train} training images, {n_val} validation")
     run_dir = prepare_run_dir(cfg.out, overwrite=overwrite)
     write_json(run_dir / "config.json", _config_dict(cfg))
+    write_json(run_dir / "split.json", split)
     result = fit(model, loss_fn, batches, cfg.steps_per_epoch, _validator(cfg, val_cases), fit_config, run_dir,
                  False, log)
     log(f"trained {len(result.history)} epochs in {result.seconds:.0f}s (stopped by {result.stopped}); "
@@ -642,7 +644,8 @@ def evaluate(run_dir: str | Path, data: str | None = None, protocol: str | None 
     sigma = cfg.sigma / 255.0
     cases = []  # (name, y, op, truth)
     if cfg.regime == "pairs":
-        for name, y, x in load_pairs(cfg, data or cfg.data):
+        pairs = load_pairs(cfg, data) if data is not None else split_images(cfg, load_pairs(cfg, cfg.data))[1]
+        for name, y, x in pairs:
             cases.append((name, y[None], _pairs_operator(cfg), x[None]))
     else:
         if data is None:
@@ -706,7 +709,8 @@ def _mean(values: list[float]) -> float:
 # --- applying a run to measured images ---------------------------------------------------------------
 def apply(run_dir: str | Path, inputs: Sequence[str | Path], out: str | Path, which: str = "best") -> list[Path]:
     """Restore image measurements (noisy, low-resolution or blurred images) with a run's network and write
-    ``out/<stem>.png``. Every input is read before anything is written."""
+    ``out/<stem>.png``. Every input is read before anything is written. A grey run (``channels=1``) reads
+    colour files as grey (the BT.601 Y channel for sr) and writes grey results."""
     from pixelwise.data.folders import list_images
 
     cfg, model, _ = load_run(run_dir, which)
