@@ -92,6 +92,15 @@ def test_run_is_reproducible_and_eval_rewrites_metrics(tmp_path, crops):
     assert json.loads((a.run_dir / "metrics.json").read_text())["protocol"] == "denoise"
 
 
+def test_tv_lambda_auto_searches_on_validation_images(tmp_path):
+    cfg = RestorationConfig(out=str(tmp_path / "run"), task="mri", model="unet", data="phantoms", size=24, phantoms=4,
+                            depth=2, width=4, tv_lambda="auto", **{**TINY, "epochs": 1, "steps_per_epoch": 2})
+    metrics = run(cfg, progress=False, log=lambda s: None).metrics
+    table = metrics["tv_lambda_search"]
+    assert len(table) == 7
+    assert metrics["tv_lambda"] == max(table, key=lambda row: row[1])[0]
+
+
 # --- protocols against hand-computed numbers ---------------------------------------------------------------
 def test_denoise_protocol_rounds_to_8_bits():
     truth = torch.full((1, 1, 16, 16), 100 / 255, dtype=torch.float64)
@@ -194,6 +203,8 @@ BAD_CONFIGS = [
     (dict(data="phantoms", channels=3), "grey"),
     (dict(batch_size=0), "batch_size"),
     (dict(lr=0.0), "lr"),
+    (dict(tv_lambda="best"), "tv_lambda"),
+    (dict(tv_lambda=-1.0), "tv_lambda"),
 ]
 
 

@@ -54,6 +54,8 @@ def add_parser(subparsers) -> None:
     t.add_argument("--minutes", type=float, default=None, help="time budget")
     t.add_argument("--lr", type=float, default=1e-3)
     t.add_argument("--protocol", default="auto", choices=("auto", "plain", "denoise", "sr"))
+    t.add_argument("--tv-lambda", default=None, help="TV baseline weight: a number or 'auto' (grid search on a "
+                   "validation image); default: the heuristic of `pixelwise solve`")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--no-augment", action="store_true")
     t.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
@@ -99,10 +101,20 @@ def cmd_train(args: argparse.Namespace) -> int:
         depth=args.depth, width=args.width, iterations=args.iterations, shared=args.shared, up=args.up,
         loss=args.loss, tv_weight=args.tv_weight, patch=args.patch, size=args.size, phantoms=args.phantoms,
         augment=not args.no_augment, batch_size=args.batch_size, steps_per_epoch=args.steps_per_epoch,
-        epochs=epochs, minutes=args.minutes, lr=args.lr, protocol=args.protocol, seed=args.seed)
+        epochs=epochs, minutes=args.minutes, lr=args.lr, protocol=args.protocol, seed=args.seed,
+        tv_lambda=_number_or_text(args.tv_lambda))
     result = run(cfg, overwrite=args.overwrite, progress=not args.quiet)
     print(f"run folder: {result.run_dir}")
     return 0
+
+
+def _number_or_text(text: str | None):
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return text
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
