@@ -222,3 +222,37 @@ def test_too_small_images_fail_before_writing(tmp_path):
     with pytest.raises(PixelwiseError, match="patch"):
         run(RestorationConfig(out=str(out), data=str(data), patch=24), progress=False, log=lambda s: None)
     assert not out.exists()
+
+
+# --- adversarial term ---------------------------------------------------------------------------------
+def test_adversarial_loss_trains_the_discriminator_but_not_through_the_generator_term():
+    from pixelwise.losses.restoration import AdversarialLoss
+    from pixelwise.models.discriminator import PatchDiscriminator
+
+    torch.manual_seed(0)
+    disc = PatchDiscriminator(1, width=4, layers=2)
+    before = [p.clone() for p in disc.parameters()]
+    adv = AdversarialLoss(disc, lr=1e-2)
+    pred = torch.rand(2, 1, 15, 13, requires_grad=True)
+    loss = adv(pred, torch.rand(2, 1, 15, 13))
+    assert any(not torch.equal(a, b) for a, b in zip(before, disc.parameters()))  # D took one step
+    grads_after_d_step = [p.grad.clone() for p in disc.parameters()]
+    loss.backward()
+    assert pred.grad is not None and pred.grad.abs().sum() > 0  # the generator gets a gradient
+    for g, p in zip(grads_after_d_step, disc.parameters()):  # ... and adds nothing to D's gradients
+        assert torch.equal(g, p.grad)
+    assert all(p.requires_grad for p in disc.parameters())  # restored after the call
+    assert math.isfinite(adv.last_discriminator_loss)
+    assert disc(torch.zeros(1, 1, 15, 13)).shape == (1, 1, 3, 3)
+
+
+def test_adversarial_weight_in_a_run(tmp_path, crops):
+    cfg = RestorationConfig(out=str(tmp_path / "run"), data=str(crops), depth=3, width=8, adversarial_weight=1e-3,
+                            **{**TINY, "epochs": 1, "steps_per_epoch": 3})
+    result = run(cfg, progress=False, log=lambda s: None)
+    assert math.isfinite(result.history[0]["train_loss"])
+
+
+def test_adversarial_needs_clean_images():
+    with pytest.raises(PixelwiseError, match="adversarial"):
+        RestorationConfig(task="deblur", regime="measurements", adversarial_weight=1e-3)

@@ -45,6 +45,7 @@ def add_parser(subparsers) -> None:
     t.add_argument("--up", default="shuffle", choices=("shuffle", "transpose"), help="post: upsampling layer")
     t.add_argument("--loss", default="l2", choices=("l2", "l1", "huber"))
     t.add_argument("--tv-weight", type=float, default=0.0)
+    t.add_argument("--adversarial-weight", type=float, default=0.0, help="SRGAN-style patch GAN term (e.g. 1e-3)")
     t.add_argument("--patch", type=int, default=40)
     t.add_argument("--size", type=int, default=64, help="mri / ct image size and phantom size")
     t.add_argument("--phantoms", type=int, default=64, help="number of training phantoms")
@@ -99,7 +100,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         sigma=args.sigma, sigma_range=args.sigma_range, scale=args.scale, blur_sigma=args.blur_sigma,
         keep=args.keep, acceleration=args.acceleration, views=args.views, splitting=args.splitting,
         depth=args.depth, width=args.width, iterations=args.iterations, shared=args.shared, up=args.up,
-        loss=args.loss, tv_weight=args.tv_weight, patch=args.patch, size=args.size, phantoms=args.phantoms,
+        loss=args.loss, tv_weight=args.tv_weight, adversarial_weight=args.adversarial_weight, patch=args.patch,
+        size=args.size, phantoms=args.phantoms,
         augment=not args.no_augment, batch_size=args.batch_size, steps_per_epoch=args.steps_per_epoch,
         epochs=epochs, minutes=args.minutes, lr=args.lr, protocol=args.protocol, seed=args.seed,
         tv_lambda=_number_or_text(args.tv_lambda))

@@ -4,6 +4,8 @@
 - :func:`l1_loss`: ``mean(|p - t|)``, the Laplacian one; sharper edges in SR (Lim et al. 2017, EDSR).
 - :func:`huber_loss`: ``mean(h_delta(p - t))`` with ``h(r) = r^2 / (2 delta)`` for ``|r| <= delta`` and
   ``|r| - delta / 2`` beyond (quadratic near 0, linear in the tails; scaled so the slope is 1 like L1).
+- :class:`AdversarialLoss`: the non-saturating GAN term ``BCE(D(p), 1)`` with a patch discriminator ``D``
+  trained alongside (SRGAN, Ledig et al. 2017).
 - :func:`tv_penalty`: anisotropic total variation ``mean(|x[i+1, j] - x[i, j]|) + mean(|x[i, j+1] - x[i, j]|)``
   of a prediction, a penalty added with a weight (``RestorationLoss``).
 
@@ -82,3 +84,43 @@ class RestorationLoss(nn.Module):
         if self.tv_weight > 0:
             fidelity = fidelity + self.tv_weight * tv_penalty(prediction)
         return fidelity
+
+
+class AdversarialLoss(nn.Module):
+    """The generator's adversarial term with its own discriminator, trained inside the call.
+
+    Each call first takes one Adam step on the discriminator,
+    ``L_D = BCE(D(t), 1) + BCE(D(p.detach()), 0)`` (real targets against the current predictions), then
+    returns the generator term ``L_G = BCE(D(p), 1)`` (the non-saturating loss of Goodfellow et al. 2014).
+    This is the usual alternating GAN update folded into the loss so that the plain training loop needs
+    no change. The discriminator's weights are not part of the model's checkpoint (a resumed run starts a
+    fresh discriminator).
+    """
+
+    def __init__(self, discriminator: nn.Module, lr: float = 1e-4):
+        super().__init__()
+        if not lr > 0:
+            raise PixelwiseError(f"discriminator lr {lr} must be > 0.")
+        self.discriminator = discriminator
+        self.optimizer = torch.optim.Adam(discriminator.parameters(), lr=lr, betas=(0.5, 0.999))
+        self.last_discriminator_loss = float("nan")
+
+    def forward(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        _same(prediction, target)
+        bce = nn.functional.binary_cross_entropy_with_logits
+        if self.training:
+            with torch.enable_grad():
+                real, fake = self.discriminator(target), self.discriminator(prediction.detach())
+                loss_d = bce(real, torch.ones_like(real)) + bce(fake, torch.zeros_like(fake))
+                self.optimizer.zero_grad(set_to_none=True)
+                loss_d.backward()
+                self.optimizer.step()
+            self.last_discriminator_loss = loss_d.item()
+        for p in self.discriminator.parameters():  # the generator's gradient must not touch D
+            p.requires_grad_(False)
+        try:
+            logits = self.discriminator(prediction)
+        finally:
+            for p in self.discriminator.parameters():
+                p.requires_grad_(True)
+        return bce(logits, torch.ones_like(logits))

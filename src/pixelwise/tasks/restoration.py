@@ -57,9 +57,10 @@ from pixelwise.data.io import is_image_file, write_image
 from pixelwise.data.phantoms import random_ellipses
 from pixelwise.data.samples import load_image, sample, to_uint8
 from pixelwise.errors import DataError, PixelwiseError
-from pixelwise.losses.restoration import LOSSES, RestorationLoss
+from pixelwise.losses.restoration import LOSSES, AdversarialLoss, RestorationLoss
 from pixelwise.metrics.image import psnr, psnr_y, rgb_to_y, ssim, ssim_y
 from pixelwise.models import SRCNN, VDSR, DnCNN, PostUpsample, ResidualUNet, Unrolled
+from pixelwise.models.discriminator import PatchDiscriminator
 from pixelwise.physics import (
     MRI,
     BicubicDownsample,
@@ -124,6 +125,7 @@ class RestorationConfig:
     loss: str = "l2"
     huber_delta: float = 0.01
     tv_weight: float = 0.0
+    adversarial_weight: float = 0.0  # SRGAN-style patch-discriminator term (1e-3 in SRGAN); 0 turns it off
     # data and training
     patch: int = 40  # training crop (must be a multiple of ``scale`` for sr)
     size: int = 64  # mri / ct image size and phantom size
@@ -202,6 +204,11 @@ class RestorationConfig:
             raise PixelwiseError(f"blur_sigma={self.blur_sigma} must be > 0.")
         if not self.tv_weight >= 0 or not self.huber_delta > 0:
             raise PixelwiseError("tv_weight must be >= 0 and huber_delta > 0.")
+        if not self.adversarial_weight >= 0:
+            raise PixelwiseError(f"adversarial_weight={self.adversarial_weight} must be >= 0 (1e-3 in SRGAN).")
+        if self.adversarial_weight > 0 and self.regime == "measurements":
+            raise PixelwiseError("the adversarial loss compares with clean images, which the measurements regime "
+                                 "does not have; drop --adversarial-weight or use --regime simulate.")
         if self.data not in ("bundled", "phantoms") and not Path(self.data).is_dir():
             raise PixelwiseError(f"--data {self.data} is not a folder; give a folder of images, 'bundled' "
                                  "or 'phantoms'.")
@@ -480,6 +487,20 @@ def load_pairs(cfg: RestorationConfig, folder: str | Path) -> list[tuple[str, to
     return out
 
 
+def image_loss(cfg: RestorationConfig) -> Callable:
+    """``fidelity + tv_weight TV`` (+ ``adversarial_weight`` times the SRGAN-style term) on images."""
+    fidelity = RestorationLoss(cfg.loss, cfg.tv_weight, cfg.huber_delta)
+    if cfg.adversarial_weight == 0:
+        return fidelity
+    adversarial = AdversarialLoss(PatchDiscriminator(cfg.channels))
+
+    def loss_fn(prediction, target):
+        return fidelity(prediction, target) + cfg.adversarial_weight * adversarial(prediction, target)
+
+    loss_fn.adversarial = adversarial  # for inspection (tests, logs)
+    return loss_fn
+
+
 def _pairs_operator(cfg: RestorationConfig) -> LinearOperator:
     """Only the naive step of this operator is used (pre-upsampling for sr): the regime has no A."""
     return BicubicDownsample(cfg.scale) if cfg.task == "sr" else Identity()
@@ -537,7 +558,7 @@ def run(cfg: RestorationConfig, overwrite: bool = False, progress: bool = True,
         batches = _pair_batches(cfg, [(y, x) for _, y, x in train_p], op)
         val_cases = [((y[None], _pairs_operator(cfg)), x[None]) for _, y, x in val_p]
         model = build_model(cfg)
-        loss_fn = RestorationLoss(cfg.loss, cfg.tv_weight, cfg.huber_delta)
+        loss_fn = image_loss(cfg)
         n_train, n_val = len(train_p), len(val_p)
         split = {"train": [n for n, _, _ in train_p], "val": [n for n, _, _ in val_p]}
     else:
@@ -559,7 +580,7 @@ def run(cfg: RestorationConfig, overwrite: bool = False, progress: bool = True,
             raise PixelwiseError(str(err)) from None
         if cfg.regime == "simulate":
             batches = _simulate_batches(cfg, train_i, fixed_op)
-            loss_fn = RestorationLoss(cfg.loss, cfg.tv_weight, cfg.huber_delta)
+            loss_fn = image_loss(cfg)
         else:
             pool_gen = torch.Generator().manual_seed(cfg.seed + 99)
             x = random_patches(train_i, cfg.pool, p, pool_gen, cfg.augment)
