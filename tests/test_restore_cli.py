@@ -125,3 +125,12 @@ def test_apply_refuses_what_it_cannot_do(tmp_path, crops, capsys):
                  "--out", str(out)]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_colour_denoising_run(crops, tmp_path):
+    run = tmp_path / "rgb"
+    assert main(["restore", "train", "--channels", "3", "--depth", "2", "--width", "4", "--data", str(crops),
+                 "--out", str(run), *QUICK]) == 0
+    out = tmp_path / "rgb_out"
+    assert main(["restore", "apply", "--run", str(run), str(crops / "c2.png"), "--out", str(out)]) == 0
+    assert read_image(out / "c2.png", mode="RGB").shape == (31, 32, 3)

@@ -140,6 +140,7 @@ class RestorationConfig:
     minutes: float | None = None
     lr: float = 1e-3
     schedule: str = "cosine"
+    grad_clip: float | None = 1.0  # gradient-norm clipping (VDSR clips too; it keeps unrolled CT stable)
     seed: int = 0
     # evaluation
     protocol: str = "auto"
@@ -226,7 +227,7 @@ class RestorationConfig:
         blind = self.regime == "measurements"
         return FitConfig(epochs=self.epochs, minutes=self.minutes, lr=self.lr, schedule=self.schedule,
                          seed=self.seed, progress=progress, monitor="val_meas_loss" if blind else "val_psnr",
-                         mode="min" if blind else "max", grad_clip=1.0)
+                         mode="min" if blind else "max", grad_clip=self.grad_clip)
 
     @property
     def eval_protocol(self) -> str:
