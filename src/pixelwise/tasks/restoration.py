@@ -37,7 +37,9 @@ Evaluation protocols (``config.protocol``, "auto" picks by task):
   clipping of the noisy input; the output is clipped and rounded to 8 bits; PSNR with peak 255 on the
   8-bit values, SSIM likewise, no border crop.
 - ``sr`` (the SRCNN / VDSR tables): the image cropped to a multiple of ``scale``; PSNR / SSIM on the
-  Y channel (ITU-R BT.601, MATLAB ``rgb2ycbcr``) after shaving ``scale`` pixels from each border.
+  Y channel (ITU-R BT.601, MATLAB ``rgb2ycbcr``) after shaving ``scale`` pixels from each border. Grey
+  runs work on Y itself, rounded to 8 bits as MATLAB's ``rgb2ycbcr`` of a uint8 image returns it; the
+  output is clipped to [0, 1] but not rounded.
 - ``plain``: PSNR / SSIM with data range 1 on the output clipped to [0, 1], the whole image.
 """
 
@@ -687,8 +689,8 @@ def evaluate(run_dir: str | Path, data: str | None = None, protocol: str | None 
         for i, (name, x) in enumerate(images):
             g = torch.Generator().manual_seed(cfg.seed + 1000 + i)
             x = x[None].double()
-            if protocol == "denoise":
-                x = (x * 255).round() / 255  # the 8-bit clean image
+            if protocol == "denoise" or (protocol == "sr" and cfg.channels == 1):
+                x = (x * 255).round() / 255  # the 8-bit clean image (for sr: MATLAB's uint8 rgb2ycbcr Y)
             op = fixed_op if cfg.task in FIXED_SIZE_TASKS else build_operator(cfg, x.shape[-2:], g)
             cases.append((name, simulate(op, x, torch.full((1,), sigma), g), op, x))
     rows, panels = [], []
