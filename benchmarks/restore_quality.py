@@ -46,6 +46,15 @@ PARTS = {
 }
 
 
+def _parse(value: str):
+    for cast in (int, float):
+        try:
+            return cast(value)
+        except ValueError:
+            pass
+    return {"true": True, "false": False, "none": None}.get(value.lower(), value)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--parts", default="denoise,sr,ct,mri")
@@ -55,7 +64,17 @@ def main() -> None:
     parser.add_argument("--sr-test", default="bundled")
     parser.add_argument("--runs", default=None, help="folder for the run folders (default: a temporary one)")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--set", action="append", default=[], metavar="PART.KEY=VALUE",
+                        help="override a part's setting, e.g. --set denoise.depth=10 --set denoise.width=48")
     args = parser.parse_args()
+    overrides: dict[str, dict] = {}
+    for item in args.set:
+        try:
+            key, value = item.split("=", 1)
+            part, name = key.split(".", 1)
+        except ValueError:
+            raise SystemExit(f"--set {item!r} is not PART.KEY=VALUE") from None
+        overrides.setdefault(part, {})[name] = _parse(value)
     if args.threads:
         torch.set_num_threads(args.threads)
     runs = Path(args.runs or tempfile.mkdtemp(prefix="restore_quality_"))
@@ -65,11 +84,11 @@ def main() -> None:
             raise SystemExit(f"unknown part {part!r}; choose from {', '.join(PARTS)}")
         keywords, test_arg = PARTS[part]
         data = keywords.get("data", args.train)
-        cfg = RestorationConfig(**{**keywords, "data": data}, out=str(runs / part), minutes=args.minutes,
-                                epochs=100_000, figure_count=2, tv_lambda="auto")
-        result = run(cfg, overwrite=True, progress=False, log=lambda s: None)
-        metrics = result.metrics if test_arg is None else evaluate(result.run_dir, getattr(args, test_arg),
-                                                                   log=lambda s: None)
+        cfg = RestorationConfig(**{**keywords, "data": data, **overrides.get(part, {})}, out=str(runs / part),
+                                minutes=args.minutes, epochs=100_000, figure_count=2, tv_lambda="auto")
+        result = run(cfg, overwrite=True, progress=False, log=lambda s: None, evaluate_after=False)
+        test = None if test_arg is None else getattr(args, test_arg)  # None: a fresh draw of test phantoms
+        metrics = evaluate(result.run_dir, test, log=lambda s: None)
         elapsed, curve = 0.0, []
         for row in result.history:
             elapsed += row["seconds"]
@@ -78,9 +97,9 @@ def main() -> None:
         results[part] = {"protocol": metrics["protocol"], "test_images": metrics["count"],
                          "mean": mean, "network_minus_tv_db": mean["network"]["psnr"] - mean["tv"]["psnr"],
                          "network_minus_naive_db": mean["network"]["psnr"] - mean["naive"]["psnr"],
-                         "training_minutes": round(result.seconds / 60, 2), "steps": sum(r["steps"] for r in
-                                                                                         result.history),
-                         "curve": curve, "run": str(result.run_dir)}
+                         "config": {**keywords, **overrides.get(part, {})},
+                         "training_minutes": round(result.seconds / 60, 2),
+                         "steps": sum(r["steps"] for r in result.history), "curve": curve, "run": str(result.run_dir)}
     emit({"benchmark": "restore_quality", "minutes_per_part": args.minutes, "train": args.train,
           "results": results, "load_average": os.getloadavg(), "machine": machine()})
 

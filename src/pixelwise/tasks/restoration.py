@@ -546,8 +546,8 @@ def _val_cases(cfg: RestorationConfig, images: list[torch.Tensor], fixed_op: Lin
 
 
 def run(cfg: RestorationConfig, overwrite: bool = False, progress: bool = True,
-        log: Callable[[str], None] = print) -> RunResult:
-    """Train (and evaluate on the validation images); writes only inside ``cfg.out``."""
+        log: Callable[[str], None] = print, evaluate_after: bool = True) -> RunResult:
+    """Train (and, with ``evaluate_after``, evaluate on the validation images); writes only inside ``cfg.out``."""
     t0 = time.perf_counter()
     torch.manual_seed(cfg.seed)
     op_gen = torch.Generator().manual_seed(cfg.seed + 7)  # the fixed operator (MRI mask, regime-3 mask)
@@ -604,7 +604,7 @@ def run(cfg: RestorationConfig, overwrite: bool = False, progress: bool = True,
                  False, log)
     log(f"trained {len(result.history)} epochs in {result.seconds:.0f}s (stopped by {result.stopped}); "
         f"best epoch {result.best_epoch}")
-    metrics = evaluate(run_dir, None, log=log)
+    metrics = evaluate(run_dir, None, log=log) if evaluate_after else {}
     return RunResult(run_dir, metrics, result.history, time.perf_counter() - t0)
 
 
