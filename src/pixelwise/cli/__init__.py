@@ -10,13 +10,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pixelwise.cli import arch, demo, diffuse, latent, segment, solve
+from pixelwise.cli import arch, demo, diffuse, latent, restore, segment, solve
 from pixelwise.errors import PixelwiseError
 
 # name -> module with add_parser(subparsers); the order is the order of ``pixelwise --help``.
 COMMAND_GROUPS = {
     "segment": segment,
     "solve": solve,
+    "restore": restore,
     "latent": latent,
     "diffuse": diffuse,
     "arch": arch,

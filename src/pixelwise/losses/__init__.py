@@ -1,5 +1,6 @@
 """Losses: functions ``loss(prediction, target) -> scalar`` with the formula in the docstring."""
 
+from pixelwise.losses.restoration import RestorationLoss, huber_loss, l1_loss, l2_loss, tv_penalty
 from pixelwise.losses.segmentation import (
     BCEDiceLoss,
     CEDiceLoss,
@@ -9,4 +10,5 @@ from pixelwise.losses.segmentation import (
     multiclass_dice_loss,
 )
 
-__all__ = ["BCEDiceLoss", "CEDiceLoss", "bce_loss", "cross_entropy_loss", "dice_loss", "multiclass_dice_loss"]
+__all__ = ["BCEDiceLoss", "CEDiceLoss", "RestorationLoss", "bce_loss", "cross_entropy_loss", "dice_loss", "huber_loss",
+           "l1_loss", "l2_loss", "multiclass_dice_loss", "tv_penalty"]

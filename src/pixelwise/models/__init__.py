@@ -1,6 +1,8 @@
 """Models: plain ``nn.Module`` classes importing only torch, shapes and papers in their docstrings."""
 
 from pixelwise.models.fcn import FCN
+from pixelwise.models.reconstruction import DIPNet, ResidualUNet, Unrolled
+from pixelwise.models.restoration import SRCNN, VDSR, DnCNN, PostUpsample
 from pixelwise.models.unet import UNet, valid_input_for_output, valid_input_sizes, valid_output_size
 from pixelwise.models.vit import SegmentViT
 
@@ -15,5 +17,6 @@ def segmentation_model_class(name: str):
         raise ValueError(f"model {name!r} is not known; use one of {', '.join(SEGMENTATION_MODELS)}.") from None
 
 
-__all__ = ["FCN", "SEGMENTATION_MODELS", "SegmentViT", "UNet", "segmentation_model_class", "valid_input_for_output",
+__all__ = ["FCN", "SEGMENTATION_MODELS", "SRCNN", "VDSR", "DIPNet", "DnCNN", "PostUpsample", "ResidualUNet",
+           "SegmentViT", "UNet", "Unrolled", "segmentation_model_class", "valid_input_for_output",
            "valid_input_sizes", "valid_output_size"]

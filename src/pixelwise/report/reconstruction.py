@@ -33,3 +33,28 @@ def side_by_side(
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def grid(rows: Sequence[Sequence[tuple[str, np.ndarray]]], path: str | Path, title: str | None = None) -> Path:
+    """Rows of labelled images (``(H, W)`` grey or ``(H, W, 3)`` in [0, 1]); rows may differ in length."""
+    if not rows or not any(rows):
+        raise ValueError("grid needs at least one panel.")
+    n_rows, n_cols = len(rows), max(len(r) for r in rows)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(2.4 * n_cols, 2.6 * n_rows), dpi=100, squeeze=False)
+    for r, row in enumerate(rows):
+        for c in range(n_cols):
+            ax = axes[r][c]
+            ax.axis("off")
+            if c < len(row):
+                label, img = row[c]
+                img = np.clip(np.asarray(img, dtype=float), 0, 1)
+                ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
+                ax.set_title(label, fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path

@@ -1,0 +1,786 @@
+"""Learned reconstruction recipe: data -> simulated measurements -> network -> fit -> evaluate against TV.
+
+``run(config)`` trains a network f ~ A^{-1} for one task (``denoise``, ``sr``, ``deblur``, ``inpaint``,
+``mri``, ``ct``) in one of three regimes, then ``evaluate`` scores it next to the classical baselines.
+
+Regimes (``config.regime``):
+
+1. ``pairs``: measured pairs (Y_i, X_i), no knowledge of A: ``min sum ||f(Y_i) - X_i||``. The data folder
+   holds ``input/`` and ``target/`` images with the same stems (same size, or ``target = scale * input``
+   for ``sr``). Without A there is no TV baseline and no unrolled network.
+2. ``simulate``: clean images X_i and a known A: ``min sum ||f(A X_i + n) - X_i||``, with random patches,
+   flips and 90-degree rotations, and fresh noise (and, for inpainting, a fresh mask) in every batch.
+3. ``measurements``: measurements Y_i and a known A only: ``min sum ||A f(Y_i) - Y_i||``. The recipe
+   simulates one fixed pool of measurements from the training images once (one fixed operator, a single
+   noise draw each) and never shows the clean images to the loss; the best checkpoint is chosen by the
+   validation loss in measurement space, not by PSNR. What this can identify: only the part of f(Y) that
+   A sees. Anything in the null space of A (masked pixels, unmeasured k-space lines, missing views) is
+   not constrained by the loss at all and is filled only by the network's inductive bias. For denoising
+   (A = identity) the problem is degenerate: f = identity is a minimiser, the network learns to copy the
+   noise. The recipe therefore refuses it and offers noise splitting instead: ``splitting="r2r"``
+   (recorrupted-to-recorrupted, Pang, Zhou, Xu, Ji & Wu 2021, CVPR), which draws z ~ N(0, I) every batch
+   and trains ``||A f(y + alpha sigma z) - (y - sigma / alpha z)||``. For Gaussian noise of known sigma
+   the two corrupted copies have independent noise, so in expectation this is the supervised loss
+   ``||A f(.) - A x||`` plus a constant (the Noise2Noise argument of Lehtinen et al. 2018). It works for
+   every A here; the measurement is evaluated with f(y) (not an average of recorrupted inputs).
+
+Noise: Gaussian with ``sigma`` in 8-bit grey levels (``sigma / 255`` in measurement units), or blind with
+``sigma_range`` (one sigma per patch drawn uniformly; evaluation then uses ``sigma``).
+
+Sizes: MRI and CT operators depend on the image size, so those tasks work at one size ``config.size``
+(images centre-cropped to a square and resized; phantoms drawn at that size). The other tasks train on
+``patch``-sized crops and evaluate whole images of any size.
+
+Evaluation protocols (``config.protocol``, "auto" picks by task):
+
+- ``denoise`` (the DnCNN / BM3D tables): the 8-bit clean image in [0, 1] plus Gaussian noise, no
+  clipping of the noisy input; the output is clipped and rounded to 8 bits; PSNR with peak 255 on the
+  8-bit values, SSIM likewise, no border crop.
+- ``sr`` (the SRCNN / VDSR tables): the image cropped to a multiple of ``scale``; PSNR / SSIM on the
+  Y channel (ITU-R BT.601, MATLAB ``rgb2ycbcr``) after shaving ``scale`` pixels from each border. Grey
+  runs work on Y itself, rounded to 8 bits as MATLAB's ``rgb2ycbcr`` of a uint8 image returns it; the
+  output is clipped to [0, 1] but not rounded.
+- ``plain``: PSNR / SSIM with data range 1 on the output clipped to [0, 1], the whole image.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from pixelwise.data.io import is_image_file, write_image
+from pixelwise.data.phantoms import random_ellipses
+from pixelwise.data.samples import load_image, sample, to_uint8
+from pixelwise.errors import DataError, PixelwiseError
+from pixelwise.losses.restoration import LOSSES, AdversarialLoss, RestorationLoss
+from pixelwise.metrics.image import psnr, psnr_y, rgb_to_y, ssim, ssim_y
+from pixelwise.models import SRCNN, VDSR, DnCNN, PostUpsample, ResidualUNet, Unrolled
+from pixelwise.models.discriminator import PatchDiscriminator
+from pixelwise.physics import (
+    MRI,
+    BicubicDownsample,
+    Blur,
+    Identity,
+    Inpainting,
+    LinearOperator,
+    Radon,
+    gaussian_kernel,
+    imresize,
+    random_mask,
+    views,
+)
+from pixelwise.solvers import choose_lambda, log_grid
+from pixelwise.solvers.landweber import default_step
+from pixelwise.tasks.inverse import default_lambda, reconstruct
+from pixelwise.train import FitConfig, fit, load_weights, prepare_run_dir, read_json, write_json
+from pixelwise.train.runs import write_csv
+from pixelwise.train.schedule import SCHEDULES
+
+TASKS = ("denoise", "sr", "deblur", "inpaint", "mri", "ct")
+MODELS = ("dncnn", "srcnn", "vdsr", "post", "unet", "unrolled")
+REGIMES = ("pairs", "simulate", "measurements")
+PROTOCOLS = ("auto", "plain", "denoise", "sr")
+FIXED_SIZE_TASKS = ("mri", "ct")
+# the name of each task's operator in pixelwise.tasks.inverse (for the TV weight heuristics)
+SOLVE_NAMES = {"denoise": "denoise", "sr": "downsample", "deblur": "blur", "inpaint": "inpaint", "mri": "mri",
+               "ct": "ct"}
+# noise in grey levels when none is given: the DnCNN benchmark level for denoising, the noise-free bicubic
+# degradation of the SR papers, and a little noise elsewhere so that the inverse stays a regularised one
+DEFAULT_SIGMA = {"denoise": 25.0, "sr": 0.0, "deblur": 2.0, "inpaint": 2.0, "mri": 2.0, "ct": 2.0}
+NAIVE_NAMES = {"denoise": "noisy", "sr": "bicubic", "deblur": "blurred", "inpaint": "zero-filled",
+               "mri": "zero-filled", "ct": "FBP"}
+
+
+@dataclass
+class RestorationConfig:
+    task: str = "denoise"
+    model: str = "dncnn"
+    regime: str = "simulate"
+    data: str = "bundled"  # a folder of images, "bundled" (the two photographs) or "phantoms" (random ellipses)
+    out: str = "runs/restore"
+    channels: int = 1  # 1 (grey; the Y channel for sr) or 3
+    # measurement
+    sigma: float | None = None  # Gaussian noise in 8-bit grey levels (None: DEFAULT_SIGMA of the task); the
+    # evaluation sigma with ``sigma_range``
+    sigma_range: tuple[float, float] | None = None  # blind training: sigma ~ U(low, high) per patch
+    scale: int = 3  # sr
+    blur_sigma: float = 1.6  # deblur: Gaussian kernel, circular boundary
+    keep: float = 0.5  # inpaint: kept fraction of pixels
+    acceleration: float = 4.0  # mri
+    views: int = 30  # ct
+    splitting: str | None = None  # "r2r" in the measurements regime (required for denoise)
+    r2r_alpha: float = 0.5
+    # model (None: the paper's size)
+    depth: int | None = None
+    width: int | None = None
+    iterations: int = 5  # unrolled K
+    shared: bool = False  # unrolled weight sharing
+    up: str = "shuffle"  # post: "shuffle" or "transpose"
+    # loss
+    loss: str = "l2"
+    huber_delta: float = 0.01
+    tv_weight: float = 0.0
+    adversarial_weight: float = 0.0  # SRGAN-style patch-discriminator term (1e-3 in SRGAN); 0 turns it off
+    # data and training
+    patch: int = 40  # training crop (must be a multiple of ``scale`` for sr)
+    size: int = 64  # mri / ct image size and phantom size
+    phantoms: int = 64  # number of training phantoms
+    pool: int = 256  # measurements regime: number of fixed measured patches
+    val_fraction: float = 0.2
+    val_size: int = 64  # validation centre crop (at most the image)
+    augment: bool = True
+    batch_size: int = 16
+    steps_per_epoch: int = 50
+    epochs: int = 10
+    minutes: float | None = None
+    lr: float = 1e-3
+    schedule: str = "cosine"
+    grad_clip: float | None = 1.0  # gradient-norm clipping (VDSR clips too; it keeps unrolled CT stable)
+    seed: int = 0
+    # evaluation
+    protocol: str = "auto"
+    tv_lambda: float | str | None = None  # None: the heuristic of ``pixelwise solve``; "auto": grid search on a
+    # validation image (never a test image); or a number
+    tv_iterations: int = 100
+    figure_count: int = 4
+
+    def __post_init__(self):
+        for name, allowed in (("task", TASKS), ("model", MODELS), ("regime", REGIMES), ("protocol", PROTOCOLS),
+                              ("loss", tuple(LOSSES)), ("schedule", SCHEDULES)):
+            if getattr(self, name) not in allowed:
+                raise PixelwiseError(f"--{name} {getattr(self, name)!r} is not known; use one of {', '.join(allowed)}.")
+        for name in ("channels", "scale", "iterations", "patch", "size", "phantoms", "pool", "batch_size",
+                     "steps_per_epoch", "epochs", "tv_iterations", "val_size"):
+            if int(getattr(self, name)) != getattr(self, name) or getattr(self, name) < 1:
+                raise PixelwiseError(f"{name}={getattr(self, name)} must be a whole number >= 1.")
+        if self.channels not in (1, 3):
+            raise PixelwiseError(f"channels={self.channels} must be 1 (grey) or 3 (colour).")
+        if self.depth is not None and self.depth < 2:
+            raise PixelwiseError(f"depth={self.depth} must be >= 2.")
+        if self.width is not None and self.width < 1:
+            raise PixelwiseError(f"width={self.width} must be >= 1.")
+        if self.sigma is None:
+            self.sigma = DEFAULT_SIGMA.get(self.task, 0.0)
+        if not self.sigma >= 0:
+            raise PixelwiseError(f"sigma={self.sigma} must be >= 0 (grey levels out of 255).")
+        if self.sigma_range is not None:
+            self.sigma_range = tuple(float(s) for s in self.sigma_range)
+            if len(self.sigma_range) != 2 or not 0 <= self.sigma_range[0] <= self.sigma_range[1]:
+                raise PixelwiseError(f"sigma range {self.sigma_range} must be two numbers 0 <= low <= high, e.g. 0,55.")
+        if self.task == "sr" and self.scale < 2:
+            raise PixelwiseError(f"scale={self.scale} must be >= 2 for super-resolution.")
+        if self.task == "sr" and self.patch % self.scale:
+            raise PixelwiseError(f"patch={self.patch} must be a multiple of scale={self.scale} for sr.")
+        if self.patch < 11 or self.size < 11:
+            raise PixelwiseError(f"patch={self.patch} and size={self.size} must be >= 11 (the SSIM window).")
+        if self.model == "post" and self.task != "sr":
+            raise PixelwiseError("--model post upsamples its input; use it with --task sr.")
+        if self.model == "unrolled" and self.regime == "pairs":
+            raise PixelwiseError("--model unrolled needs the operator A, which the pairs regime does not have.")
+        if self.regime == "pairs" and self.task not in ("denoise", "sr", "deblur", "inpaint"):
+            raise PixelwiseError(f"the pairs regime needs image measurements; {self.task} measurements are not images.")
+        if self.splitting not in (None, "r2r"):
+            raise PixelwiseError(f"splitting={self.splitting!r} is not known; use r2r or none.")
+        if self.splitting is not None and self.regime != "measurements":
+            raise PixelwiseError("noise splitting belongs to the measurements regime; add --regime measurements.")
+        if self.regime == "measurements" and self.task == "denoise" and self.splitting is None:
+            raise PixelwiseError("measurement-only denoising is degenerate (A = identity, f = identity is optimal); "
+                                 "add --splitting r2r for recorrupted pairs.")
+        if self.splitting == "r2r" and (self.sigma_range is not None or self.sigma == 0):
+            raise PixelwiseError("r2r splitting needs one known noise level: give --sigma > 0 without --sigma-range.")
+        if not self.r2r_alpha > 0:
+            raise PixelwiseError(f"r2r_alpha={self.r2r_alpha} must be > 0 (0.5 is usual).")
+        if not 0 <= self.val_fraction < 1:
+            raise PixelwiseError(f"val_fraction={self.val_fraction} must be in [0, 1).")
+        if not 0 < self.keep <= 1:
+            raise PixelwiseError(f"keep={self.keep} must be in (0, 1].")
+        if not self.acceleration >= 1:
+            raise PixelwiseError(f"acceleration={self.acceleration} must be >= 1.")
+        if not self.blur_sigma > 0:
+            raise PixelwiseError(f"blur_sigma={self.blur_sigma} must be > 0.")
+        if not self.tv_weight >= 0 or not self.huber_delta > 0:
+            raise PixelwiseError("tv_weight must be >= 0 and huber_delta > 0.")
+        if not self.adversarial_weight >= 0:
+            raise PixelwiseError(f"adversarial_weight={self.adversarial_weight} must be >= 0 (1e-3 in SRGAN).")
+        if self.adversarial_weight > 0 and self.regime == "measurements":
+            raise PixelwiseError("the adversarial loss compares with clean images, which the measurements regime "
+                                 "does not have; drop --adversarial-weight or use --regime simulate.")
+        if self.data not in ("bundled", "phantoms") and not Path(self.data).is_dir():
+            raise PixelwiseError(f"--data {self.data} is not a folder; give a folder of images, 'bundled' "
+                                 "or 'phantoms'.")
+        if self.data == "phantoms" and self.channels != 1:
+            raise PixelwiseError("phantoms are grey; use --channels 1.")
+        if isinstance(self.tv_lambda, str) and self.tv_lambda != "auto":
+            raise PixelwiseError(f"tv_lambda={self.tv_lambda!r} must be a number >= 0, 'auto' or unset.")
+        if isinstance(self.tv_lambda, (int, float)) and not self.tv_lambda >= 0:
+            raise PixelwiseError(f"tv_lambda={self.tv_lambda} must be >= 0.")
+        self.fit_config()
+
+    def fit_config(self, progress: bool = True) -> FitConfig:
+        """The loop's settings: best checkpoint by validation PSNR, or by the measurement-space loss when the
+        regime has no clean images."""
+        blind = self.regime == "measurements"
+        return FitConfig(epochs=self.epochs, minutes=self.minutes, lr=self.lr, schedule=self.schedule,
+                         seed=self.seed, progress=progress, monitor="val_meas_loss" if blind else "val_psnr",
+                         mode="min" if blind else "max", grad_clip=self.grad_clip)
+
+    @property
+    def eval_protocol(self) -> str:
+        if self.protocol != "auto":
+            return self.protocol
+        return {"denoise": "denoise", "sr": "sr"}.get(self.task, "plain")
+
+    @classmethod
+    def from_dict(cls, d: dict) -> RestorationConfig:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    metrics: dict
+    history: list[dict]
+    seconds: float
+
+
+# --- operators and models ------------------------------------------------------------------------------
+def operator_for(task: str, size: Sequence[int], generator: torch.Generator, scale: int = 3,
+                 blur_sigma: float = 1.6, keep: float = 0.5, acceleration: float = 4.0, n_views: int = 30
+                 ) -> LinearOperator:
+    """The operator of ``task`` for images of ``size = (H, W)``; masks draw from ``generator``."""
+    h, w = int(size[0]), int(size[1])
+    builders: dict[str, Callable[[], LinearOperator]] = {
+        "denoise": Identity,
+        "sr": lambda: BicubicDownsample(scale, input_size=(h, w)),
+        "deblur": lambda: Blur(gaussian_kernel(blur_sigma), "circular"),
+        "inpaint": lambda: Inpainting(random_mask((h, w), keep, generator)),
+        "mri": lambda: MRI.cartesian((h, w), acceleration, None, "random", generator),
+        "ct": lambda: Radon((h, w), views(n_views)),
+    }
+    if task not in builders:
+        raise PixelwiseError(f"unknown task {task!r}; choose one of {', '.join(builders)}.")
+    return builders[task]()
+
+
+def build_operator(cfg: RestorationConfig, size: Sequence[int], generator: torch.Generator) -> LinearOperator:
+    """:func:`operator_for` with the run's settings."""
+    return operator_for(cfg.task, size, generator, cfg.scale, cfg.blur_sigma, cfg.keep, cfg.acceleration, cfg.views)
+
+
+class Restorer(nn.Module):
+    """Wraps a network with what it eats: ``forward((y, op)) -> (N, C, H, W)`` image.
+
+    ``input="naive"`` feeds ``op.naive(y)`` (noisy / bicubic / zero-filled / FBP image), ``"measurement"``
+    feeds ``y`` itself (post-upsampling), ``"operator"`` calls ``net(y, physics=op)`` (unrolled).
+    """
+
+    def __init__(self, net: nn.Module, input: str):
+        super().__init__()
+        self.net, self.input = net, input
+
+    def forward(self, batch: tuple[torch.Tensor, LinearOperator]) -> torch.Tensor:
+        y, op = batch
+        if self.input == "operator":
+            return self.net(y, physics=op)
+        if self.input == "measurement":
+            return self.net(y)
+        return self.net(op.naive(y).to(y.dtype))
+
+
+def build_model(cfg: RestorationConfig, op: LinearOperator | None = None, shape=None) -> Restorer:
+    """The network of ``cfg.model`` in its wrapper; the unrolled net's step is ``1 / ||A||^2`` of ``op``."""
+    c, d, w = cfg.channels, cfg.depth, cfg.width
+    if cfg.model == "dncnn":
+        return Restorer(DnCNN(c, d or 17, w or 64), "naive")
+    if cfg.model == "srcnn":
+        return Restorer(SRCNN(c, w or 64, max((w or 64) // 2, 1)), "naive")
+    if cfg.model == "vdsr":
+        return Restorer(VDSR(c, d or 20, w or 64), "naive")
+    if cfg.model == "post":
+        return Restorer(PostUpsample(c, cfg.scale, d or 8, w or 64, cfg.up), "measurement")
+    if cfg.model == "unet":
+        return Restorer(ResidualUNet(c, d or 3, w or 32), "naive")
+    step = 1.0
+    if op is not None and shape is not None:
+        step = default_step(op, shape, generator=torch.Generator().manual_seed(cfg.seed))
+    return Restorer(Unrolled(op, c, cfg.iterations, step, cfg.shared, w or 32, d or 4), "operator")
+
+
+# --- data ---------------------------------------------------------------------------------------------
+def _grey(img: torch.Tensor, task: str) -> torch.Tensor:
+    """(3, H, W) -> (1, H, W): BT.601 Y (MATLAB rgb2ycbcr) for sr, so training matches the SR protocol;
+    plain luma otherwise."""
+    if task == "sr":
+        return rgb_to_y(img, 1.0).to(torch.float32)
+    return (0.299 * img[0:1] + 0.587 * img[1:2] + 0.114 * img[2:3]).to(torch.float32)
+
+
+def read_clean(cfg: RestorationConfig, path: Path) -> torch.Tensor:
+    img = load_image(path, grey=False)  # (3, H, W)
+    return _grey(img, cfg.task) if cfg.channels == 1 else img
+
+
+def _prepare(cfg: RestorationConfig, img: torch.Tensor) -> torch.Tensor:
+    """Fit an image to the task: mri/ct at ``size`` (centre square, resized); sr cropped to a multiple of scale."""
+    if cfg.task in FIXED_SIZE_TASKS:
+        h, w = img.shape[-2:]
+        s = min(h, w)
+        img = img[..., (h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
+        if s != cfg.size:
+            img = imresize(img[None].double(), size=(cfg.size, cfg.size))[0].clamp(0, 1).float()
+        return img
+    if cfg.task == "sr":
+        h, w = img.shape[-2:]
+        img = img[..., : h - h % cfg.scale, : w - w % cfg.scale]
+    return img
+
+
+def clean_images(cfg: RestorationConfig, source: str, role: str) -> list[tuple[str, torch.Tensor]]:
+    """``(name, (C, H, W))`` clean images from a folder, "bundled" or "phantoms" (``role`` picks the seed of
+    the phantoms: training, validation and test sets are different draws)."""
+    if source == "phantoms":
+        count = {"train": cfg.phantoms, "val": max(2, cfg.phantoms // 8), "test": 8}[role]
+        g = torch.Generator().manual_seed(cfg.seed + {"train": 0, "val": 1, "test": 2}[role] * 7919)
+        imgs = random_ellipses(count, cfg.size, g)
+        return [(f"phantom{i:03d}", imgs[i]) for i in range(count)]
+    if source == "bundled":
+        out = []
+        for name in ("camera", "astronaut"):
+            img = sample(name, grey=False)
+            out.append((name, _grey(img, cfg.task) if cfg.channels == 1 else img))
+        return [(n, _prepare(cfg, x)) for n, x in out]
+    folder = Path(source)
+    if not folder.is_dir():
+        raise DataError(f"{folder} is not a folder; give a folder of images, 'bundled' or 'phantoms'.")
+    files = sorted(p for p in folder.iterdir() if is_image_file(p))
+    if not files:
+        raise DataError(f"no images (.png, .jpg, .bmp, .tif) in {folder}.")
+    return [(p.stem, _prepare(cfg, read_clean(cfg, p))) for p in files]
+
+
+def split_images(cfg: RestorationConfig, images: list) -> tuple[list, list]:
+    """A seeded train / validation split; with one image both are that image."""
+    if cfg.data == "phantoms" or len(images) < 2:
+        return images, images
+    n_val = max(1, round(cfg.val_fraction * len(images))) if cfg.val_fraction > 0 else 0
+    if n_val == 0:
+        return images, images[:1]
+    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(cfg.seed)).tolist()
+    return [images[i] for i in order[n_val:]], [images[i] for i in order[:n_val]]
+
+
+def random_patches(images: Sequence[torch.Tensor], n: int, p: int, generator: torch.Generator,
+                   augment: bool) -> torch.Tensor:
+    """``(n, C, p, p)`` crops at random places of random images, with random flips and rotations."""
+    out = []
+    for _ in range(n):
+        img = images[int(torch.randint(len(images), (), generator=generator))]
+        h, w = img.shape[-2:]
+        top = int(torch.randint(h - p + 1, (), generator=generator))
+        left = int(torch.randint(w - p + 1, (), generator=generator))
+        crop = img[:, top:top + p, left:left + p]
+        if augment:
+            if torch.rand((), generator=generator) < 0.5:
+                crop = crop.flip(-1)
+            crop = torch.rot90(crop, int(torch.randint(4, (), generator=generator)), (-2, -1))
+        out.append(crop)
+    return torch.stack(out)  # (n, C, p, p)
+
+
+def sigmas(cfg: RestorationConfig, n: int, generator: torch.Generator) -> torch.Tensor:
+    """``(n,)`` noise levels in [0, 1] units: ``sigma / 255``, or drawn from ``sigma_range``."""
+    if cfg.sigma_range is None:
+        return torch.full((n,), cfg.sigma / 255.0)
+    lo, hi = cfg.sigma_range
+    return (lo + (hi - lo) * torch.rand(n, generator=generator)) / 255.0
+
+
+def simulate(op: LinearOperator, x: torch.Tensor, sigma: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """``A x + sigma_i n`` with ``n ~ N(0, I)`` and one sigma per image (no clipping)."""
+    y = op.A(x)
+    noise = torch.randn(y.shape, generator=generator, dtype=y.dtype)
+    return y + sigma.to(y.dtype).view(-1, *([1] * (y.dim() - 1))) * noise
+
+
+# --- training -----------------------------------------------------------------------------------------
+def _train_size(cfg: RestorationConfig) -> int:
+    return cfg.size if cfg.task in FIXED_SIZE_TASKS else cfg.patch
+
+
+def _simulate_batches(cfg: RestorationConfig, images: list[torch.Tensor], fixed_op: LinearOperator) -> Callable:
+    p = _train_size(cfg)
+
+    def epoch_batches(epoch: int, generator: torch.Generator):
+        for _ in range(cfg.steps_per_epoch):
+            x = random_patches(images, cfg.batch_size, p, generator, cfg.augment)
+            op = build_operator(cfg, (p, p), generator) if cfg.task == "inpaint" else fixed_op  # fresh mask
+            y = simulate(op, x, sigmas(cfg, len(x), generator), generator)
+            yield (y, op), x
+
+    return epoch_batches
+
+
+def _measurement_batches(cfg: RestorationConfig, pool: torch.Tensor, op: LinearOperator) -> Callable:
+    """Batches from the fixed measurement pool; the target is the measurement (or its r2r twin)."""
+    sigma, a = cfg.sigma / 255.0, cfg.r2r_alpha
+
+    def epoch_batches(epoch: int, generator: torch.Generator):
+        for _ in range(cfg.steps_per_epoch):
+            y = pool[torch.randint(len(pool), (cfg.batch_size,), generator=generator)]
+            if cfg.splitting == "r2r":
+                z = torch.randn(y.shape, generator=generator)
+                yield (y + a * sigma * z, op), (y - sigma / a * z, op)  # independent noises (Pang et al. 2021)
+            else:
+                yield (y, op), (y, op)
+
+    return epoch_batches
+
+
+def _pair_batches(cfg: RestorationConfig, pairs: list[tuple[torch.Tensor, torch.Tensor]], op: LinearOperator
+                  ) -> Callable:
+    """Aligned random crops of (input, target) pairs; the input may be ``scale`` times smaller (sr)."""
+    p = cfg.patch
+
+    def epoch_batches(epoch: int, generator: torch.Generator):
+        for _ in range(cfg.steps_per_epoch):
+            ins, outs = [], []
+            for _ in range(cfg.batch_size):
+                y, x = pairs[int(torch.randint(len(pairs), (), generator=generator))]
+                r = x.shape[-1] // y.shape[-1]
+                q = p // r
+                top = int(torch.randint(y.shape[-2] - q + 1, (), generator=generator))
+                left = int(torch.randint(y.shape[-1] - q + 1, (), generator=generator))
+                ins.append(y[:, top:top + q, left:left + q])
+                outs.append(x[:, top * r:top * r + p, left * r:left * r + p])
+            yield (torch.stack(ins), op), torch.stack(outs)
+
+    return epoch_batches
+
+
+def load_pairs(cfg: RestorationConfig, folder: str | Path) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
+    """``(stem, input, target)`` from ``folder/input`` and ``folder/target`` (same stems)."""
+    folder = Path(folder)
+    found = {}
+    for side in ("input", "target"):
+        sub = folder / side
+        if not sub.is_dir():
+            raise DataError(f"the pairs regime needs {sub}; put measurements in input/ and clean images in target/.")
+        found[side] = {p.stem: p for p in sorted(sub.iterdir()) if is_image_file(p)}
+    stems = sorted(found["input"])
+    if not stems or set(stems) != set(found["target"]):
+        raise DataError(f"input/ and target/ in {folder} must hold images with the same names (and at least one).")
+    out = []
+    for s in stems:
+        y, x = read_clean(cfg, found["input"][s]), read_clean(cfg, found["target"][s])
+        r = 1 if cfg.task != "sr" else cfg.scale
+        x = x[..., : y.shape[-2] * r, : y.shape[-1] * r]
+        if tuple(x.shape[-2:]) != (y.shape[-2] * r, y.shape[-1] * r):
+            raise DataError(f"pair {s}: target {tuple(x.shape[-2:])} is not {r} x input {tuple(y.shape[-2:])}.")
+        if min(x.shape[-2:]) < cfg.patch:
+            raise DataError(f"pair {s} is smaller than --patch {cfg.patch}; use a smaller patch.")
+        out.append((s, y, x))
+    return out
+
+
+def image_loss(cfg: RestorationConfig) -> Callable:
+    """``fidelity + tv_weight TV`` (+ ``adversarial_weight`` times the SRGAN-style term) on images."""
+    fidelity = RestorationLoss(cfg.loss, cfg.tv_weight, cfg.huber_delta)
+    if cfg.adversarial_weight == 0:
+        return fidelity
+    adversarial = AdversarialLoss(PatchDiscriminator(cfg.channels))
+
+    def loss_fn(prediction, target):
+        return fidelity(prediction, target) + cfg.adversarial_weight * adversarial(prediction, target)
+
+    loss_fn.adversarial = adversarial  # for inspection (tests, logs)
+    return loss_fn
+
+
+def _pairs_operator(cfg: RestorationConfig) -> LinearOperator:
+    """Only the naive step of this operator is used (pre-upsampling for sr): the regime has no A."""
+    return BicubicDownsample(cfg.scale) if cfg.task == "sr" else Identity()
+
+
+def _validator(cfg: RestorationConfig, cases: list[tuple[tuple, torch.Tensor]]) -> Callable:
+    """``validate(model)``: mean PSNR (plain, range 1), image loss and measurement-space loss."""
+
+    def validate(model: nn.Module) -> dict:
+        ps, losses, meas = [], [], []
+        for (y, op), x in cases:
+            out = model((y, op))
+            ps.append(psnr(out.clamp(0, 1), x, 1.0))
+            losses.append(float(((out - x) ** 2).mean()))
+            if cfg.regime != "pairs":
+                meas.append(float(((op.A(out) - y) ** 2).mean()))
+        row = {"val_psnr": float(np.mean(ps)), "val_loss": float(np.mean(losses))}
+        if meas:
+            row["val_meas_loss"] = float(np.mean(meas))
+        return row
+
+    return validate
+
+
+def _val_cases(cfg: RestorationConfig, images: list[torch.Tensor], fixed_op: LinearOperator) -> list:
+    g = torch.Generator().manual_seed(cfg.seed + 12345)
+    cases = []
+    for img in images:
+        if cfg.task in FIXED_SIZE_TASKS:
+            x, op = img[None], fixed_op
+        else:
+            s = min(cfg.val_size, *img.shape[-2:])
+            s -= s % cfg.scale if cfg.task == "sr" else 0
+            h, w = img.shape[-2:]
+            x = img[None, :, (h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
+            op = build_operator(cfg, (s, s), g)
+        sig = torch.full((1,), cfg.sigma / 255.0)
+        cases.append(((simulate(op, x, sig, g), op), x))
+    return cases
+
+
+def run(cfg: RestorationConfig, overwrite: bool = False, progress: bool = True,
+        log: Callable[[str], None] = print, evaluate_after: bool = True) -> RunResult:
+    """Train (and, with ``evaluate_after``, evaluate on the validation images); writes only inside ``cfg.out``."""
+    t0 = time.perf_counter()
+    torch.manual_seed(cfg.seed)
+    op_gen = torch.Generator().manual_seed(cfg.seed + 7)  # the fixed operator (MRI mask, regime-3 mask)
+    p = _train_size(cfg)
+    fit_config = cfg.fit_config(progress)
+    # read and check all data before anything is written
+    if cfg.regime == "pairs":
+        pairs = load_pairs(cfg, cfg.data)
+        train_p, val_p = split_images(cfg, pairs)
+        op = _pairs_operator(cfg)
+        batches = _pair_batches(cfg, [(y, x) for _, y, x in train_p], op)
+        val_cases = [((y[None], _pairs_operator(cfg)), x[None]) for _, y, x in val_p]
+        model = build_model(cfg)
+        loss_fn = image_loss(cfg)
+        n_train, n_val = len(train_p), len(val_p)
+        split = {"train": [n for n, _, _ in train_p], "val": [n for n, _, _ in val_p]}
+    else:
+        images = clean_images(cfg, cfg.data, "train")
+        if cfg.data == "phantoms":
+            tr, va = images, clean_images(cfg, "phantoms", "val")
+        else:
+            tr, va = split_images(cfg, images)
+        train_i, val_i = [x for _, x in tr], [x for _, x in va]
+        split = {"train": [n for n, _ in tr], "val": [n for n, _ in va]}
+        small = [i for i, x in enumerate(train_i) if min(x.shape[-2:]) < p]
+        if small:
+            raise DataError(f"{len(small)} training image(s) are smaller than the {p}-pixel patch; lower --patch.")
+        fixed_op = build_operator(cfg, (p, p), op_gen)
+        shape = (1, cfg.channels, p, p)
+        try:
+            model = build_model(cfg, fixed_op, shape)
+        except ValueError as err:
+            raise PixelwiseError(str(err)) from None
+        if cfg.regime == "simulate":
+            batches = _simulate_batches(cfg, train_i, fixed_op)
+            loss_fn = image_loss(cfg)
+        else:
+            pool_gen = torch.Generator().manual_seed(cfg.seed + 99)
+            x = random_patches(train_i, cfg.pool, p, pool_gen, cfg.augment)
+            pool = simulate(fixed_op, x, torch.full((len(x),), cfg.sigma / 255.0), pool_gen)  # Y_i, once
+            batches = _measurement_batches(cfg, pool, fixed_op)
+            fidelity = RestorationLoss(cfg.loss, cfg.tv_weight, cfg.huber_delta)
+
+            def loss_fn(out, target):  # ||A f(y) - y|| (+ TV on f(y))
+                t, op = target
+                return fidelity(out, t, operator=op)
+        val_cases = _val_cases(cfg, val_i, fixed_op)
+        n_train, n_val = len(train_i), len(val_i)
+    log(f"{cfg.task} / {cfg.model} / {cfg.regime}: {n_train} training images, {n_val} validation")
+    run_dir = prepare_run_dir(cfg.out, overwrite=overwrite)
+    write_json(run_dir / "config.json", _config_dict(cfg))
+    write_json(run_dir / "split.json", split)
+    result = fit(model, loss_fn, batches, cfg.steps_per_epoch, _validator(cfg, val_cases), fit_config, run_dir,
+                 False, log)
+    log(f"trained {len(result.history)} epochs in {result.seconds:.0f}s (stopped by {result.stopped}); "
+        f"best epoch {result.best_epoch}")
+    metrics = evaluate(run_dir, None, log=log) if evaluate_after else {}
+    return RunResult(run_dir, metrics, result.history, time.perf_counter() - t0)
+
+
+def _config_dict(cfg: RestorationConfig) -> dict:
+    d = asdict(cfg)
+    if cfg.data not in ("bundled", "phantoms"):
+        d["data"] = str(Path(cfg.data).resolve())
+    return d
+
+
+def load_run(run_dir: str | Path, which: str = "best") -> tuple[RestorationConfig, Restorer, LinearOperator]:
+    """The config, the trained model and the fixed operator of a run folder."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.json").is_file():
+        raise PixelwiseError(f"{run_dir} is not a restore run folder; train one with `pixelwise restore train`.")
+    cfg = RestorationConfig.from_dict(read_json(run_dir / "config.json"))
+    p = _train_size(cfg)
+    fixed_op = build_operator(cfg, (p, p), torch.Generator().manual_seed(cfg.seed + 7))
+    model = build_model(cfg, fixed_op if cfg.model == "unrolled" else None)
+    path = run_dir / "checkpoints" / f"{which}.safetensors"
+    if not path.is_file():
+        path = run_dir / "checkpoints" / "last.safetensors"
+    load_weights(model, path)
+    return cfg, model.eval(), fixed_op
+
+
+# --- evaluation -------------------------------------------------------------------------------------------
+def score(prediction: torch.Tensor, truth: torch.Tensor, protocol: str, scale: int = 1) -> dict:
+    """PSNR / SSIM of one ``(1, C, H, W)`` or ``(C, H, W)`` image under ``protocol`` (see the module doc)."""
+    pred = prediction.detach().double().reshape(truth.shape[-3:]).clamp(0, 1)
+    t = truth.detach().double().reshape(truth.shape[-3:])
+    if protocol == "denoise":
+        p8, t8 = (pred * 255).round(), (t * 255).round()
+        return {"psnr": psnr(p8, t8, 255.0), "ssim": ssim(p8, t8, 255.0)}
+    if protocol == "sr":
+        return {"psnr": psnr_y(pred, t, 1.0, shave=scale), "ssim": ssim_y(pred, t, 1.0, shave=scale)}
+    if protocol == "plain":
+        return {"psnr": psnr(pred, t, 1.0), "ssim": ssim(pred, t, 1.0)}
+    raise PixelwiseError(f"protocol {protocol!r} is not known; use one of {', '.join(PROTOCOLS[1:])}.")
+
+
+def _display(img: torch.Tensor) -> np.ndarray:
+    img = img.detach().double().reshape(img.shape[-3:]).clamp(0, 1)
+    return img[0].numpy() if img.shape[0] == 1 else img.permute(1, 2, 0).numpy()
+
+
+def _measurement_picture(op: LinearOperator, y: torch.Tensor, naive: torch.Tensor) -> np.ndarray:
+    if isinstance(op, (MRI, Radon)):
+        from pixelwise.tasks.inverse import _picture_of_measurement
+
+        return _picture_of_measurement(op, y)
+    return _display(y) if y.shape == naive.shape else _display(naive)
+
+
+def evaluate(run_dir: str | Path, data: str | None = None, protocol: str | None = None, which: str = "best",
+             log: Callable[[str], None] = print) -> dict:
+    """Score the run's network next to the naive and TV baselines; writes ``metrics.json``, ``per_case.csv``
+    and ``plots/figure.png`` into the run folder.
+
+    ``data``: a folder of clean images, "bundled" or "phantoms" (a fresh test draw); default: the run's
+    validation images (phantoms: a test draw). In the pairs regime ``data`` holds input/ and target/.
+    """
+    run_dir = Path(run_dir)
+    cfg, model, fixed_op = load_run(run_dir, which)
+    protocol = protocol or cfg.eval_protocol
+    if protocol not in PROTOCOLS[1:]:
+        raise PixelwiseError(f"protocol {protocol!r} is not known; use one of {', '.join(PROTOCOLS[1:])}.")
+    sigma = cfg.sigma / 255.0
+    cases = []  # (name, y, op, truth)
+    if cfg.regime == "pairs":
+        pairs = load_pairs(cfg, data) if data is not None else split_images(cfg, load_pairs(cfg, cfg.data))[1]
+        for name, y, x in pairs:
+            cases.append((name, y[None], _pairs_operator(cfg), x[None]))
+    else:
+        if data is None:
+            if cfg.data == "phantoms":
+                images = clean_images(cfg, "phantoms", "test")
+            else:
+                images = split_images(cfg, clean_images(cfg, cfg.data, "train"))[1]
+        else:
+            images = clean_images(cfg, data, "test")
+        for i, (name, x) in enumerate(images):
+            g = torch.Generator().manual_seed(cfg.seed + 1000 + i)
+            x = x[None].double()
+            if protocol == "denoise" or (protocol == "sr" and cfg.channels == 1):
+                x = (x * 255).round() / 255  # the 8-bit clean image (for sr: MATLAB's uint8 rgb2ycbcr Y)
+            op = fixed_op if cfg.task in FIXED_SIZE_TASKS else build_operator(cfg, x.shape[-2:], g)
+            cases.append((name, simulate(op, x, torch.full((1,), sigma), g), op, x))
+    rows, panels = [], []
+    methods = ("naive", "network") if cfg.regime == "pairs" else ("naive", "tv", "network")
+    lam, search = default_lambda(SOLVE_NAMES[cfg.task], "tv", sigma), None
+    if isinstance(cfg.tv_lambda, (int, float)):
+        lam = float(cfg.tv_lambda)
+    elif cfg.tv_lambda == "auto" and "tv" in methods:
+        lam, search = _tune_tv(cfg, fixed_op, lam)
+    t_net = 0.0
+    for i, (name, y, op, x) in enumerate(cases):
+        with torch.no_grad():
+            t = time.perf_counter()
+            out = model((y.float(), op)).double()
+            t_net += time.perf_counter() - t
+            recon = {"naive": op.naive(y.double()), "network": out}
+            if "tv" in methods:
+                recon["tv"] = reconstruct(op, y.double(), "tv", lam, cfg.tv_iterations)
+        row = {"case": name}
+        for m in methods:
+            s = score(recon[m], x, protocol, cfg.scale)
+            row[f"psnr_{m}"], row[f"ssim_{m}"] = s["psnr"], s["ssim"]
+        rows.append(row)
+        if i < cfg.figure_count:
+            err = (out.clamp(0, 1) - x).abs() * 5
+            panels.append([("measurement", _measurement_picture(op, y, recon["naive"]))]
+                          + [(f"{NAIVE_NAMES[cfg.task] if m == 'naive' else m}\n{row[f'psnr_{m}']:.2f} dB",
+                              _display(recon[m])) for m in methods]
+                          + [("truth", _display(x)), ("|network - truth| x5", _display(err))])
+    mean = {m: {"psnr": _mean([r[f"psnr_{m}"] for r in rows]), "ssim": _mean([r[f"ssim_{m}"] for r in rows])}
+            for m in methods}
+    metrics = {"task": cfg.task, "model": cfg.model, "regime": cfg.regime, "protocol": protocol,
+               "sigma": cfg.sigma, "count": len(rows), "naive_name": NAIVE_NAMES[cfg.task],
+               "tv_lambda": lam if "tv" in methods else None, "tv_lambda_search": search, "mean": mean,
+               "network_seconds_per_image": t_net / max(len(rows), 1), "per_case": rows}
+    write_json(run_dir / "metrics.json", metrics)
+    write_csv(run_dir / "per_case.csv", rows)
+    from pixelwise.report.reconstruction import grid
+
+    grid(panels, run_dir / "plots" / "figure.png", title=f"{cfg.task} / {cfg.model} ({protocol} protocol)")
+    log("  ".join(f"{m} {mean[m]['psnr']:.2f} dB / {mean[m]['ssim']:.3f}" for m in methods)
+        + f" on {len(rows)} images")
+    return metrics
+
+
+def _tune_tv(cfg: RestorationConfig, fixed_op: LinearOperator, centre: float) -> tuple[float, list]:
+    """The TV weight with the best PSNR on the first validation image (a 7-point log grid over a factor of
+    10 either side of the heuristic ``centre``). Validation, not test, images: phantoms of the validation
+    draw, or the run's validation split (which is also the default evaluation set; the tuning then favours
+    the baseline, not the network)."""
+    if cfg.data == "phantoms":
+        img = clean_images(cfg, "phantoms", "val")[0][1]
+    else:
+        img = split_images(cfg, clean_images(cfg, cfg.data, "train"))[1][0][1]
+    (y, op), x = _val_cases(cfg, [img], fixed_op)[0]
+    y, x = y.double(), x.double()
+    choice = choose_lambda(lambda lam: reconstruct(op, y, "tv", lam, cfg.tv_iterations).clamp(0, 1), x,
+                           log_grid(centre / 10, centre * 10, 7))
+    return choice.lam, choice.table
+
+
+def _mean(values: list[float]) -> float:
+    finite = [v for v in values if math.isfinite(v)]
+    return float(np.mean(finite)) if len(finite) == len(values) else float("inf")
+
+
+# --- applying a run to measured images ---------------------------------------------------------------
+def apply(run_dir: str | Path, inputs: Sequence[str | Path], out: str | Path, which: str = "best") -> list[Path]:
+    """Restore image measurements (noisy, low-resolution or blurred images) with a run's network and write
+    ``out/<stem>.png``. Every input is read before anything is written. A grey run (``channels=1``) reads
+    colour files as grey (the BT.601 Y channel for sr) and writes grey results."""
+    from pixelwise.data.folders import list_images
+
+    cfg, model, _ = load_run(run_dir, which)
+    if cfg.task not in ("denoise", "sr", "deblur"):
+        raise PixelwiseError(f"apply restores image measurements (denoise, sr, deblur); a {cfg.task} run needs "
+                             "its operator's measurements, use `pixelwise restore eval`.")
+    paths = list_images(list(inputs))
+    images = [(p.stem, read_clean(cfg, p)) for p in paths]
+    outs = []
+    for stem, y in images:
+        h, w = y.shape[-2:]
+        size = (h * cfg.scale, w * cfg.scale) if cfg.task == "sr" else (h, w)
+        op = build_operator(cfg, size, torch.Generator().manual_seed(cfg.seed))
+        with torch.no_grad():
+            outs.append((stem, model((y[None], op))[0]))
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for stem, x in outs:
+        write_image(out / f"{stem}.png", to_uint8(x.clamp(0, 1)))
+        written.append(out / f"{stem}.png")
+    return written

@@ -1,0 +1,258 @@
+"""The restoration recipe: each regime learns on a tiny generated problem, protocols, losses, phantoms, errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import pytest
+import torch
+
+from pixelwise.data.io import write_image
+from pixelwise.data.phantoms import random_ellipses
+from pixelwise.data.samples import sample, to_uint8
+from pixelwise.errors import PixelwiseError
+from pixelwise.losses.restoration import RestorationLoss, huber_loss, l1_loss, l2_loss, tv_penalty
+from pixelwise.physics import Inpainting
+from pixelwise.tasks.restoration import RestorationConfig, evaluate, run, score
+
+torch.set_num_threads(1)
+
+@pytest.fixture(scope="module")
+def crops(tmp_path_factory):
+    """Six crops of the bundled photographs, odd sizes included (tests never read development data)."""
+    folder = tmp_path_factory.mktemp("crops")
+    cam, ast = sample("camera", grey=True), sample("astronaut", grey=True)
+    for i, (img, top, size) in enumerate([(cam, 100, 48), (cam, 260, 45), (cam, 300, 51), (ast, 30, 48),
+                                         (ast, 120, 47), (ast, 60, 48)]):
+        write_image(folder / f"crop{i}.png", to_uint8(img[:, top:top + size, top:top + size + 2]))
+    return folder
+
+
+TINY = dict(patch=24, val_size=32, batch_size=8, steps_per_epoch=20, epochs=3, lr=2e-3, figure_count=1,
+            tv_iterations=30)
+
+# (id, config, minimum gain of the network over the naive baseline in dB); every case runs 60 Adam steps
+REGIME_CASES = [
+    ("simulate-denoise-dncnn", dict(task="denoise", model="dncnn", depth=4, width=16), 2.0),
+    ("simulate-blind-denoise", dict(task="denoise", model="dncnn", depth=4, width=16, sigma_range=(10.0, 40.0)), 2.0),
+    ("simulate-sr-post", dict(task="sr", model="post", scale=2, depth=3, width=32, steps_per_epoch=30, lr=3e-3), 0.4),
+    ("simulate-mri-unet", dict(task="mri", model="unet", data="phantoms", size=32, phantoms=16, depth=2, width=8,
+                                batch_size=4, sigma=2.0), 1.0),
+    ("simulate-ct-unrolled", dict(task="ct", model="unrolled", data="phantoms", size=32, views=12, phantoms=16,
+                                   iterations=3, width=8, batch_size=4, sigma=2.0), 0.5),
+    ("measurements-deblur", dict(task="deblur", model="dncnn", regime="measurements", depth=4, width=16, sigma=2.0,
+                                 pool=32), 0.2),
+    ("measurements-r2r-denoise", dict(task="denoise", model="dncnn", regime="measurements", splitting="r2r",
+                                      depth=4, width=16, pool=32), 0.5),
+]
+
+
+@pytest.mark.parametrize("name, extra, gain", REGIME_CASES, ids=[c[0] for c in REGIME_CASES])
+def test_regime_learns_and_beats_naive(name, extra, gain, tmp_path, crops):
+    cfg = RestorationConfig(out=str(tmp_path / "run"), **{"data": str(crops), **TINY, **extra})
+    result = run(cfg, progress=False, log=lambda s: None)
+    losses = [row["train_loss"] for row in result.history]
+    assert losses[-1] < losses[0], losses
+    mean = result.metrics["mean"]
+    assert mean["network"]["psnr"] > mean["naive"]["psnr"] + gain, mean
+    for name_ in ("config.json", "split.json", "history.csv", "metrics.json", "per_case.csv", "plots/figure.png",
+                  "checkpoints/best.safetensors"):
+        assert (result.run_dir / name_).is_file(), name_
+    rows = list(csv.DictReader(open(result.run_dir / "per_case.csv")))
+    assert len(rows) == result.metrics["count"] >= 1
+    assert {"psnr_naive", "psnr_tv", "psnr_network", "ssim_network"} <= set(rows[0])
+
+
+def test_pairs_regime_learns(tmp_path):
+    """Regime 1: noisy/clean image pairs on disk, no operator; the network beats the noisy input."""
+    g = torch.Generator().manual_seed(0)
+    data = tmp_path / "pairs"
+    for i, name in enumerate(("camera", "astronaut")):
+        x = sample(name, grey=True, size=64 + 3 * i)  # odd size for the second one
+        y = (x + 25 / 255 * torch.randn(x.shape, generator=g)).clamp(0, 1)
+        write_image(data / "input" / f"{name}.png", to_uint8(y))
+        write_image(data / "target" / f"{name}.png", to_uint8(x))
+    cfg = RestorationConfig(out=str(tmp_path / "run"), regime="pairs", data=str(data), depth=4, width=16,
+                            **{**TINY, "epochs": 4})
+    result = run(cfg, progress=False, log=lambda s: None)
+    mean = result.metrics["mean"]
+    assert set(mean) == {"naive", "network"}  # no A, so no TV baseline
+    assert mean["network"]["psnr"] > mean["naive"]["psnr"] + 1.0, mean
+
+
+def test_run_is_reproducible_and_eval_rewrites_metrics(tmp_path, crops):
+    extra = dict(TINY, data=str(crops), depth=3, width=8, epochs=1, steps_per_epoch=5)
+    a = run(RestorationConfig(out=str(tmp_path / "a"), **extra), progress=False, log=lambda s: None)
+    b = run(RestorationConfig(out=str(tmp_path / "b"), **extra), progress=False, log=lambda s: None)
+    assert a.metrics["mean"] == b.metrics["mean"]
+    again = evaluate(a.run_dir, log=lambda s: None)
+    assert again["mean"] == a.metrics["mean"]
+    assert json.loads((a.run_dir / "metrics.json").read_text())["protocol"] == "denoise"
+
+
+def test_tv_lambda_auto_searches_on_validation_images(tmp_path):
+    cfg = RestorationConfig(out=str(tmp_path / "run"), task="mri", model="unet", data="phantoms", size=24, phantoms=4,
+                            depth=2, width=4, tv_lambda="auto", **{**TINY, "epochs": 1, "steps_per_epoch": 2})
+    metrics = run(cfg, progress=False, log=lambda s: None).metrics
+    table = metrics["tv_lambda_search"]
+    assert len(table) == 7
+    assert metrics["tv_lambda"] == max(table, key=lambda row: row[1])[0]
+
+
+# --- protocols against hand-computed numbers ---------------------------------------------------------------
+def test_denoise_protocol_rounds_to_8_bits():
+    truth = torch.full((1, 1, 16, 16), 100 / 255, dtype=torch.float64)
+    # 100.4 rounds to 100: a perfect 8-bit result although the float error is not zero
+    assert math.isinf(score(torch.full_like(truth, 100.4 / 255), truth, "denoise")["psnr"])
+    # 101.6 rounds to 102: error 2 grey levels everywhere, PSNR = 10 log10(255^2 / 4)
+    got = score(torch.full_like(truth, 101.6 / 255), truth, "denoise")["psnr"]
+    assert got == pytest.approx(10 * math.log10(255**2 / 4), abs=1e-9)
+    # the plain protocol sees the unrounded error of 1.6 / 255
+    assert score(torch.full_like(truth, 101.6 / 255), truth, "plain")["psnr"] == pytest.approx(
+        10 * math.log10(1 / (1.6 / 255) ** 2), abs=1e-9)
+
+
+def test_sr_protocol_shaves_the_border_on_y():
+    truth = torch.full((3, 20, 20), 0.5, dtype=torch.float64)
+    pred = truth.clone()
+    pred[:, :3, :] = 0.0  # damage only the 3-pixel border: shaved at scale 3
+    assert math.isinf(score(pred, truth, "sr", scale=3)["psnr"])
+    pred[:, 10, 10] = 0.6  # one pixel inside: Y error = 0.1 * (65.481 + 128.553 + 24.966) / 255
+    dy = 0.1 * 219.0 / 255
+    expected = 10 * math.log10(1 / (dy**2 / (14 * 14)))
+    assert score(pred, truth, "sr", scale=3)["psnr"] == pytest.approx(expected, abs=1e-6)
+
+
+def test_output_is_clipped_before_scoring():
+    truth = torch.zeros(1, 12, 12)
+    assert math.isinf(score(torch.full_like(truth, -0.3), truth, "plain")["psnr"])
+
+
+def test_unknown_protocol():
+    with pytest.raises(PixelwiseError, match="protocol"):
+        score(torch.zeros(1, 12, 12), torch.zeros(1, 12, 12), "mean")
+
+
+# --- losses -------------------------------------------------------------------------------------------
+def test_losses_by_hand():
+    p, t = torch.tensor([[[[0.0, 0.5, 2.0]]]]), torch.zeros(1, 1, 1, 3)
+    assert float(l2_loss(p, t)) == pytest.approx((0 + 0.25 + 4) / 3)
+    assert float(l1_loss(p, t)) == pytest.approx(2.5 / 3)
+    # delta 1: 0 -> 0, 0.5 -> 0.125 (quadratic), 2 -> 1.5 (linear)
+    assert float(huber_loss(p, t, 1.0)) == pytest.approx((0 + 0.125 + 1.5) / 3)
+    # TV: one row of 3: column differences 0.5 and 1.5 -> mean 1.0; no row differences
+    assert float(tv_penalty(p)) == pytest.approx(1.0)
+    loss = RestorationLoss("l1", tv_weight=0.5)
+    assert float(loss(p, t)) == pytest.approx(2.5 / 3 + 0.5)
+
+
+def test_loss_through_the_operator():
+    mask = torch.tensor([[1.0, 0.0, 1.0]])
+    op = Inpainting(mask)
+    p, y = torch.tensor([[[[1.0, 5.0, 1.0]]]]), torch.tensor([[[[1.0, 0.0, 1.0]]]])  # y = A x
+    assert float(RestorationLoss("l2")(p, y, operator=op)) == 0.0  # the masked pixel is invisible to ||A f - y||
+
+
+@pytest.mark.parametrize("bad", [dict(kind="l3"), dict(tv_weight=-1.0), dict(delta=0.0)])
+def test_bad_loss_settings(bad):
+    with pytest.raises(PixelwiseError):
+        RestorationLoss(**bad)
+
+
+def test_loss_shape_mismatch():
+    with pytest.raises(PixelwiseError, match="shape"):
+        l2_loss(torch.zeros(1, 1, 3, 3), torch.zeros(1, 1, 3, 4))
+
+
+# --- phantoms -----------------------------------------------------------------------------------------
+def test_phantoms_are_seeded_and_in_range():
+    a = random_ellipses(3, 17, torch.Generator().manual_seed(5))
+    b = random_ellipses(3, 17, torch.Generator().manual_seed(5))
+    c = random_ellipses(3, 17, torch.Generator().manual_seed(6))
+    assert a.shape == (3, 1, 17, 17) and a.dtype == torch.float32
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert a.min() >= 0 and a.max() <= 1 and a.std() > 0.05
+    assert not torch.equal(a[0], a[1])
+
+
+@pytest.mark.parametrize("n, size", [(0, 16), (2, 3), (1.5, 16)])
+def test_bad_phantom_arguments(n, size):
+    with pytest.raises(PixelwiseError):
+        random_ellipses(n, size, torch.Generator())
+
+
+# --- configuration errors -----------------------------------------------------------------------------------
+BAD_CONFIGS = [
+    (dict(task="dehaze"), "task"),
+    (dict(model="resnet"), "model"),
+    (dict(regime="weak"), "regime"),
+    (dict(task="denoise", regime="measurements"), "degenerate"),
+    (dict(task="denoise", splitting="r2r"), "measurements regime"),
+    (dict(regime="measurements", splitting="n2v"), "splitting"),
+    (dict(model="post", task="denoise"), "post"),
+    (dict(model="unrolled", regime="pairs"), "unrolled"),
+    (dict(task="mri", regime="pairs"), "pairs"),
+    (dict(task="sr", patch=25, scale=3), "multiple"),
+    (dict(sigma=-1.0), "sigma"),
+    (dict(sigma_range=(40.0, 10.0)), "range"),
+    (dict(patch=8), "SSIM"),
+    (dict(channels=2), "channels"),
+    (dict(data="/no/such/folder"), "not a folder"),
+    (dict(data="phantoms", channels=3), "grey"),
+    (dict(batch_size=0), "batch_size"),
+    (dict(lr=0.0), "lr"),
+    (dict(tv_lambda="best"), "tv_lambda"),
+    (dict(tv_lambda=-1.0), "tv_lambda"),
+]
+
+
+@pytest.mark.parametrize("bad, words", BAD_CONFIGS, ids=[w for _, w in BAD_CONFIGS])
+def test_bad_config(bad, words, tmp_path):
+    with pytest.raises(PixelwiseError, match=words):
+        RestorationConfig(out=str(tmp_path / "never"), **bad)
+    assert not (tmp_path / "never").exists()
+
+
+def test_too_small_images_fail_before_writing(tmp_path):
+    data = tmp_path / "small"
+    write_image(data / "a.png", to_uint8(sample("camera", size=16)))
+    out = tmp_path / "run"
+    with pytest.raises(PixelwiseError, match="patch"):
+        run(RestorationConfig(out=str(out), data=str(data), patch=24), progress=False, log=lambda s: None)
+    assert not out.exists()
+
+
+# --- adversarial term ---------------------------------------------------------------------------------
+def test_adversarial_loss_trains_the_discriminator_but_not_through_the_generator_term():
+    from pixelwise.losses.restoration import AdversarialLoss
+    from pixelwise.models.discriminator import PatchDiscriminator
+
+    torch.manual_seed(0)
+    disc = PatchDiscriminator(1, width=4, layers=2)
+    before = [p.clone() for p in disc.parameters()]
+    adv = AdversarialLoss(disc, lr=1e-2)
+    pred = torch.rand(2, 1, 15, 13, requires_grad=True)
+    loss = adv(pred, torch.rand(2, 1, 15, 13))
+    assert any(not torch.equal(a, b) for a, b in zip(before, disc.parameters()))  # D took one step
+    grads_after_d_step = [p.grad.clone() for p in disc.parameters()]
+    loss.backward()
+    assert pred.grad is not None and pred.grad.abs().sum() > 0  # the generator gets a gradient
+    for g, p in zip(grads_after_d_step, disc.parameters()):  # ... and adds nothing to D's gradients
+        assert torch.equal(g, p.grad)
+    assert all(p.requires_grad for p in disc.parameters())  # restored after the call
+    assert math.isfinite(adv.last_discriminator_loss)
+    assert disc(torch.zeros(1, 1, 15, 13)).shape == (1, 1, 3, 3)
+
+
+def test_adversarial_weight_in_a_run(tmp_path, crops):
+    cfg = RestorationConfig(out=str(tmp_path / "run"), data=str(crops), depth=3, width=8, adversarial_weight=1e-3,
+                            **{**TINY, "epochs": 1, "steps_per_epoch": 3})
+    result = run(cfg, progress=False, log=lambda s: None)
+    assert math.isfinite(result.history[0]["train_loss"])
+
+
+def test_adversarial_needs_clean_images():
+    with pytest.raises(PixelwiseError, match="adversarial"):
+        RestorationConfig(task="deblur", regime="measurements", adversarial_weight=1e-3)
