@@ -136,8 +136,10 @@ def test_budget_can_end_inside_the_first_epoch():
 
     result = fit(torch.nn.Linear(3, 1), slow_loss, make_batches(x, y, bs=1), 400, validator(x, y),
                  config(epochs=3, minutes=1.0 / 60), None, log=lambda s: None)
+    # a whole epoch takes at least 400 x 0.02 = 8 s: the 1 s budget must cut it short (after the 4 steps
+    # that the first plan measures), however slow the machine is
     assert len(result.history) == 1 and result.stopped == "budget"
-    assert 20 <= result.history[0]["steps"] < 400 and result.seconds < 3.0
+    assert 4 <= result.history[0]["steps"] < 400 and result.seconds < 6.0
 
 
 @pytest.mark.parametrize("kind,step,total,expected", [
