@@ -406,16 +406,20 @@ def evaluate(run_dir: str | Path, data: str | None = None, progress: bool = True
 
 
 def predict(run_dir: str | Path, inputs: Sequence[str | Path], out: str | Path, batch_size: int = 4,
-            progress: bool = True) -> list[Path]:
+            progress: bool = True, frozen: bool = False) -> list[Path]:
     """Write one mask PNG per input image at the image's own size (binary 0/255, labels 0..K-1).
 
-    Decoding and writing run in background threads, overlapped with the network.
+    Decoding and writing run in background threads, overlapped with the network. ``frozen=True`` uses
+    :func:`inference_model` (traced, frozen, batch norm folded), which was slower on the 2-core machine
+    this was measured on; it is there for machines where it pays.
     """
     from tqdm.auto import tqdm
 
     config, model = load_run(run_dir)
     paths = list_images(inputs)
-    model = inference_model(model, config, batch_size)
+    # eager channels-last: benchmarks/predict_throughput.py measured the frozen TorchScript graph of
+    # inference_model() slower here (49% vs 57% of the matmul peak), so it is not used by default
+    model = inference_model(model, config, batch_size) if frozen else model
     out = Path(out)
     mode = "RGB" if config.channels == 3 else "L"
 
