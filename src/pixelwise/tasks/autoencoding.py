@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +38,7 @@ from pixelwise.models.autoencoders import ConvAutoencoder, MLPAutoencoder
 from pixelwise.models.corruption import CORRUPTIONS, corrupt
 from pixelwise.models.vqvae import VQVAE
 from pixelwise.train import FitConfig, fit, load_weights, prepare_run_dir, read_json, write_json
-from pixelwise.train.runs import write_csv
+from pixelwise.train.runs import RunResult, config_from_dict, write_csv
 
 
 @dataclass
@@ -113,16 +113,8 @@ class LatentConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> LatentConfig:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        return config_from_dict(cls, d)
 
-
-@dataclass
-class RunResult:
-    run_dir: Path
-    metrics: dict
-    history: list[dict]
-    seconds: float
 
 
 # --- models and objectives: one explicit table -------------------------------------------------------------

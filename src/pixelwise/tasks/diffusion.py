@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +23,7 @@ from pixelwise.diffusion.ddpm import VARIANCES, noised_batch
 from pixelwise.errors import PixelwiseError
 from pixelwise.models.diffusion_unet import TimeUNet
 from pixelwise.train import FitConfig, fit, load_weights, prepare_run_dir, read_json, write_json
+from pixelwise.train.runs import RunResult, config_from_dict
 
 
 @dataclass
@@ -70,16 +71,8 @@ class DiffusionConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> DiffusionConfig:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        return config_from_dict(cls, d)
 
-
-@dataclass
-class RunResult:
-    run_dir: Path
-    metrics: dict
-    history: list[dict]
-    seconds: float
 
 
 class EpsilonModel(nn.Module):

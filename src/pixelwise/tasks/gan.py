@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +40,7 @@ from pixelwise.losses.gan import (
 )
 from pixelwise.models.gan import GAN, DigitClassifier
 from pixelwise.train import FitConfig, fit, load_weights, prepare_run_dir, read_json, write_json
+from pixelwise.train.runs import RunResult, config_from_dict
 
 GAN_MODELS = ("gan", "wgan")
 
@@ -83,16 +84,8 @@ class GANConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> GANConfig:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        return config_from_dict(cls, d)
 
-
-@dataclass
-class RunResult:
-    run_dir: Path
-    metrics: dict
-    history: list[dict]
-    seconds: float
 
 
 class AdversarialObjective(nn.Module):

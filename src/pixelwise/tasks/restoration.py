@@ -48,7 +48,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -80,7 +80,7 @@ from pixelwise.solvers import choose_lambda, log_grid
 from pixelwise.solvers.landweber import default_step
 from pixelwise.tasks.inverse import default_lambda, reconstruct
 from pixelwise.train import FitConfig, fit, load_weights, prepare_run_dir, read_json, write_json
-from pixelwise.train.runs import write_csv
+from pixelwise.train.runs import RunResult, config_from_dict, write_csv
 from pixelwise.train.schedule import SCHEDULES
 
 TASKS = ("denoise", "sr", "deblur", "inpaint", "mri", "ct")
@@ -239,16 +239,8 @@ class RestorationConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> RestorationConfig:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        return config_from_dict(cls, d)
 
-
-@dataclass
-class RunResult:
-    run_dir: Path
-    metrics: dict
-    history: list[dict]
-    seconds: float
 
 
 # --- operators and models ------------------------------------------------------------------------------

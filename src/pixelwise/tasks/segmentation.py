@@ -11,7 +11,7 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +29,7 @@ from pixelwise.metrics import aggregate, multiclass_case, segmentation_case
 from pixelwise.models import FCN, SegmentViT, UNet, segmentation_model_class, valid_input_for_output
 from pixelwise.models.unet import center_crop
 from pixelwise.train import FitConfig, fit, load_weights, prepare_run_dir, read_json, write_json
-from pixelwise.train.runs import write_csv
+from pixelwise.train.runs import RunResult, config_from_dict, write_csv
 
 
 @dataclass
@@ -116,16 +116,8 @@ class SegmentationConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> SegmentationConfig:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        return config_from_dict(cls, d)
 
-
-@dataclass
-class RunResult:
-    run_dir: Path
-    metrics: dict
-    history: list[dict]
-    seconds: float
 
 
 # --- model ----------------------------------------------------------------------------------------------

@@ -10,9 +10,26 @@ import os
 import shutil
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from pixelwise.errors import PixelwiseError
+
+
+@dataclass
+class RunResult:
+    """What a task recipe's ``run(config)`` returns: its folder, test metrics, history and wall time."""
+
+    run_dir: Path
+    metrics: dict
+    history: list[dict]
+    seconds: float
+
+
+def config_from_dict(cls, data: dict):
+    """Rebuild a dataclass config from a run's config.json, ignoring keys the class no longer has."""
+    names = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in data.items() if k in names})
 
 
 def prepare_run_dir(path: str | Path, overwrite: bool = False, resume: bool = False) -> Path:
