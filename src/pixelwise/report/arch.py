@@ -22,6 +22,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
+from pixelwise.report.plots import save_figure
+
 
 def plot_effective_receptive_field(model: nn.Module, input_shape: Sequence[int], path: str | Path,
                                    index: Sequence[int] | None = None, n_samples: int = 8,
@@ -58,12 +60,7 @@ def plot_effective_receptive_field(model: nn.Module, input_shape: Sequence[int],
     ax.set_xlabel(note, fontsize=8)
     ax.set_xlim(-0.5, erf.shape[1] - 0.5)
     ax.set_ylim(erf.shape[0] - 0.5, -0.5)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def erf_radius(erf: np.ndarray, fraction: float = 0.95) -> float:

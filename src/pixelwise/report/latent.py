@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pixelwise.report.plots import plot_history, plt
+from pixelwise.report.plots import plot_history, plt, save_figure
 from pixelwise.train.runs import read_csv
 
 
@@ -36,12 +36,7 @@ def image_grid(rows: Sequence[np.ndarray], path: str | Path, row_titles: Sequenc
             axes[i, 0].set_title(name, fontsize=7, loc="left")
     if title:
         fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def latent_scatter(codes2d: np.ndarray, labels: np.ndarray | None, path: str | Path, title: str) -> Path:
@@ -54,12 +49,7 @@ def latent_scatter(codes2d: np.ndarray, labels: np.ndarray | None, path: str | P
                         vmin=-0.5, vmax=9.5)
         fig.colorbar(sc, ax=ax, ticks=range(10), label="label")
     ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def write_latent_report(run_dir: Path, title: str, metrics: dict, figures: Sequence[Path | None]) -> Path:

@@ -11,6 +11,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from pixelwise.report.plots import save_figure
+
 
 def side_by_side(
     panels: Sequence[tuple[str, np.ndarray]], path: str | Path, title: str | None = None
@@ -27,12 +29,7 @@ def side_by_side(
         ax.axis("off")
     if title:
         fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def grid(rows: Sequence[Sequence[tuple[str, np.ndarray]]], path: str | Path, title: str | None = None) -> Path:
@@ -52,9 +49,4 @@ def grid(rows: Sequence[Sequence[tuple[str, np.ndarray]]], path: str | Path, tit
                 ax.set_title(label, fontsize=7)
     if title:
         fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

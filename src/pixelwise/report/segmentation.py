@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from pixelwise.report.plots import plot_history, plt
+from pixelwise.report.plots import plot_history, plt, save_figure
 from pixelwise.train.runs import read_csv
 
 
@@ -42,10 +42,7 @@ def gallery(tiles, path: str | Path, title: str, columns: int = 4) -> Path | Non
         ax.imshow(_overlay(image, truth, pred))
         ax.set_title(f"{stem[:18]}  IoU {iou:.2f}", fontsize=8)
     fig.suptitle(f"{title} (green: truth, magenta: prediction)", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path)
 
 
 def write_report(run_dir: Path, config, metrics: dict, tiles) -> Path:
