@@ -44,7 +44,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     ious = {}
     for name, config in configs.items():
         print(f"\n== {name}: training for about {args.minutes:g} minutes")
-        result = run(config, progress=not args.quiet)
+        # the progress bar shows each epoch; keep the printed lines to the summary ones
+        result = run(config, progress=not args.quiet, log=lambda s: None if s.startswith("epoch ") else print(s))
         ious[name] = result.metrics["metrics"]["iou"]["mean"]
     print("\n== demo results (test split of the generated data)")
     for name, iou in ious.items():

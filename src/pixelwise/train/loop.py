@@ -147,7 +147,7 @@ def fit(model: torch.nn.Module, loss_fn: Callable, train_batches: Callable[[int,
             losses.append(loss.item())
             bar.update(1)
             last = result.history[-1].get(config.monitor) if result.history else None
-            bar.set_postfix(loss=f"{losses[-1]:.4f}", **{config.monitor: _fmt(last)})
+            bar.set_postfix(loss=f"{losses[-1]:.4f}", **{config.monitor: "-" if last is None else _fmt(last)})
             if budget is not None and not first_plan_done and i == min(3, steps_per_epoch - 1):
                 # first plan from the measured step time (the first step is warm-up); validation is
                 # guessed at a tenth of an epoch until it has been measured
