@@ -15,6 +15,7 @@ import torch
 
 from pixelwise.physics.base import LinearOperator
 from pixelwise.solvers.cg import Callback, _check_iterations
+from pixelwise.solvers.stopping import relative_change
 
 
 def gradient_step(op: LinearOperator, x: torch.Tensor, y: torch.Tensor, step: float) -> torch.Tensor:
@@ -54,7 +55,7 @@ def landweber(
         raise ValueError(f"step {step} must be > 0 (and below 2 / ||A||^2 to converge).")
     for k in range(1, iterations + 1):
         x_next = gradient_step(op, x, y, step)  # (L1)
-        change = float((x_next - x).norm()) / max(float(x_next.norm()), 1e-12)
+        change = relative_change(x_next, x)
         x = x_next
         if callback is not None and callback(k, x):
             break

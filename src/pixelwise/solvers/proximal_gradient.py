@@ -23,6 +23,7 @@ import torch
 from pixelwise.physics.base import LinearOperator
 from pixelwise.solvers.cg import Callback, _check_iterations
 from pixelwise.solvers.landweber import default_step, gradient_step
+from pixelwise.solvers.stopping import relative_change
 from pixelwise.solvers.tv import tv_denoise
 
 Prox = Callable[[torch.Tensor, float], torch.Tensor]
@@ -56,7 +57,7 @@ def proximal_gradient(
             t = t_next
         else:
             z = x_next
-        change = float((x_next - x).norm()) / max(float(x_next.norm()), 1e-12)
+        change = relative_change(x_next, x)
         x = x_next
         if callback is not None and callback(k, x):
             break

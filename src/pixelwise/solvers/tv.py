@@ -34,6 +34,7 @@ import torch
 from pixelwise.physics.base import LinearOperator
 from pixelwise.physics.gradient import grad, grad_adjoint
 from pixelwise.solvers.cg import Callback, _check_iterations
+from pixelwise.solvers.stopping import relative_change
 
 
 def _magnitude(p: torch.Tensor) -> torch.Tensor:
@@ -164,7 +165,7 @@ def tv_pdhg(
         q = _project(q + sigma * grad(x_bar), lam_s) if lam_s > 0 else q  # (TV3)
         x_next = x - tau * (op.A_adjoint(p) / a + grad_adjoint(q))  # (TV4)
         x_bar = 2.0 * x_next - x  # (TV5)
-        change = float((x_next - x).norm()) / max(float(x_next.norm()), 1e-12)
+        change = relative_change(x_next, x)
         x = x_next
         if callback is not None and callback(k, x):
             break
