@@ -7,6 +7,11 @@ training images/s and the minutes used. Target (issue 2): mean Dice >= 0.80 on u
 60 minutes of training on 2 cores.
 
     python benchmarks/kvasir.py --data ../shared/data/kvasir-seg-880 --minutes 60 [--out runs/kvasir]
+        [--tta flips] [--test-data DIR_WITH_THE_120_OFFICIAL_TEST_IMAGES]
+
+The held-out part of ``--data`` is always scored without test-time augmentation; ``--tta flips|dihedral``
+adds a second score of the same model with its predictions averaged over symmetries (4 or 8 passes), and
+``--test-data`` scores the model on another folder (e.g. the 120 official Kvasir-SEG test ids), both ways.
 
 Kvasir-SEG: D. Jha et al., "Kvasir-SEG: A Segmented Polyp Dataset", MMM 2020, LNCS 11962, pp. 451-462.
 """
@@ -20,7 +25,7 @@ import time
 from _common import emit, machine
 
 from pixelwise.data.splits import parse_fractions
-from pixelwise.tasks.segmentation import SegmentationConfig, run
+from pixelwise.tasks.segmentation import TTA_MODES, SegmentationConfig, evaluate, run
 
 
 def main() -> None:
@@ -37,6 +42,8 @@ def main() -> None:
     parser.add_argument("--schedule", default="onecycle")
     parser.add_argument("--split", default="0.7,0.1,0.2", help="train,val,test; the test part is never trained on")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--tta", default="flips", choices=TTA_MODES, help="also score with test-time augmentation")
+    parser.add_argument("--test-data", default=None, help="also score on this folder of images/ and masks/")
     args = parser.parse_args()
     config = SegmentationConfig(
         data=args.data, out=args.out, model=args.model, size=args.size, base_channels=args.base_channels,
@@ -45,6 +52,14 @@ def main() -> None:
     t = time.perf_counter()
     result = run(config, overwrite=True, progress=False, log=lambda s: print(s, flush=True))
     m = result.metrics["metrics"]
+    quiet = dict(progress=False, log=lambda s: print(s, flush=True))
+    extra = {}
+    if args.tta != "none":
+        extra[f"held_out_tta_{args.tta}"] = _scores(evaluate(result.run_dir, tta=args.tta, **quiet))
+    if args.test_data:
+        extra["test_data"] = args.test_data
+        for tta in dict.fromkeys(["none", args.tta]):
+            extra[f"test_data_tta_{tta}"] = _scores(evaluate(result.run_dir, data=args.test_data, tta=tta, **quiet))
     train_seconds = sum(r["seconds"] for r in result.history)
 
 
@@ -61,8 +76,14 @@ def main() -> None:
         "val_iou_by_epoch": [round(r.get("val_iou", float("nan")), 4) for r in result.history],
         "test_dice": m["dice"], "test_iou": m["iou"], "test_hd95": m["hd95"],
         "categories": result.metrics.get("categories"),
+        **extra,
         "target_dice>=0.80": m["dice"]["mean"] >= 0.80,
     })
+
+
+def _scores(metrics: dict) -> dict:
+    m = metrics["metrics"]
+    return {"n_cases": metrics["n_cases"], "dice": m["dice"], "iou": m["iou"], "hd95": m["hd95"]}
 
 
 if __name__ == "__main__":

@@ -157,3 +157,54 @@ def test_frozen_inference_model_equals_eager(model_kw):
         x = torch.randn(n, 3, 24, 24)
         with torch.no_grad():
             torch.testing.assert_close(fast(x), model(x), rtol=1e-4, atol=1e-4)
+
+
+class _Corner(torch.nn.Module):
+    """A deliberately non-equivariant 'model': logit = x[:, :1] + a ramp that increases to the right."""
+
+    def forward(self, x):
+        ramp = torch.linspace(-1, 1, x.shape[-1]).view(1, 1, 1, -1)
+        return x[:, :1] + 3 * ramp
+
+
+@pytest.mark.parametrize("tta,n", [("flips", 4), ("dihedral", 8)])
+def test_tta_makes_the_prediction_equivariant(tta, n):
+    from pixelwise.tasks.segmentation import tta_logits
+
+    torch.manual_seed(0)
+    model = build_model(SegmentationConfig(data="", size=24, base_channels=4, depth=2)).eval()
+    x = torch.randn(2, 3, 24, 24)
+    ops = [lambda t: t.flip(-1), lambda t: t.flip(-2)] + ([lambda t: t.transpose(-1, -2)] if n == 8 else [])
+    with torch.no_grad():
+        plain = tta_logits(model, x, None, "none")
+        out = tta_logits(model, x, None, tta)
+        torch.testing.assert_close(plain, model(x))
+        assert not torch.allclose(plain.flip(-1), model(x.flip(-1)), atol=1e-3)  # the net alone is not equivariant
+        for g in ops:  # averaging over the group makes it so: f(g x) = g f(x)
+            torch.testing.assert_close(tta_logits(model, g(x), None, tta), g(out), rtol=1e-4, atol=1e-4)
+
+
+def test_tta_averages_probabilities_by_hand():
+    from pixelwise.tasks.segmentation import tta_logits
+
+    x = torch.zeros(1, 3, 5, 5)
+    ramp = 3 * torch.linspace(-1, 1, 5)
+    # flips: identity and vertical flip see +ramp, horizontal flip and 180 degrees see the mirrored ramp
+    expected_p = (2 * torch.sigmoid(ramp) + 2 * torch.sigmoid(ramp.flip(0))) / 4  # = 0.5 everywhere
+    out = tta_logits(_Corner(), x, None, "flips")
+    torch.testing.assert_close(torch.sigmoid(out[0, 0, 2]), expected_p, atol=1e-5, rtol=0)
+    # multi-class: log of the mean softmax, so exp sums to 1 and argmax follows the mean probability
+    two = lambda t: torch.cat([_Corner()(t), -_Corner()(t)], 1)  # noqa: E731
+    scores = tta_logits(two, x, 2, "dihedral")
+    torch.testing.assert_close(scores.exp().sum(1), torch.ones(1, 5, 5))
+
+
+def test_evaluate_and_predict_with_tta(polyp_folder, tmp_path):
+    result = run(tiny(polyp_folder, tmp_path / "r", epochs=1), **QUIET)
+    metrics = evaluate(result.run_dir, tta="dihedral", **QUIET)
+    assert metrics["tta"] == "dihedral" and metrics["n_cases"] > 0
+    with pytest.raises(PixelwiseError, match="tta='rot45'"):
+        evaluate(result.run_dir, tta="rot45", **QUIET)
+    with pytest.raises(PixelwiseError, match="tta"):
+        predict(result.run_dir, [polyp_folder / "images"], tmp_path / "masks", progress=False, tta="both")
+    assert not (tmp_path / "masks").exists()

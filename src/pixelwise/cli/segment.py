@@ -55,6 +55,9 @@ def add_parser(subparsers) -> None:
     e.add_argument("--good-iou", type=float, default=None, help="gallery: good cases have IoU >= this (default 0.8)")
     e.add_argument("--partial-iou", type=float, default=None,
                    help="gallery: partial cases have IoU >= this, missed ones less (default 0.2)")
+    e.add_argument("--tta", default="none", choices=("none", "flips", "dihedral"),
+                   help="test-time augmentation: average the probabilities over flips (4 passes) or all 8 "
+                        "symmetries of the square (dihedral); default none"))
     e.add_argument("--quiet", action="store_true")
     e.set_defaults(func=cmd_eval)
 
@@ -63,6 +66,9 @@ def add_parser(subparsers) -> None:
     r.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR")
     r.add_argument("--out", required=True, help="folder for the mask PNGs")
     r.add_argument("--batch-size", type=int, default=4)
+    r.add_argument("--tta", default="none", choices=("none", "flips", "dihedral"),
+                   help="test-time augmentation: average the probabilities over flips (4 passes) or all 8 "
+                        "symmetries of the square (dihedral); default none"))
     r.add_argument("--quiet", action="store_true")
     r.set_defaults(func=cmd_predict)
 
@@ -89,7 +95,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from pixelwise.tasks.segmentation import evaluate
 
-    evaluate(args.run, args.data, progress=not args.quiet, good_iou=args.good_iou, partial_iou=args.partial_iou)
+    evaluate(args.run, args.data, progress=not args.quiet, good_iou=args.good_iou, partial_iou=args.partial_iou,
+             tta=args.tta)
     return 0
 
 
@@ -98,6 +105,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     if args.batch_size < 1:
         raise PixelwiseError(f"--batch-size {args.batch_size} must be >= 1.")
-    written = predict(args.run, args.inputs, args.out, args.batch_size, progress=not args.quiet)
+    written = predict(args.run, args.inputs, args.out, args.batch_size, progress=not args.quiet, tta=args.tta)
     print(f"wrote {len(written)} masks to {args.out}")
     return 0

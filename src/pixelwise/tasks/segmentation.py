@@ -326,13 +326,48 @@ def inference_model(model: nn.Module, config: SegmentationConfig, batch_size: in
         return model
 
 
+TTA_MODES = ("none", "flips", "dihedral")
+
+
+def _symmetries(tta: str) -> list[tuple[bool, int]]:
+    """(transpose first?, number of quarter turns) for each element of the chosen group of the square."""
+    if tta == "none":
+        return [(False, 0)]
+    if tta == "flips":  # identity, horizontal flip, vertical flip, both (= rotation by 180 degrees)
+        return [(False, 0), (True, 1), (True, 3), (False, 2)]
+    if tta == "dihedral":  # all 8 symmetries of the square: 4 rotations, each with and without a transpose
+        return [(t, k) for t in (False, True) for k in range(4)]
+    raise PixelwiseError(f"tta={tta!r} is not one of {', '.join(TTA_MODES)}; use e.g. --tta flips.")
+
+
+def tta_logits(model: nn.Module, x: torch.Tensor, num_classes: int | None, tta: str = "none") -> torch.Tensor:
+    """Test-time augmentation: the class probabilities averaged over symmetries g of the square,
+    mean_g g^-1(p(g x)), returned as scores with the logits' meaning (binary: the logit of the mean
+    probability, so > 0 means p > 0.5; multi-class: the log of the mean softmax, so argmax is the decision).
+    Square inputs (``x`` of shape (N, C, S, S)); ``tta="none"`` is the plain forward pass."""
+    group = _symmetries(tta)
+    if len(group) == 1:
+        return model(x)
+    total = None
+    for transpose, k in group:
+        xg = torch.rot90(x.transpose(-1, -2) if transpose else x, k, (-2, -1))
+        lg = torch.rot90(model(xg.contiguous(memory_format=torch.channels_last)), -k, (-2, -1))
+        lg = lg.transpose(-1, -2) if transpose else lg
+        prob = torch.sigmoid(lg) if num_classes is None else torch.softmax(lg, 1)
+        total = prob if total is None else total + prob
+    mean = total / len(group)
+    return torch.logit(mean, eps=1e-6) if num_classes is None else mean.clamp(min=1e-12).log()
+
+
 @torch.inference_mode()
-def predict_arrays(model: nn.Module, config: SegmentationConfig, images: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """Masks for images of any sizes: each resized to the training size, predicted, and the probabilities
-    resized back (bilinear) to the image's own size; binary -> {0, 1}, multi-class -> labels."""
+def predict_arrays(model: nn.Module, config: SegmentationConfig, images: Sequence[np.ndarray],
+                   tta: str = "none") -> list[np.ndarray]:
+    """Masks for images of any sizes: each resized to the training size, predicted (averaged over the
+    symmetries of ``tta``, see :func:`tta_logits`), and the scores resized back (bilinear) to the image's
+    own size; binary -> {0, 1}, multi-class -> labels."""
     size = (config.size, config.size)
     x = to_tensor(np.stack([resize_image(im, size) for im in images]), config.norm_mean, config.norm_std)
-    logits = model(x)  # (N, K, S, S)
+    logits = tta_logits(model, x, config.num_classes, tta)  # (N, K, S, S)
     out = []
     for i, im in enumerate(images):
         lg = F.interpolate(logits[i:i + 1].float(), size=im.shape[:2], mode="bilinear", align_corners=False)[0]
@@ -343,15 +378,17 @@ def predict_arrays(model: nn.Module, config: SegmentationConfig, images: Sequenc
 
 def evaluate(run_dir: str | Path, data: str | None = None, progress: bool = True,
              log: Callable[[str], None] = print, good_iou: float | None = None,
-             partial_iou: float | None = None) -> dict:
+             partial_iou: float | None = None, tta: str = "none") -> dict:
     """Evaluate the best checkpoint at each image's original size; writes metrics.json, per_case.csv,
     plots/ and report.html. Without ``data`` it uses the run's test split; with it, every case in ``data``.
-    ``good_iou`` / ``partial_iou`` override the run's gallery thresholds for this evaluation."""
+    ``good_iou`` / ``partial_iou`` override the run's gallery thresholds for this evaluation; ``tta`` averages
+    the predictions over flips or all eight symmetries of the square (:func:`tta_logits`)."""
     from tqdm.auto import tqdm
 
     from pixelwise.report.segmentation import write_report
 
     run_dir = Path(run_dir)
+    _symmetries(tta)  # a bad mode fails before anything is read
     config, model = load_run(run_dir)
     if good_iou is not None or partial_iou is not None:
         overrides = {"good_iou": good_iou if good_iou is not None else config.good_iou,
@@ -372,7 +409,7 @@ def evaluate(run_dir: str | Path, data: str | None = None, progress: bool = True
         reads = pool.map(folder.read, indices)
         for i, (image, truth) in tqdm(zip(indices, reads), total=len(indices), desc="evaluating", disable=not progress,
                                       leave=False):
-            pred = predict_arrays(model, config, [image])[0]
+            pred = predict_arrays(model, config, [image], tta)[0]
             if config.num_classes is None:
                 case = segmentation_case(pred.astype(bool), truth.astype(bool), config.spacing, config.empty_score)
             else:
@@ -382,6 +419,7 @@ def evaluate(run_dir: str | Path, data: str | None = None, progress: bool = True
     keys = [k for k, v in cases[0].items() if k != "id" and isinstance(v, (int, float)) and not isinstance(v, bool)]
     metrics = aggregate([{k: c[k] for k in [*keys, "category"]} for c in cases], keys, seed=config.seed)
     metrics["source"] = source
+    metrics["tta"] = tta
     metrics["groups"] = {
         "good": sum(c["iou"] >= config.good_iou for c in cases),
         "partial": sum(config.partial_iou <= c["iou"] < config.good_iou for c in cases),
@@ -398,15 +436,16 @@ def evaluate(run_dir: str | Path, data: str | None = None, progress: bool = True
 
 
 def predict(run_dir: str | Path, inputs: Sequence[str | Path], out: str | Path, batch_size: int = 4,
-            progress: bool = True, frozen: bool = False) -> list[Path]:
+            progress: bool = True, frozen: bool = False, tta: str = "none") -> list[Path]:
     """Write one mask PNG per input image at the image's own size (binary 0/255, labels 0..K-1).
 
     Decoding and writing run in background threads, overlapped with the network. ``frozen=True`` uses
     :func:`inference_model` (traced, frozen, batch norm folded), which was slower on the 2-core machine
-    this was measured on; it is there for machines where it pays.
+    this was measured on; it is there for machines where it pays. ``tta`` as in :func:`tta_logits`.
     """
     from tqdm.auto import tqdm
 
+    _symmetries(tta)
     config, model = load_run(run_dir)
     paths = list_images(inputs)
     # eager channels-last: benchmarks/predict_throughput.py measured the frozen TorchScript graph of
@@ -427,7 +466,7 @@ def predict(run_dir: str | Path, inputs: Sequence[str | Path], out: str | Path, 
         for start in range(0, len(paths), batch_size):
             chunk = paths[start:start + batch_size]
             images = [next(decoded) for _ in chunk]
-            for p, mask in zip(chunk, predict_arrays(model, config, images)):
+            for p, mask in zip(chunk, predict_arrays(model, config, images, tta)):
                 target = out / f"{p.stem}.png"
                 scaled = mask * 255 if config.num_classes is None else mask
                 pending.append(writer.submit(write_image, target, scaled.astype(np.uint8)))
@@ -446,4 +485,4 @@ def model_summary(config: SegmentationConfig) -> str:
 
 
 __all__ = ["FCN", "RunResult", "SegmentViT", "SegmentationConfig", "UNet", "build_model", "center_crop", "evaluate",
-           "load_run", "predict", "predict_arrays", "run"]
+           "load_run", "predict", "predict_arrays", "run", "tta_logits"]
