@@ -1,4 +1,4 @@
-"""Helpers shared by the benchmarks: the machine's matrix-multiply peak, FLOP counts, timing."""
+"""Helpers shared by the benchmarks: the machine's matrix-multiply peak, FLOP counts, timing, the deepinv import."""
 
 from __future__ import annotations
 
@@ -43,6 +43,21 @@ def best_time(fn: Callable[[], object], repeats: int, warmup: int = 2) -> float:
         times.append(time.perf_counter() - t)
     times.sort()
     return times[len(times) // 2]
+
+
+# deepinv needs torchvision, whose PyPI wheels need their own torch build: it lives in a venv of its own
+DEEPINV_VENV = ("python3.11 -m venv DIR && DIR/bin/pip install torch==2.14.1 torchvision==0.29.1 deepinv==0.5.0 "
+                "&& DIR/bin/pip install -e . scikit-image")
+
+
+def import_deepinv():
+    """``(deepinv, status)`` when deepinv imports here, else ``(None, the reason and how to get it)``."""
+    try:
+        import deepinv
+    except Exception as error:  # not installed, or a torchvision built for another torch fails at import
+        return None, (f"unavailable: {type(error).__name__}: {error}; make a venv with `{DEEPINV_VENV}` "
+                      "and run this benchmark with DIR/bin/python")
+    return deepinv, f"deepinv {deepinv.__version__} (torch {torch.__version__}), same process"
 
 
 def machine() -> dict:
