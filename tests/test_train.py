@@ -152,7 +152,8 @@ def test_learning_rate_schedules(kind, step, total, expected):
 
 @pytest.mark.parametrize("kw,match", [(dict(epochs=0), "epochs"), (dict(lr=-1), "lr"), (dict(minutes=0), "minutes"),
                                       (dict(schedule="step"), "schedule"), (dict(patience=0), "patience"),
-                                      (dict(betas=(0.9, 1.0)), "betas")])
+                                      (dict(betas=(0.9, 1.0)), "betas"), (dict(ema=1.0), "ema"),
+                                      (dict(ema=-0.1), "ema")])
 def test_bad_fit_config(kw, match):
     with pytest.raises(PixelwiseError, match=match):
         FitConfig(**kw)
@@ -176,3 +177,50 @@ def test_run_folder_is_never_overwritten_silently(tmp_path):
     assert not any(prepare_run_dir(tmp_path / "r", overwrite=True).iterdir())
     with pytest.raises(PixelwiseError, match="cannot resume"):
         prepare_run_dir(tmp_path / "r", resume=True)
+
+
+def test_ema_follows_the_recursion_of_the_raw_weights(tmp_path):
+    """The saved average equals theta_ema_k = d_k theta_ema_{k-1} + (1 - d_k) theta_k, recomputed by hand from
+    the raw weights seen at every step, with d_k = min(ema, (1 + k) / (10 + k)) and theta_ema_0 = theta_0."""
+    x, y = regression_problem()
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 1)
+    trajectory = []  # the raw weights before every step, then the final ones
+
+    def batches(epoch, generator):
+        for xb, yb in make_batches(x, y)(epoch, generator):
+            trajectory.append(torch.cat([model.weight.detach().flatten(), model.bias.detach()]).clone())
+            yield xb, yb
+
+    fit(model, torch.nn.functional.mse_loss, batches, 8, validator(x, y), config(epochs=3, lr=0.1, ema=0.9), tmp_path,
+        log=lambda s: None)
+    trajectory.append(torch.cat([model.weight.detach().flatten(), model.bias.detach()]).clone())
+    expected = trajectory[0].clone()
+    for k, theta in enumerate(trajectory[1:], start=1):  # theta = raw weights after step k
+        d = min(0.9, (1 + k) / (10 + k))
+        expected = d * expected + (1 - d) * theta
+    averaged, raw = torch.nn.Linear(3, 1), torch.nn.Linear(3, 1)
+    load_weights(averaged, tmp_path / "checkpoints" / "last.safetensors")
+    load_weights(raw, tmp_path / "checkpoints" / "last_train.safetensors")
+    torch.testing.assert_close(torch.cat([averaged.weight.flatten(), averaged.bias]), expected)
+    torch.testing.assert_close(torch.cat([raw.weight.flatten(), raw.bias]), trajectory[-1])
+    assert not torch.allclose(expected, trajectory[-1])  # the average really differs from the last iterate
+
+
+def test_ema_resume_reproduces_an_uninterrupted_run(tmp_path):
+    x, y = regression_problem()
+    runs = {}
+    for name, interrupt in (("a", None), ("b", 2)):
+        torch.manual_seed(0)
+        model = torch.nn.Linear(3, 1)
+        try:
+            fit(model, torch.nn.functional.mse_loss, make_batches(x, y, interrupt_at=interrupt), 8, validator(x, y),
+                config(ema=0.8), tmp_path / name, log=lambda s: None)
+        except KeyboardInterrupt:
+            model = torch.nn.Linear(3, 1)
+            fit(model, torch.nn.functional.mse_loss, make_batches(x, y), 8, validator(x, y), config(ema=0.8),
+                tmp_path / name, resume=True, log=lambda s: None)
+        runs[name] = torch.nn.Linear(3, 1)
+        load_weights(runs[name], tmp_path / name / "checkpoints" / "last.safetensors")
+    torch.testing.assert_close(runs["b"].weight, runs["a"].weight)
+    torch.testing.assert_close(runs["b"].bias, runs["a"].bias)

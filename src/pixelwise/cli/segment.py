@@ -57,7 +57,7 @@ def add_parser(subparsers) -> None:
                    help="gallery: partial cases have IoU >= this, missed ones less (default 0.2)")
     e.add_argument("--tta", default="none", choices=("none", "flips", "dihedral"),
                    help="test-time augmentation: average the probabilities over flips (4 passes) or all 8 "
-                        "symmetries of the square (dihedral); default none"))
+                        "symmetries of the square (dihedral); default none")
     e.add_argument("--quiet", action="store_true")
     e.set_defaults(func=cmd_eval)
 
@@ -68,7 +68,7 @@ def add_parser(subparsers) -> None:
     r.add_argument("--batch-size", type=int, default=4)
     r.add_argument("--tta", default="none", choices=("none", "flips", "dihedral"),
                    help="test-time augmentation: average the probabilities over flips (4 passes) or all 8 "
-                        "symmetries of the square (dihedral); default none"))
+                        "symmetries of the square (dihedral); default none")
     r.add_argument("--quiet", action="store_true")
     r.set_defaults(func=cmd_predict)
 

@@ -4,6 +4,12 @@ No trainer class: the loop below is the whole story. Adam (with optional weight 
 schedule computed from progress, validation after every epoch, the best checkpoint by a monitored
 metric, early stopping, a time budget in minutes, atomic checkpoints and ``resume``.
 
+Optionally an exponential moving average of the weights (``ema``, as used for DDPM by Ho et al. 2020 and
+for sampling in most generative models): theta_ema <- d theta_ema + (1 - d) theta after every step, with
+the warm-up d_k = min(ema, (1 + k) / (10 + k)) so that early averages are not dominated by the random
+initialisation. The average is what is validated and saved as ``last``/``best``; the raw training weights
+go to ``last_train.safetensors`` for ``resume``.
+
 Time budget: after the first few steps the loop measures the step time and plans how many epochs fit in
 the budget (validation included); after each epoch it plans again from the measured epoch time, and it
 never starts an epoch it expects to overrun. The schedule is stretched to the planned length.
@@ -11,6 +17,7 @@ never starts an epoch it expects to overrun. The schedule is stretched to the pl
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Callable, Iterable
@@ -40,6 +47,7 @@ class FitConfig:
     deterministic: bool = False
     progress: bool = True
     grad_clip: float | None = None
+    ema: float | None = None  # decay of an exponential moving average of the weights, e.g. 0.999; None: off
 
     def __post_init__(self):
         if self.epochs < 1:
@@ -59,6 +67,8 @@ class FitConfig:
             raise PixelwiseError(f"patience={self.patience} must be >= 1 (or unset to train to the end).")
         if self.mode not in ("max", "min"):
             raise PixelwiseError(f"mode={self.mode!r} must be 'max' or 'min'.")
+        if self.ema is not None and not 0 <= self.ema < 1:
+            raise PixelwiseError(f"ema={self.ema} must be a decay in [0, 1), e.g. 0.999 (or unset for none).")
 
 
 @dataclass
@@ -103,12 +113,17 @@ def fit(model: torch.nn.Module, loss_fn: Callable, train_batches: Callable[[int,
     max_steps = config.epochs * steps_per_epoch
     start_epoch, step, planned_steps, elapsed_before = 0, 0, max_steps, 0.0
     best_score, since_best = -math.inf, 0
+    ema_model = _frozen_copy(model) if config.ema is not None else None
 
     if resume:
         if ckpt is None:
             raise PixelwiseError("resume needs a run folder with checkpoints.")
         state = load_state(ckpt / "last_state.pt")
-        load_weights(model, ckpt / "last.safetensors")
+        if ema_model is not None:
+            load_weights(model, ckpt / "last_train.safetensors")
+            load_weights(ema_model, ckpt / "last.safetensors")
+        else:
+            load_weights(model, ckpt / "last.safetensors")
         optimizer.load_state_dict(state["optimizer"])
         generator.set_state(state["generator"])
         start_epoch, step = state["epoch"] + 1, state["step"]
@@ -144,6 +159,8 @@ def fit(model: torch.nn.Module, loss_fn: Callable, train_batches: Callable[[int,
                 torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             optimizer.step()
             step += 1
+            if ema_model is not None:
+                ema_update(ema_model, model, min(config.ema, (1 + step) / (10 + step)))
             losses.append(loss.item())
             bar.update(1)
             last = result.history[-1].get(config.monitor) if result.history else None
@@ -161,8 +178,9 @@ def fit(model: torch.nn.Module, loss_fn: Callable, train_batches: Callable[[int,
         bar.close()
         train_seconds = time.perf_counter() - t_epoch
         model.eval()
+        evaluated = model if ema_model is None else ema_model
         with torch.no_grad():
-            metrics = validate(model)
+            metrics = validate(evaluated)
         epoch_seconds = time.perf_counter() - t_epoch
         validation_seconds = epoch_seconds - train_seconds
         row = {"epoch": epoch + 1, "steps": len(losses), "train_loss": sum(losses) / max(len(losses), 1), **metrics,
@@ -178,9 +196,11 @@ def fit(model: torch.nn.Module, loss_fn: Callable, train_batches: Callable[[int,
             planned_steps = _plan(budget - (time.perf_counter() - t0), step, train_seconds / max(len(losses), 1),
                                   validation_seconds, steps_per_epoch, max_steps)
         if ckpt is not None:
-            save_weights(model, ckpt / "last.safetensors")
+            save_weights(evaluated, ckpt / "last.safetensors")
+            if ema_model is not None:
+                save_weights(model, ckpt / "last_train.safetensors")
             if improved:
-                save_weights(model, ckpt / "best.safetensors")
+                save_weights(evaluated, ckpt / "best.safetensors")
             save_state({"optimizer": optimizer.state_dict(), "generator": generator.get_state(), "epoch": epoch,
                         "step": step, "planned_steps": planned_steps, "best_score": best_score,
                         "since_best": since_best, "best_epoch": result.best_epoch, "history": result.history,
@@ -197,6 +217,23 @@ def fit(model: torch.nn.Module, loss_fn: Callable, train_batches: Callable[[int,
         result.stopped = "budget" if budget is not None and planned_steps < max_steps else "epochs"
     result.seconds, result.steps = time.perf_counter() - t0, step
     return result
+
+
+def _frozen_copy(model: torch.nn.Module) -> torch.nn.Module:
+    ema = copy.deepcopy(model).eval()
+    for p in ema.parameters():
+        p.requires_grad_(False)
+    return ema
+
+
+@torch.no_grad()
+def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    """theta_ema <- decay * theta_ema + (1 - decay) * theta for every parameter; buffers (e.g. batch-norm
+    statistics) are copied."""
+    for e, p in zip(ema.parameters(), model.parameters(), strict=True):
+        e.lerp_(p, 1.0 - decay)
+    for e, b in zip(ema.buffers(), model.buffers(), strict=True):
+        e.copy_(b)
 
 
 def _epochs(steps: int, steps_per_epoch: int) -> int:
