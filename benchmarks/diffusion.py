@@ -32,7 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--samples", type=int, default=64)
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=int, default=2, help="torch threads (the target is for 2 cores)")
+    p.add_argument("--ema", type=float, default=0.999, help="decay of the sampled weight average; 0 = raw weights")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="runs/bench-diffusion")
     p.add_argument("--json", default=None)
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     config = DiffusionConfig(data=args.data, out=str(out / "ddpm"), T=args.T, schedule=args.schedule,
                              base=args.base, mults=tuple(int(m) for m in args.mults.split(",")), epochs=1000,
                              minutes=args.minutes, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
-                             n_samples=args.samples)
+                             n_samples=args.samples, ema=args.ema or None)
     result = run(config, overwrite=True, progress=False, log=say)
     samples = generate(result.run_dir, args.samples, args.seed)
     coverage = mode_coverage(classifier, samples)
@@ -64,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "DDPM samples under a pixelwise digit classifier",
         "data": str(args.data),
         "classifier": {"val_accuracy": accuracy, "minutes": args.classifier_minutes},
-        "ddpm": {"T": args.T, "schedule": args.schedule, "base": args.base, "mults": args.mults,
+        "ddpm": {"T": args.T, "schedule": args.schedule, "base": args.base, "mults": args.mults, "ema": args.ema,
                  "epochs": len(result.history), "budget_minutes": args.minutes,
                  "train_minutes": round(sum(h["seconds"] for h in result.history) / 60, 2),
                  "final_val_eps_mse": result.history[-1]["val_loss"], "threads": args.threads,

@@ -43,7 +43,7 @@ def test_recipe_trains_samples_and_is_reproducible(tmp_path):
 @pytest.mark.parametrize("kwargs,words", [
     ({"T": 0}, "T="), ({"schedule": "sigmoid"}, "schedule"), ({"variance": "learned"}, "variance"),
     ({"mults": ()}, "mults"), ({"split": (1.0, 0.0)}, "split"), ({"clip_x0": 0.0}, "clip_x0"),
-    ({"max_images": 1}, "max_images"),
+    ({"max_images": 1}, "max_images"), ({"ema": 1.0}, "ema="),
 ])
 def test_bad_configs(kwargs, words):
     with pytest.raises(PixelwiseError, match=words):
@@ -63,6 +63,7 @@ def test_cli_train_and_sample(tmp_path, capsys):
 @pytest.mark.parametrize("argv,words", [
     (["diffuse", "train", "--mults", "1,x", "--out", "X"], "--mults"),
     (["diffuse", "train", "--T", "0", "--out", "X"], "T=0"),
+    (["diffuse", "train", "--ema", "2", "--out", "X"], "ema=2"),
     (["diffuse", "sample", "--run", "X"], "not a diffusion run folder"),
     (["diffuse", "sample", "--run", "X", "-n", "0"], "n=0"),
 ])

@@ -29,6 +29,9 @@ def add_parser(subparsers) -> None:
     t.add_argument("--samples", type=int, default=64, help="samples drawn after training (default 64)")
     t.add_argument("--variance", default="beta", choices=("beta", "posterior"),
                    help="sigma_t^2 of the sampler")
+    t.add_argument("--ema", type=_decay, default=0.999,
+                   help="decay of the moving average of the weights that is validated and sampled from "
+                        "(default 0.999; 'none' samples from the raw weights)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     t.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
@@ -61,7 +64,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = DiffusionConfig(
         data=args.data, out=args.out, T=args.T, schedule=args.schedule, base=args.base,
         mults=_mults(args.mults), size=args.size, max_images=args.max_images, epochs=epochs,
-        minutes=args.minutes, lr=args.lr,
+        minutes=args.minutes, lr=args.lr, ema=args.ema,
         batch_size=args.batch_size, seed=args.seed, n_samples=args.samples, variance=args.variance)
     result = run(config, overwrite=args.overwrite, resume=args.resume, progress=not args.quiet)
     print(f"run folder: {result.run_dir}")
@@ -82,3 +85,12 @@ def cmd_sample(args: argparse.Namespace) -> int:
     np.save(path.with_suffix(".npy"), images)
     print(f"wrote {args.n} samples to {path} (and {path.with_suffix('.npy').name})")
     return 0
+
+
+def _decay(text: str) -> float | None:
+    if text.lower() == "none":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number in [0, 1) or 'none'") from None

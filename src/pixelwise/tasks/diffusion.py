@@ -45,6 +45,7 @@ class DiffusionConfig:
     n_samples: int = 64
     variance: str = "beta"
     clip_x0: float | None = 1.0
+    ema: float | None = 0.999  # decay of the weight average that is sampled from (Ho et al. 2020 use 0.9999)
     cache_dir: str | None = None
 
     def __post_init__(self):
@@ -66,6 +67,9 @@ class DiffusionConfig:
                                  "to 1.")
         if self.clip_x0 is not None and not self.clip_x0 > 0:
             raise PixelwiseError(f"clip_x0={self.clip_x0} must be > 0 (or None for no clipping).")
+        if self.ema is not None and not 0 <= self.ema < 1:
+            raise PixelwiseError(f"ema={self.ema} must be a decay in [0, 1), e.g. 0.999 (or none to sample from "
+                                 "the raw weights).")
         if self.max_images is not None and self.max_images < 2:
             raise PixelwiseError(f"max_images={self.max_images} must be >= 2.")
 
@@ -152,7 +156,8 @@ def run(config: DiffusionConfig, overwrite: bool = False, resume: bool = False, 
     write_json(run_dir / "config.json", _config_dict(config))
     write_json(run_dir / "split.json", split)
     fit_config = FitConfig(epochs=config.epochs, minutes=config.minutes, lr=config.lr, seed=config.seed,
-                           progress=progress, monitor="val_loss", mode="min", grad_clip=1.0)
+                           progress=progress, monitor="val_loss", mode="min", grad_clip=1.0,
+                           ema=config.ema)
     steps = max(1, len(train) // min(config.batch_size, len(train)))
     result = fit(model, _mse, _batches(train, schedule, config.batch_size), steps,
                  _validator(val, schedule, config.seed), fit_config, run_dir, resume, log)
