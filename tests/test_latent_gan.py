@@ -19,7 +19,8 @@ from pixelwise.losses.gan import (
 )
 from pixelwise.models.gan import GAN, DigitClassifier, Discriminator, Generator
 from pixelwise.tasks.classify import mode_coverage
-from pixelwise.tasks.gan import AdversarialObjective, GANConfig
+from pixelwise.tasks.gan import AdversarialObjective, GANConfig, fit_config
+from pixelwise.train.checkpoint import load_state
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -143,9 +144,19 @@ def test_bad_gan_configs(kwargs, words):
         GANConfig(**kwargs)
 
 
-def test_gan_config_defaults_per_model():
-    assert GANConfig(model="gan").n_critic == 1 and GANConfig(model="wgan").n_critic == 5
-    assert GANConfig(model="gan").lr == 2e-4 and GANConfig(model="wgan").lr == 1e-4
+# model -> the papers' optimiser settings: DCGAN (Radford et al. 2016, sec. 4); WGAN-GP (Gulrajani et al. 2017,
+# Algorithm 1: alpha = 1e-4, beta_1 = 0, beta_2 = 0.9, n_critic = 5, lambda = 10)
+PAPER_SETTINGS = {"gan": dict(lr=2e-4, betas=(0.5, 0.999), n_critic=1, gp_lambda=10.0),
+                  "wgan": dict(lr=1e-4, betas=(0.0, 0.9), n_critic=5, gp_lambda=10.0)}
+
+
+@pytest.mark.parametrize("model", list(PAPER_SETTINGS))
+def test_gan_config_defaults_are_the_papers(model):
+    config = GANConfig(model=model)
+    assert {k: getattr(config, k) for k in PAPER_SETTINGS[model]} == PAPER_SETTINGS[model]
+    loop = fit_config(config)
+    assert loop.betas == PAPER_SETTINGS[model]["betas"] and loop.lr == PAPER_SETTINGS[model]["lr"]
+    assert GANConfig.from_dict({"model": model, "betas": [0.1, 0.2]}).betas == (0.1, 0.2)  # JSON gives lists
 
 
 def test_cli_gan_end_to_end(tmp_path):
@@ -159,6 +170,11 @@ def test_cli_gan_end_to_end(tmp_path):
                  "--epochs", "2", "--latent-dim", "8", "--base", "8", "--out", str(out), "--quiet"]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["model"] == "wgan" and 1 <= metrics["mode_coverage"]["classes_found"] <= 10
+    # the run's Adam really got the WGAN-GP betas, and the run folder records n_critic and lambda
+    state = load_state(out / "checkpoints" / "last_state.pt")
+    assert tuple(state["optimizer"]["param_groups"][0]["betas"]) == PAPER_SETTINGS["wgan"]["betas"]
+    config = json.loads((out / "config.json").read_text())
+    assert (config["n_critic"], config["gp_lambda"]) == (5, 10.0)
     assert main(["latent", "sample", "--run", str(out), "-n", "4", "--out", str(tmp_path / "s.png")]) == 0
     assert (tmp_path / "s.png").is_file()
     assert main(["latent", "eval", "--run", str(out)]) == 0
