@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -11,6 +12,8 @@ import torch
 from pixelwise.cli import main
 from pixelwise.errors import PixelwiseError
 from pixelwise.tasks.autoencoding import MODEL_BUILDERS, LatentConfig, load_run, run
+from pixelwise.train.checkpoint import load_state
+from pixelwise.train.runs import read_csv
 
 pytest.importorskip("sklearn")
 
@@ -31,7 +34,8 @@ def _quiet(_msg: str) -> None:
 def test_every_model_learns_on_digits(tmp_path, model):
     """Each model's validation MSE improves over a few epochs on 400 digits (d = 6)."""
     config = LatentConfig(data="digits", out=str(tmp_path / model), model=model, latent_dim=6, max_images=400,
-                          epochs=6, lr=3e-3, batch_size=32, base=8, hidden=64, grid_size=4)
+                          epochs=6, lr=3e-3, batch_size=32, base=8, hidden=64, grid_size=4, prior_epochs=2,
+                          prior_channels=8, prior_layers=2)
     result = run(config, progress=False, log=_quiet)
     first, last = result.history[0]["val_mse"], min(h["val_mse"] for h in result.history)
     assert last < 0.9 * first, (first, last)
@@ -75,6 +79,7 @@ def test_run_is_reproducible_and_anomaly_split_holds_the_class_out(tmp_path):
     ({"rho": 1.5}, "rho"), ({"split": (0.9, 0.0, 0.1)}, "validation"), ({"beta": -1.0}, "beta"),
     ({"corruption": "blur"}, "corruption"), ({"corruption": "masking", "noise": 2.0}, "probability"),
     ({"max_images": 2}, "max_images"), ({"false_positive_rate": 0.0}, "false_positive_rate"),
+    ({"prior_share": 1.0}, "prior_share"), ({"prior_layers": 0}, "prior_layers"), ({"prior_lr": -1.0}, "prior_lr"),
 ])
 def test_bad_configs(kwargs, words):
     with pytest.raises(PixelwiseError, match=words):
@@ -105,6 +110,52 @@ def test_cli_train_eval_sample(tmp_path, capsys):
     # existing run folder: one sentence, exit code 2
     code = main(["latent", "train", "--data", "digits", "--out", str(out), "--quiet"])
     assert code == 2 and "already exists" in capsys.readouterr().err
+
+
+def test_cli_vqvae_prior_train_eval_sample(tmp_path, capsys):
+    """A VQ-VAE run fits its PixelCNN prior afterwards (safetensors in prior/), reports bits per code against
+    the baselines, and `latent sample` decodes code maps drawn from it: the same images for the same seed."""
+    out = tmp_path / "vq"
+    assert main(["latent", "train", "--model", "vqvae", "--data", "digits", "--latent-dim", "4", "--num-codes", "16",
+                 "--epochs", "3", "--prior-epochs", "3", "--prior-layers", "2", "--max-images", "300", "--base", "8",
+                 "--batch-size", "32", "--out", str(out), "--quiet"]) == 0
+    assert (out / "prior" / "checkpoints" / "best.safetensors").is_file()
+    assert len(read_csv(out / "prior" / "history.csv")) == 3
+    metrics = json.loads((out / "metrics.json").read_text())
+    prior = metrics["prior"]
+    assert prior["uniform_bits_per_code"] == pytest.approx(4.0)  # K = 16
+    assert prior["test_bits_per_code"] < prior["uniform_bits_per_code"]
+    assert metrics["random_decodes"]["codes"] == "PixelCNN prior"
+    assert "uniform_codes_nearest_train_mse" in metrics["random_decodes"]
+    assert main(["latent", "eval", "--run", str(out)]) == 0
+    pngs = {}
+    for name, seed in (("a", 0), ("b", 0), ("c", 1)):
+        pngs[name] = tmp_path / f"{name}.png"
+        assert main(["latent", "sample", "--run", str(out), "-n", "6", "--seed", str(seed), "--out",
+                     str(pngs[name])]) == 0
+    assert pngs["a"].read_bytes() == pngs["b"].read_bytes() != pngs["c"].read_bytes()
+    # a VQ-VAE run without its prior refuses to sample uniform codes: one sentence, exit code 2
+    shutil.rmtree(out / "prior")
+    capsys.readouterr()
+    assert main(["latent", "sample", "--run", str(out), "-n", "2", "--out", str(tmp_path / "d.png")]) == 2
+    assert "no code prior" in capsys.readouterr().err
+
+
+def test_vqvae_minutes_are_shared_with_the_prior_and_resume_keeps_the_prior(tmp_path):
+    """--minutes covers both stages: the VQ-VAE's loop gets (1 - share) of it, the prior's the share (the
+    loops' saved configs say so). Resuming a finished run continues (does not refit) the prior."""
+    config = LatentConfig(data="digits", out=str(tmp_path / "r"), model="vqvae", latent_dim=3, num_codes=8,
+                          max_images=150, epochs=1, prior_epochs=2, minutes=0.5, prior_share=0.25, base=8,
+                          batch_size=32, prior_channels=8, prior_layers=2)
+    first = run(config, progress=False, log=_quiet)
+    vq_state = load_state(tmp_path / "r" / "checkpoints" / "last_state.pt")
+    prior_state = load_state(tmp_path / "r" / "prior" / "checkpoints" / "last_state.pt")
+    assert vq_state["config"]["minutes"] == pytest.approx(0.375)
+    assert prior_state["config"]["minutes"] == pytest.approx(0.125)
+    history = (tmp_path / "r" / "prior" / "history.csv").read_text()  # holds each epoch's measured seconds
+    resumed = run(config, resume=True, progress=False, log=_quiet)
+    assert (tmp_path / "r" / "prior" / "history.csv").read_text() == history
+    assert resumed.metrics["prior"] == first.metrics["prior"]
 
 
 @pytest.mark.parametrize("argv,words", [

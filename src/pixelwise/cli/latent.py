@@ -20,7 +20,9 @@ def add_parser(subparsers) -> None:
                    help="mnist (downloaded once), mnist-test, digits (bundled 8x8), an .npz file or a folder")
     t.add_argument("--out", default="runs/latent", help="run folder to create (default runs/latent)")
     t.add_argument("--latent-dim", type=int, default=16, help="code size d (default 16)")
-    t.add_argument("--minutes", type=float, default=None, help="time budget; the schedule is planned to fit")
+    t.add_argument("--minutes", type=float, default=None,
+                   help="time budget of the whole run; the schedule is planned to fit (vqvae: shared with its "
+                        "prior, see --prior-share)")
     t.add_argument("--epochs", type=int, default=None, help="default 30 (the upper bound with --minutes)")
     t.add_argument("--lr", type=float, default=None, dest="lr_given",
                    help="learning rate (default 1e-3; 2e-4 for gan, 1e-4 for wgan)")
@@ -41,6 +43,12 @@ def add_parser(subparsers) -> None:
     t.add_argument("--contractive", type=float, default=0.1, help="cae: lambda of ||dh/dx||_F^2")
     t.add_argument("--num-codes", type=int, default=64, help="vqvae: codebook size K")
     t.add_argument("--commitment", type=float, default=0.25, help="vqvae: commitment weight beta")
+    t.add_argument("--prior-share", type=float, default=0.2,
+                   help="vqvae: share of --minutes for fitting the PixelCNN prior over codes after the VQ-VAE "
+                        "(default 0.2)")
+    t.add_argument("--prior-epochs", type=int, default=None,
+                   help="vqvae: prior epochs (default 30; the upper bound with --minutes)")
+    t.add_argument("--prior-layers", type=int, default=6, help="vqvae: gated PixelCNN layers (default 6)")
     t.add_argument("--anomaly-class", type=int, default=None,
                    help="hold this label out of training and score it as the anomaly at test time")
     t.add_argument("--fpr", type=float, default=0.05,
@@ -57,7 +65,7 @@ def add_parser(subparsers) -> None:
     e.add_argument("--data", default=None, help="another source to evaluate on (e.g. mnist-test)")
     e.set_defaults(func=cmd_eval)
 
-    s = sub.add_parser("sample", help="decode random codes (the VAE's prior) into a PNG grid")
+    s = sub.add_parser("sample", help="decode random codes (N(0, I); the VQ-VAE's PixelCNN prior) into a PNG grid")
     s.add_argument("--run", required=True, help="run folder")
     s.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
     s.add_argument("--seed", type=int, default=0)
@@ -101,7 +109,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         max_images=args.max_images, base=args.base, hidden=args.hidden, recon=args.recon, beta=args.beta,
         corruption=args.corruption, noise=args.noise, sparsity=args.sparsity,
         sparsity_weight=args.sparsity_weight, rho=args.rho, contractive=args.contractive,
-        num_codes=args.num_codes, commitment=args.commitment,
+        num_codes=args.num_codes, commitment=args.commitment, prior_share=args.prior_share,
+        prior_epochs=args.prior_epochs if args.prior_epochs is not None else (1000 if args.minutes else 30),
+        prior_layers=args.prior_layers,
         anomaly_class=args.anomaly_class, false_positive_rate=args.fpr, split=_fractions(args.split),
         epochs=epochs, minutes=args.minutes, lr=args.lr, batch_size=args.batch_size, seed=args.seed)
     result = run(config, overwrite=args.overwrite, resume=args.resume, progress=not args.quiet)

@@ -11,6 +11,12 @@ Models (name -> builder, one explicit table): ae (MLP), convae (conv, vector bot
 Kingma and Welling 2014), dae (conv AE trained on corrupted inputs, Vincent et al. 2008), sparse (MLP
 with an L1 or KL-rho code penalty), cae (MLP with the contractive penalty, Rifai et al. 2011), vqvae (van
 den Oord et al. 2017).
+
+The VQ-VAE has a second stage, as in the paper: after it is trained, a gated PixelCNN prior
+(:mod:`pixelwise.tasks.code_prior`) is fitted on the code maps of the training images (of the best VQ-VAE
+checkpoint) and saved in ``prior/`` of the run folder; ``sample`` draws code maps from it in raster order
+and decodes them. ``minutes`` is the budget of the whole run: the VQ-VAE gets (1 - prior_share) of it and
+the prior the rest; without ``minutes`` the prior trains for ``prior_epochs`` epochs.
 """
 
 from __future__ import annotations
@@ -36,8 +42,11 @@ from pixelwise.metrics.latent import (
 )
 from pixelwise.models.autoencoders import ConvAutoencoder, MLPAutoencoder
 from pixelwise.models.corruption import CORRUPTIONS, corrupt
+from pixelwise.models.pixelcnn import PixelCNNPrior
 from pixelwise.models.vqvae import VQVAE
+from pixelwise.tasks.code_prior import PriorConfig, load_prior, nll_per_code, train_prior, unigram_nll
 from pixelwise.train import FitConfig, fit, load_weights, prepare_run_dir, read_json, write_json
+from pixelwise.train.checkpoint import load_state
 from pixelwise.train.runs import RunResult, config_from_dict, write_csv
 
 
@@ -61,6 +70,11 @@ class LatentConfig:
     contractive: float = 0.1  # cae: lambda
     num_codes: int = 64  # vqvae: K
     commitment: float = 0.25  # vqvae: beta of the commitment loss
+    prior_share: float = 0.2  # vqvae: the share of ``minutes`` spent fitting the PixelCNN prior afterwards
+    prior_epochs: int = 30  # vqvae: prior epochs (the upper bound when ``minutes`` is set)
+    prior_channels: int = 64
+    prior_layers: int = 6
+    prior_lr: float = 1e-3
     anomaly_class: int | None = None  # hold this label out of training; it is the anomaly at test time
     false_positive_rate: float = 0.05  # anomaly threshold: this rate on validation normals
     split: tuple[float, float, float] = (0.8, 0.1, 0.1)
@@ -77,11 +91,17 @@ class LatentConfig:
         if self.model not in MODEL_BUILDERS:
             names = ", ".join(MODEL_BUILDERS)
             raise PixelwiseError(f"model {self.model!r} is not known; use one of {names}.")
-        for name in ("latent_dim", "base", "hidden", "epochs", "batch_size", "num_codes", "grid_size"):
+        for name in ("latent_dim", "base", "hidden", "epochs", "batch_size", "num_codes", "grid_size",
+                     "prior_epochs", "prior_channels", "prior_layers"):
             if int(getattr(self, name)) != getattr(self, name) or getattr(self, name) < 1:
                 raise PixelwiseError(f"{name}={getattr(self, name)} must be an integer >= 1.")
         if self.model == "vqvae" and self.num_codes < 2:
             raise PixelwiseError(f"num_codes={self.num_codes} must be >= 2 for a codebook.")
+        if not 0 < self.prior_share < 1:
+            raise PixelwiseError(f"prior_share={self.prior_share} must lie in (0, 1), e.g. 0.2 (a fifth of "
+                                 "--minutes for the VQ-VAE's prior).")
+        if not self.prior_lr > 0:
+            raise PixelwiseError(f"prior_lr={self.prior_lr} must be > 0, e.g. 1e-3.")
         if self.recon not in (None, "mse", "bce"):
             raise PixelwiseError(f"recon={self.recon!r} must be 'mse' or 'bce'.")
         if self.corruption not in CORRUPTIONS:
@@ -212,6 +232,19 @@ def reconstruct(model: nn.Module, images: torch.Tensor, batch_size: int = 512) -
     return {k: torch.cat(v) for k, v in out.items() if v}
 
 
+@torch.no_grad()
+def code_maps(model: VQVAE, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+    """The VQ-VAE's code indices of (N, C, H, W) images, (N, h, w) int64 (model in eval mode: no restarts)."""
+    return torch.cat([model.quantizer(model.encode(images[start:start + batch_size])).indices
+                      for start in range(0, len(images), batch_size)])
+
+
+def prior_config(config: LatentConfig, minutes: float | None = None) -> PriorConfig:
+    """The settings of the VQ-VAE's code prior in a run with ``config``."""
+    return PriorConfig(channels=config.prior_channels, layers=config.prior_layers, epochs=config.prior_epochs,
+                       minutes=minutes, lr=config.prior_lr, batch_size=config.batch_size, seed=config.seed)
+
+
 def _validator(images: torch.Tensor) -> Callable:
     def validate(model: nn.Module) -> dict:
         r = reconstruct(model, images)
@@ -255,16 +288,38 @@ def run(config: LatentConfig, overwrite: bool = False, resume: bool = False, pro
     run_dir = prepare_run_dir(out, overwrite=overwrite, resume=resume)
     write_json(run_dir / "config.json", _config_dict(config))
     write_json(run_dir / "split.json", split)
-    fit_config = FitConfig(epochs=config.epochs, minutes=config.minutes, lr=config.lr,
+    vqvae = config.model == "vqvae"
+    minutes = config.minutes * (1 - config.prior_share) if vqvae and config.minutes else config.minutes
+    fit_config = FitConfig(epochs=config.epochs, minutes=minutes, lr=config.lr,
                            schedule=config.schedule, seed=config.seed, progress=progress,
                            monitor="val_mse", mode="min")
     steps = max(1, len(train) // min(config.batch_size, len(train)))
+    steps_before = load_state(run_dir / "checkpoints" / "last_state.pt")["step"] if resume else 0
     result = fit(model, loss_for(config), _batches(train, config), steps, _validator(val), fit_config,
                  run_dir, resume, log)
     log(f"trained {len(result.history)} epochs in {result.seconds:.0f}s (stopped by {result.stopped}); "
         f"best epoch {result.best_epoch}")
+    if vqvae:  # the prior continues only if the VQ-VAE (and so its codes) did not change on resume
+        resume_prior = resume and result.steps == steps_before and (
+            run_dir / "prior" / "checkpoints" / "last_state.pt").is_file()
+        _fit_prior(run_dir, config, train, val, resume_prior, progress, log)
     metrics = evaluate(run_dir, data=data, log=log)
     return RunResult(run_dir, metrics, result.history, time.perf_counter() - t0)
+
+
+def _fit_prior(run_dir: Path, config: LatentConfig, train: torch.Tensor, val: torch.Tensor, resume: bool,
+               progress: bool, log: Callable[[str], None]) -> None:
+    """Fit the PixelCNN prior on the code maps of the best VQ-VAE checkpoint (the one sampled later)."""
+    _, model, _ = load_run(run_dir)
+    train_codes, val_codes = code_maps(model, train), code_maps(model, val)
+    minutes = config.minutes * config.prior_share if config.minutes else None
+    h, w = train_codes.shape[1:]
+    log(f"fitting the PixelCNN prior on {len(train_codes)} code maps of {h}x{w}"
+        + (f" in {minutes:.2f} min" if minutes else f" for {config.prior_epochs} epochs"))
+    _, result = train_prior(train_codes, val_codes, config.num_codes, prior_config(config, minutes),
+                            run_dir / "prior", resume, progress, log=lambda _: None)
+    log(f"prior: {len(result.history)} epochs in {result.seconds:.0f}s, validation "
+        f"{result.best_value / np.log(2):.3f} bits per code (uniform codes: {np.log2(config.num_codes):.3f})")
 
 
 def _config_dict(config: LatentConfig) -> dict:
@@ -302,12 +357,15 @@ def _codes_2d(z: np.ndarray) -> tuple[np.ndarray, str]:
 
 
 @torch.no_grad()
-def random_decodes(model: nn.Module, config: LatentConfig, n: int, seed: int) -> torch.Tensor:
-    """Decode random codes: z ~ N(0, I) for the AE family (the VAE's prior), uniform indices for the
-    VQ-VAE."""
+def random_decodes(model: nn.Module, config: LatentConfig, n: int, seed: int,
+                   prior: PixelCNNPrior | None = None) -> torch.Tensor:
+    """Decode random codes: z ~ N(0, I) for the AE family (the VAE's prior); for the VQ-VAE, code maps
+    sampled from ``prior`` in raster order, or uniform indices without one."""
     g = torch.Generator().manual_seed(seed)
     if isinstance(model, VQVAE):
         h, w = model.ae.sizes[2]
+        if prior is not None:
+            return model.decode_indices(prior.sample(n, h, w, generator=g))
         idx = torch.randint(0, model.quantizer.num_codes, (n, h, w), generator=g)
         return model.decode_indices(idx)
     if isinstance(model, ConvAutoencoder) and model.bottleneck == "map":
@@ -359,16 +417,32 @@ def evaluate(run_dir: str | Path, data: ImageSet | str | None = None,
         metrics["denoising"] = {"corruption": config.corruption, "level": config.noise,
                                 "input_mse": float((noisy - test).pow(2).mean()),
                                 "output_mse": float((denoised - test).pow(2).mean())}
+    prior = _load_run_prior(run_dir, config) if isinstance(model, VQVAE) else None
     if "indices" in r:
-        metrics["test_perplexity"] = _perplexity(r["indices"], model.quantizer.num_codes)
+        k = model.quantizer.num_codes
+        metrics["test_perplexity"] = _perplexity(r["indices"], k)
         metrics["codes_restarted_in_training"] = int(model.quantizer.restarts)
+        if prior is not None:  # nats and bits per code of the test code maps, with the two baselines
+            test_codes = r["indices"].view(len(test), *model.ae.sizes[2])  # (N, h, w)
+            nll = nll_per_code(prior, test_codes)
+            metrics["prior"] = {
+                "model": "gated PixelCNN", "layers": config.prior_layers, "channels": config.prior_channels,
+                "test_nats_per_code": nll, "test_bits_per_code": nll / np.log(2),
+                "uniform_bits_per_code": float(np.log2(k)),
+                "unigram_bits_per_code": unigram_nll(code_maps(model, train), test_codes, k) / np.log(2)}
     # random vectors into the decoder: how close are the decoded samples to real training images?
     n_rand = 64
-    rand = random_decodes(model, config, n_rand, config.seed)
+    rand = random_decodes(model, config, n_rand, config.seed, prior)
     near = _nearest_mse(rand, train[:5000]).numpy()
     own_near = _nearest_mse(test[:n_rand], train[:5000]).numpy()
     metrics["random_decodes"] = {"n": n_rand, "nearest_train_mse": float(near.mean()),
                                  "test_images_nearest_train_mse": float(own_near.mean())}
+    if isinstance(model, VQVAE):
+        metrics["random_decodes"]["codes"] = "PixelCNN prior" if prior is not None else "uniform"
+    if prior is not None:
+        uniform = random_decodes(model, config, n_rand, config.seed)
+        metrics["random_decodes"]["uniform_codes_nearest_train_mse"] = float(
+            _nearest_mse(uniform, train[:5000]).mean())
     cases = [{"index": int(i), "label": int(labels[j]) if labels is not None else "", "mse": float(mse[j]),
               "bce": float(r["bce"][j])} for j, i in enumerate(test_idx)]
     if labels is not None:
@@ -383,8 +457,13 @@ def evaluate(run_dir: str | Path, data: ImageSet | str | None = None,
                               ["originals", "reconstructions"], f"{config.model}, d = {config.latent_dim}: "
                               f"test MSE {metrics['test_mse']:.4f} (PCA-{k}: "
                               f"{metrics['pca']['test_mse']:.4f})"))
-    figures.append(image_grid([rand[:32].numpy()], plots / "random_decodes.png", ["decoded random codes"],
-                              "random vectors into the decoder (N(0, I); uniform indices for the VQ-VAE)"))
+    if prior is not None:
+        figures.append(image_grid([rand[:16].numpy(), uniform[:16].numpy()], plots / "random_decodes.png",
+                                  ["codes from the PixelCNN prior", "uniform random codes"],
+                                  "VQ-VAE samples: code maps from the prior vs uniform codes, decoded"))
+    else:
+        figures.append(image_grid([rand[:32].numpy()], plots / "random_decodes.png", ["decoded random codes"],
+                                  "random vectors into the decoder (N(0, I); uniform indices for the VQ-VAE)"))
     if r["z"].shape[1] >= 1 and not isinstance(model, VQVAE):
         z2, axes = _codes_2d(r["z"].numpy().astype(np.float64))
         figures.append(latent_scatter(z2, labels, plots / "latent.png", f"test codes ({axes})"))
@@ -408,6 +487,10 @@ def evaluate(run_dir: str | Path, data: ImageSet | str | None = None,
     write_latent_report(run_dir, f"{config.model} autoencoder, d = {config.latent_dim}", metrics, figures)
     msg = (f"{source}: {len(test_idx)} images, MSE per pixel {metrics['test_mse']:.4f} "
            f"(PCA-{k} {metrics['pca']['test_mse']:.4f})")
+    if "prior" in metrics:
+        p = metrics["prior"]
+        msg += (f", prior {p['test_bits_per_code']:.2f} bits per code (unigram {p['unigram_bits_per_code']:.2f}, "
+                f"uniform {p['uniform_bits_per_code']:.2f})")
     if "anomaly" in metrics:
         msg += f", anomaly ROC-AUC {metrics['anomaly']['roc_auc']:.3f}"
     log(msg + f"; report {run_dir / 'report.html'}")
@@ -424,17 +507,29 @@ def _anomaly(config: LatentConfig, model: nn.Module, data: ImageSet, split: dict
             "target_fpr": config.false_positive_rate, **detection_rates(test_mse, positive, threshold)}
 
 
+def _load_run_prior(run_dir: Path, config: LatentConfig) -> PixelCNNPrior | None:
+    return load_prior(Path(run_dir) / "prior", config.num_codes, prior_config(config))
+
+
 def sample(run_dir: str | Path, n: int = 64, seed: int = 0, out: str | Path | None = None) -> Path:
-    """Decode ``n`` random codes (the VAE's prior) into a PNG grid; returns its path."""
+    """Decode ``n`` random codes into a PNG grid; returns its path. z ~ N(0, I) (the VAE's prior) for the AE
+    family; for the VQ-VAE, code maps drawn from the run's PixelCNN prior in raster order (seeded)."""
     from pixelwise.report.latent import image_grid
 
     if n < 1:
         raise PixelwiseError(f"n={n} must be >= 1.")
     config, model, _ = load_run(run_dir)
-    images = random_decodes(model, config, n, seed)
+    prior, title = None, f"{config.model}: decoded z ~ N(0, I)"
+    if isinstance(model, VQVAE):
+        prior = _load_run_prior(run_dir, config)
+        if prior is None:
+            raise PixelwiseError(f"{run_dir} has no code prior (prior/checkpoints/best.safetensors), and uniform "
+                                 "codes decode to noise; train the VQ-VAE again to fit one.")
+        title = "vqvae: code maps sampled from the PixelCNN prior, decoded"
+    images = random_decodes(model, config, n, seed, prior)
     path = Path(out) if out is not None else Path(run_dir) / "plots" / f"samples_seed{seed}.png"
-    return image_grid([images.numpy()], path, [f"{n} samples"], f"{config.model}: decoded z ~ N(0, I)")
+    return image_grid([images.numpy()], path, [f"{n} samples"], title)
 
 
-__all__ = ["MODEL_BUILDERS", "LatentConfig", "RunResult", "build_model", "evaluate", "load_run", "loss_for",
-           "random_decodes", "run", "sample"]
+__all__ = ["MODEL_BUILDERS", "LatentConfig", "RunResult", "build_model", "code_maps", "evaluate", "load_run",
+           "loss_for", "prior_config", "random_decodes", "run", "sample"]

@@ -9,8 +9,10 @@ where sg stops gradients and D_sg is the discriminator called with detached para
 (``torch.func.functional_call``). The discriminator's parameters therefore receive only dL_D and the
 generator's only dL_G, and one Adam step updates both: simultaneous gradient steps. On the steps without
 the generator term the generator has no gradient at all and Adam leaves it untouched, which gives the
-WGAN-GP's n_critic critic updates per generator update. (fit's Adam uses betas (0.9, 0.999), not the
-papers' (0.5, 0.999) / (0, 0.9); see the README note.)
+WGAN-GP's n_critic critic updates per generator update.
+
+Optimiser defaults follow the papers: DCGAN Adam(lr 2e-4, betas (0.5, 0.999)) (Radford et al. 2016, sec. 4);
+WGAN-GP Adam(lr 1e-4, betas (0, 0.9)), n_critic = 5 and lambda = 10 (Gulrajani et al. 2017, Algorithm 1).
 
 The run trains a :class:`pixelwise.models.gan.DigitClassifier` on the labelled training images first
 (when the data has labels) and monitors the mode-coverage score of a fixed batch of generated samples:
@@ -57,6 +59,7 @@ class GANConfig:
     epochs: int = 30
     minutes: float | None = None
     lr: float | None = None  # default 2e-4 (gan) or 1e-4 (wgan)
+    betas: tuple[float, float] | None = None  # Adam's; default (0.5, 0.999) (gan) or (0.0, 0.9) (wgan)
     batch_size: int = 64
     n_critic: int | None = None  # default 1 (gan) or 5 (wgan)
     gp_lambda: float = 10.0
@@ -75,6 +78,11 @@ class GANConfig:
             raise PixelwiseError("batch_size must be >= 2 (BatchNorm and the critic need several samples).")
         if self.lr is None:
             self.lr = 2e-4 if self.model == "gan" else 1e-4
+        if self.betas is None:
+            self.betas = (0.5, 0.999) if self.model == "gan" else (0.0, 0.9)
+        self.betas = tuple(float(b) for b in self.betas)  # a list after a round trip through config.json
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise PixelwiseError(f"betas={self.betas} must be two numbers in [0, 1), e.g. (0.5, 0.999).")
         if self.n_critic is None:
             self.n_critic = 1 if self.model == "gan" else 5
         if self.n_critic < 1:
@@ -85,7 +93,6 @@ class GANConfig:
     @classmethod
     def from_dict(cls, d: dict) -> GANConfig:
         return config_from_dict(cls, d)
-
 
 
 class AdversarialObjective(nn.Module):
@@ -116,6 +123,27 @@ class AdversarialObjective(nn.Module):
 def build(config: GANConfig, shape) -> AdversarialObjective:
     gan = GAN(tuple(shape), config.latent_dim, config.base, norm="batch" if config.model == "gan" else "none")
     return AdversarialObjective(gan, config.model, config.n_critic, config.gp_lambda)
+
+
+def train_batches(train: torch.Tensor, config: GANConfig) -> tuple[Callable, int]:
+    """(``batches(epoch, generator)`` for :func:`fit`, steps per epoch) over real images (N, C, H, W) in
+    [-1, 1]: each batch is ((real, z, mix), None) with z ~ N(0, I) and the gradient-penalty mix ~ U(0, 1)."""
+    bs = min(config.batch_size, len(train))
+
+    def batches(epoch: int, generator: torch.Generator):
+        order = torch.randperm(len(train), generator=generator)
+        for start in range(0, len(train) - bs + 1, bs):  # a ragged last batch is dropped
+            z = torch.randn(bs, config.latent_dim, generator=generator)
+            mix = torch.rand(bs, generator=generator)
+            yield (train[order[start:start + bs]], z, mix), None
+
+    return batches, max(1, len(train) // bs)
+
+
+def fit_config(config: GANConfig, progress: bool = False) -> FitConfig:
+    """The loop settings of a GAN run: the papers' Adam betas, a constant learning rate, best by coverage."""
+    return FitConfig(epochs=config.epochs, minutes=config.minutes, lr=config.lr, betas=config.betas,
+                     schedule="constant", seed=config.seed, progress=progress, monitor="val_coverage", mode="max")
 
 
 def _load_data(config: GANConfig):
@@ -163,14 +191,6 @@ def run(config: GANConfig, overwrite: bool = False, resume: bool = False, progre
                                                 ClassifierConfig(config.classifier_epochs, seed=config.seed),
                                                 run_dir / "classifier", log=lambda m: None)
         log(f"classifier validation accuracy {accuracy:.3f}")
-    bs = min(config.batch_size, len(train))
-
-    def batches(epoch: int, generator: torch.Generator):
-        order = torch.randperm(len(train), generator=generator)
-        for start in range(0, len(train) - bs + 1, bs):
-            z = torch.randn(bs, config.latent_dim, generator=generator)
-            mix = torch.rand(bs, generator=generator)
-            yield (train[order[start:start + bs]], z, mix), None
 
     def validate(model: nn.Module) -> dict:
         if classifier is None:
@@ -180,12 +200,9 @@ def run(config: GANConfig, overwrite: bool = False, resume: bool = False, progre
         return {"val_coverage": coverage_score(cov), "val_entropy": cov["entropy"],
                 "val_confident": cov["confident_fraction"]}
 
-    # Adam with beta1 = 0.5 as in DCGAN (Radford et al. 2016); WGAN-GP used (0, 0.9) (Gulrajani et al. 2017)
-    betas = (0.0, 0.9) if config.model == "wgan" else (0.5, 0.999)
-    fit_config = FitConfig(epochs=config.epochs, minutes=config.minutes, lr=config.lr, schedule="constant", betas=betas,
-                           seed=config.seed, progress=progress, monitor="val_coverage", mode="max")
-    result = fit(objective, lambda loss, _: loss, batches, max(1, len(train) // bs), validate, fit_config,
-                 run_dir, resume, log)
+    batches, steps = train_batches(train, config)
+    result = fit(objective, lambda loss, _: loss, batches, steps, validate, fit_config(config, progress), run_dir,
+                 resume, log)
     log(f"trained {len(result.history)} epochs in {result.seconds:.0f}s (stopped by {result.stopped})")
     metrics = evaluate(run_dir, log=log)
     return RunResult(run_dir, metrics, result.history, time.perf_counter() - t0)
@@ -237,5 +254,5 @@ def sample(run_dir: str | Path, n: int = 64, seed: int = 0, out: str | Path | No
     return image_grid([generate(gan, n, seed)], path, [f"{n} samples"], f"{config.model.upper()} samples")
 
 
-__all__ = ["GANConfig", "AdversarialObjective", "build", "coverage_score", "evaluate", "generate", "run",
-           "sample"]
+__all__ = ["GANConfig", "AdversarialObjective", "build", "coverage_score", "evaluate", "fit_config", "generate",
+           "run", "sample", "train_batches"]
