@@ -35,7 +35,7 @@ def main() -> None:
     parser.add_argument("--out", default="runs/kvasir")
     parser.add_argument("--model", default="unet")
     parser.add_argument("--size", type=int, default=192)
-    parser.add_argument("--base-channels", type=int, default=32)
+    parser.add_argument("--base-channels", type=int, default=16)
     parser.add_argument("--depth", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--lr", type=float, default=2e-3)

@@ -24,7 +24,7 @@ def blocks(language: str) -> list[str]:
 def command_lines() -> list[list[str]]:
     out = []
     for block in blocks("bash"):
-        for line in block.splitlines():
+        for line in block.replace("\\\n", " ").splitlines():  # join continued lines
             if line.startswith("pixelwise "):
                 out.append(shlex.split(line, comments=True)[1:])
     return out
