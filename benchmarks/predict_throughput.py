@@ -21,6 +21,7 @@ import torch
 from _common import best_time, count_flops, emit, machine, matmul_peak_gflops
 
 from pixelwise.data.io import write_image
+from pixelwise.models.inference import optimize_for_inference
 from pixelwise.tasks.segmentation import SegmentationConfig, build_model, inference_model, predict
 from pixelwise.train import save_weights, write_json
 
@@ -43,6 +44,11 @@ def main() -> None:
         eager = model.to(memory_format=torch.channels_last)
         t = best_time(lambda: eager(x), args.repeats, warmup=1)
         results["network_eager"] = _row(flops, t, args.batch, peak)
+    for name, shuffle in (("network_folded_bn", False), ("network_folded_bn_shuffle_up", True)):
+        fast = optimize_for_inference(model, shuffle_up=shuffle)
+        with torch.inference_mode():
+            t = best_time(lambda: fast(x), args.repeats, warmup=1)  # noqa: B023 (timed inside the loop)
+            results[name] = _row(flops, t, args.batch, peak)
     frozen = inference_model(build_model(config).eval(), config)
     with torch.inference_mode():
         t = best_time(lambda: frozen(x), args.repeats, warmup=2)
