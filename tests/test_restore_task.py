@@ -8,6 +8,7 @@ import math
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from pixelwise.data.io import write_image
 from pixelwise.data.phantoms import random_ellipses
@@ -15,7 +16,7 @@ from pixelwise.data.samples import sample, to_uint8
 from pixelwise.errors import PixelwiseError
 from pixelwise.losses.restoration import RestorationLoss, huber_loss, l1_loss, l2_loss, tv_penalty
 from pixelwise.physics import Inpainting
-from pixelwise.tasks.restoration import RestorationConfig, evaluate, run, score
+from pixelwise.tasks.restoration import RestorationConfig, evaluate, resume_config, run, score
 
 torch.set_num_threads(1)
 
@@ -90,6 +91,69 @@ def test_run_is_reproducible_and_eval_rewrites_metrics(tmp_path, crops):
     again = evaluate(a.run_dir, log=lambda s: None)
     assert again["mean"] == a.metrics["mean"]
     assert json.loads((a.run_dir / "metrics.json").read_text())["protocol"] == "denoise"
+
+
+def test_resume_continues_the_weights_of_an_interrupted_run(tmp_path, crops):
+    """1 epoch, then resumed to 2: the resumed call trains epoch 2 only and ends with the weights of 2 epochs
+    straight (constant lr), so it started from the epoch-1 weights, not from new ones; it keeps its saved
+    settings and its first epoch."""
+    extra = dict(TINY, data=str(crops), depth=3, width=8, steps_per_epoch=4, schedule="constant")
+    quiet = dict(progress=False, evaluate_after=False)
+    first = run(RestorationConfig(out=str(tmp_path / "a"), **{**extra, "epochs": 1}), log=lambda s: None, **quiet)
+    straight = run(RestorationConfig(out=str(tmp_path / "b"), **{**extra, "epochs": 2}), log=lambda s: None, **quiet)
+    lines = []
+    resumed = run(RestorationConfig(out=str(tmp_path / "a"), epochs=2, lr=0.5), resume=True, log=lines.append,
+                  **quiet)
+    assert [line.split(":")[0] for line in lines if line.startswith("epoch ")] == ["epoch 2/2"]
+    assert len(resumed.history) == 2 and resumed.history[0] == first.history[0]
+    assert [r["train_loss"] for r in resumed.history] == pytest.approx([r["train_loss"] for r in straight.history])
+    a = load_file(tmp_path / "a" / "checkpoints" / "last.safetensors")
+    b = load_file(tmp_path / "b" / "checkpoints" / "last.safetensors")
+    for k in b:
+        torch.testing.assert_close(a[k], b[k])
+    saved = json.loads((tmp_path / "a" / "config.json").read_text())
+    assert saved["epochs"] == 2 and saved["lr"] == TINY["lr"]  # lr=0.5 was not the run's: ignored
+    assert len(list(csv.DictReader(open(tmp_path / "a" / "history.csv")))) == 2
+
+
+RESUME_ERRORS = [
+    (dict(), dict(epochs=0), "nothing", "cannot resume"),
+    (dict(), dict(epochs=1, changes={"lr": 0.5}), "run", "lr=0.5"),
+    (dict(), dict(epochs=1, changes={"model": "unet"}), "run", "model"),
+    (dict(epochs=2), dict(epochs=1), "run", "below"),
+    (dict(), dict(minutes=-1.0), "run", "minutes"),
+]
+
+
+@pytest.mark.parametrize("first, again, folder, words", RESUME_ERRORS, ids=[e[3] for e in RESUME_ERRORS])
+def test_resume_errors(first, again, folder, words, tmp_path, crops):
+    extra = dict(TINY, data=str(crops), depth=2, width=4, steps_per_epoch=2, epochs=1)
+    run(RestorationConfig(out=str(tmp_path / "run"), **{**extra, **first}), progress=False, log=lambda s: None,
+        evaluate_after=False)
+    before = (tmp_path / "run" / "config.json").read_text()
+    with pytest.raises(PixelwiseError, match=words):
+        resume_config(tmp_path / folder, again.get("epochs") or None, again.get("minutes"), again.get("changes"))
+    assert (tmp_path / "run" / "config.json").read_text() == before
+    assert not (tmp_path / "nothing").exists()
+
+
+def test_resume_refuses_changed_data(tmp_path, crops):
+    data = tmp_path / "data"
+    data.mkdir()
+    for f in crops.iterdir():
+        (data / f.name).write_bytes(f.read_bytes())
+    extra = dict(TINY, data=str(data), depth=2, width=4, steps_per_epoch=2, epochs=1)
+    run(RestorationConfig(out=str(tmp_path / "run"), **extra), progress=False, log=lambda s: None,
+        evaluate_after=False)
+    (data / "crop0.png").rename(data / "zz.png")
+    with pytest.raises(PixelwiseError, match="split"):
+        run(RestorationConfig(out=str(tmp_path / "run"), epochs=2), resume=True, progress=False, log=lambda s: None)
+    assert len(list(csv.DictReader(open(tmp_path / "run" / "history.csv")))) == 1
+
+
+def test_overwrite_and_resume_contradict(tmp_path):
+    with pytest.raises(PixelwiseError, match="contradict"):
+        run(RestorationConfig(out=str(tmp_path / "run")), overwrite=True, resume=True, progress=False)
 
 
 def test_tv_lambda_auto_searches_on_validation_images(tmp_path):

@@ -537,10 +537,51 @@ def _val_cases(cfg: RestorationConfig, images: list[torch.Tensor], fixed_op: Lin
     return cases
 
 
+def resume_config(out: str | Path, epochs: int | None = None, minutes: float | None = None,
+                  changes: dict | None = None) -> RestorationConfig:
+    """The saved configuration of the run in ``out``, to continue it with ``run(config, resume=True)``.
+
+    ``epochs`` may raise the run's epoch count and ``minutes`` sets its time budget (the total, the time
+    already spent included). Every other setting stays the saved one; ``changes`` (the settings a caller
+    asked for) must agree with it, so that a resumed run never silently trains something else.
+    """
+    out = Path(out)
+    if not (out / "checkpoints" / "last_state.pt").is_file():
+        raise PixelwiseError(f"cannot resume: {out} has no checkpoints/last_state.pt; "
+                             "start a new run without --resume.")
+    saved = RestorationConfig.from_dict({**read_json(out / "config.json"), "out": str(out)})
+    if changes:
+        asked, kept = _config_dict(RestorationConfig.from_dict({**asdict(saved), **changes})), _config_dict(saved)
+        differ = [f"{k}={asked[k]!r} (saved {kept[k]!r})" for k in changes if asked[k] != kept[k]]
+        if differ:
+            raise PixelwiseError(f"--resume continues {out} with its saved settings, but {', '.join(differ)} "
+                                 "differ; drop them (only --epochs and --minutes may change) or start a new run.")
+    if epochs is not None:
+        if epochs < saved.epochs:
+            raise PixelwiseError(f"--epochs {epochs} is below the run's {saved.epochs}; a resumed run can only be "
+                                 "extended (or leave --epochs out).")
+        saved.epochs = epochs
+    if minutes is not None:
+        saved.minutes = minutes
+    saved.fit_config()  # checks the new length
+    return saved
+
+
 def run(cfg: RestorationConfig, overwrite: bool = False, progress: bool = True,
-        log: Callable[[str], None] = print, evaluate_after: bool = True) -> RunResult:
-    """Train (and, with ``evaluate_after``, evaluate on the validation images); writes only inside ``cfg.out``."""
+        log: Callable[[str], None] = print, evaluate_after: bool = True, resume: bool = False) -> RunResult:
+    """Train (and, with ``evaluate_after``, evaluate on the validation images); writes only inside ``cfg.out``.
+
+    An existing run folder is replaced only with ``overwrite``. ``resume`` continues the interrupted (or
+    finished) run in ``cfg.out`` from its last checkpoint, with its saved configuration; only ``cfg.epochs``
+    (raised, never lowered) and ``cfg.minutes`` (the total budget) are taken from ``cfg`` (see
+    :func:`resume_config`). The data must give the same split as before.
+    """
     t0 = time.perf_counter()
+    if overwrite and resume:
+        raise PixelwiseError("--overwrite and --resume contradict each other; pass one of them.")
+    if resume:
+        saved = resume_config(cfg.out)
+        cfg = resume_config(cfg.out, max(cfg.epochs, saved.epochs), cfg.minutes or saved.minutes)
     torch.manual_seed(cfg.seed)
     op_gen = torch.Generator().manual_seed(cfg.seed + 7)  # the fixed operator (MRI mask, regime-3 mask)
     p = _train_size(cfg)
@@ -589,11 +630,17 @@ def run(cfg: RestorationConfig, overwrite: bool = False, progress: bool = True,
         val_cases = _val_cases(cfg, val_i, fixed_op)
         n_train, n_val = len(train_i), len(val_i)
     log(f"{cfg.task} / {cfg.model} / {cfg.regime}: {n_train} training images, {n_val} validation")
-    run_dir = prepare_run_dir(cfg.out, overwrite=overwrite)
+    if resume:
+        if read_json(Path(cfg.out) / "split.json") != split:
+            raise DataError(f"the images of {cfg.data} no longer give the split in {cfg.out}/split.json; resume "
+                            "with the data the run started with, or start a new run.")
+        if cfg.adversarial_weight > 0:
+            log("note: the discriminator is not checkpointed; it restarts from random weights")
+    run_dir = prepare_run_dir(cfg.out, overwrite=overwrite, resume=resume)
     write_json(run_dir / "config.json", _config_dict(cfg))
     write_json(run_dir / "split.json", split)
     result = fit(model, loss_fn, batches, cfg.steps_per_epoch, _validator(cfg, val_cases), fit_config, run_dir,
-                 False, log)
+                 resume, log)
     log(f"trained {len(result.history)} epochs in {result.seconds:.0f}s (stopped by {result.stopped}); "
         f"best epoch {result.best_epoch}")
     metrics = evaluate(run_dir, None, log=log) if evaluate_after else {}
