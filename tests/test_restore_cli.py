@@ -33,7 +33,9 @@ def test_train_eval_apply_denoise(crops, tmp_path, capsys):
     assert main(["restore", "eval", "--run", str(run), "--data", str(crops), "--protocol", "plain"]) == 0
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["count"] == 3 and metrics["protocol"] == "plain"
-    assert set(metrics["mean"]) == {"naive", "tv", "network"}
+    assert set(metrics["mean"]) == set(metrics["summary"]) == {"naive", "tv", "network"}
+    assert set(metrics["gain"]) == {"naive", "tv"} and (run / "report.html").is_file()
+    assert "network - naive" in capsys.readouterr().out
     out = tmp_path / "restored"
     assert main(["restore", "apply", "--run", str(run), str(crops / "c1.png"), "--out", str(out)]) == 0
     assert read_image(out / "c1.png", mode="L").shape == (29, 30)

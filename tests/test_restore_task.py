@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 
 import pytest
 import torch
@@ -15,8 +16,9 @@ from pixelwise.data.phantoms import random_ellipses
 from pixelwise.data.samples import sample, to_uint8
 from pixelwise.errors import PixelwiseError
 from pixelwise.losses.restoration import RestorationLoss, huber_loss, l1_loss, l2_loss, tv_penalty
+from pixelwise.metrics import bootstrap_interval
 from pixelwise.physics import Inpainting
-from pixelwise.tasks.restoration import RestorationConfig, evaluate, resume_config, run, score
+from pixelwise.tasks.restoration import RestorationConfig, evaluate, resume_config, run, score, summaries
 
 torch.set_num_threads(1)
 
@@ -163,6 +165,55 @@ def test_tv_lambda_auto_searches_on_validation_images(tmp_path):
     table = metrics["tv_lambda_search"]
     assert len(table) == 7
     assert metrics["tv_lambda"] == max(table, key=lambda row: row[1])[0]
+
+
+# --- summaries over images --------------------------------------------------------------------------------
+def test_summaries_by_hand_and_the_gain_is_paired():
+    # the network is exactly 1 dB above TV on every image while the images themselves differ a lot: the
+    # paired interval of the gain is [1, 1], the interval of each method's own mean is wide
+    tv = [20.0, 35.0, 27.0, 31.0, 24.0]
+    rows = [{"case": f"i{i}", "psnr_naive": v - 3, "ssim_naive": 0.5, "psnr_tv": v, "ssim_tv": 0.7,
+             "psnr_network": v + 1, "ssim_network": 0.8 + 0.01 * i} for i, v in enumerate(tv)]
+    out = summaries(rows, ("naive", "tv", "network"), seed=3)
+    net = out["summary"]["network"]["psnr"]
+    assert net["mean"] == pytest.approx(28.4) and net["median"] == pytest.approx(28.0) and net["n"] == 5
+    assert net["ci_high"] - net["ci_low"] > 5
+    g = out["gain"]["tv"]["psnr"]
+    assert (g["mean"], g["median"], g["ci_low"], g["ci_high"]) == pytest.approx((1.0, 1.0, 1.0, 1.0))
+    assert out["gain"]["naive"]["psnr"]["mean"] == pytest.approx(4.0)
+    assert out["gain"]["tv"]["ssim"]["mean"] == pytest.approx(0.12)
+    assert out["gain"]["tv"]["network_better"] == 5 and set(out["gain"]) == {"naive", "tv"}
+    assert out["bootstrap"]["seed"] == 3 and summaries(rows, ("naive", "tv", "network"), seed=3) == out
+
+
+def test_summaries_with_one_image_and_a_losing_network():
+    rows = [{"case": "a", "psnr_naive": 25.0, "ssim_naive": 0.6, "psnr_network": 24.5, "ssim_network": 0.55}]
+    out = summaries(rows, ("naive", "network"), seed=0)
+    g = out["gain"]["naive"]
+    assert (g["psnr"]["mean"], g["psnr"]["ci_low"], g["psnr"]["ci_high"]) == pytest.approx((-0.5, -0.5, -0.5))
+    assert g["network_better"] == 0 and out["summary"]["naive"]["psnr"]["std"] == 0.0
+
+
+def test_eval_writes_intervals_and_a_self_contained_report(tmp_path, crops):
+    extra = dict(TINY, data=str(crops), depth=3, width=8, epochs=1, steps_per_epoch=3)
+    result = run(RestorationConfig(out=str(tmp_path / "run"), **extra), progress=False, log=lambda s: None)
+    m = json.loads((result.run_dir / "metrics.json").read_text())
+    rows = m["per_case"]
+    for b in ("naive", "tv"):
+        diffs = [r["psnr_network"] - r[f"psnr_{b}"] for r in rows]
+        assert m["gain"][b]["psnr"]["mean"] == pytest.approx(sum(diffs) / len(diffs))
+        assert (m["gain"][b]["psnr"]["ci_low"], m["gain"][b]["psnr"]["ci_high"]) == pytest.approx(
+            bootstrap_interval(diffs, seed=0))
+    for method in ("naive", "tv", "network"):
+        s = m["summary"][method]["ssim"]
+        assert s["ci_low"] <= s["mean"] <= s["ci_high"] and s["n"] == m["count"] == len(rows)
+    assert m["source"] == "the run's validation images"
+    page = (result.run_dir / "report.html").read_text()
+    links = re.findall(r'src="([^"]+)"', page)
+    assert "plots/figure.png" in links and "plots/loss.png" in links
+    assert all((result.run_dir / link).is_file() for link in links)
+    assert str(tmp_path) not in page  # relative links only: the folder can move
+    assert f"{m['gain']['tv']['psnr']['mean']:+.2f}" in page and all(r["case"] in page for r in rows)
 
 
 # --- protocols against hand-computed numbers ---------------------------------------------------------------

@@ -66,7 +66,8 @@ def add_parser(subparsers) -> None:
     t.set_defaults(func=cmd_train)
     t.set_defaults(train_defaults=_config_kwargs(t.parse_args([])))  # to tell which options were given
 
-    e = sub.add_parser("eval", help="score a run next to the naive and TV baselines (metrics.json, per_case.csv)")
+    e = sub.add_parser("eval", help="score a run next to the naive and TV baselines, with bootstrap intervals "
+                       "(metrics.json, per_case.csv, report.html)")
     e.add_argument("--run", required=True)
     e.add_argument("--data", default=None, help="folder of clean images, 'bundled' or 'phantoms' (default: val)")
     e.add_argument("--protocol", default=None, choices=("plain", "denoise", "sr"))

@@ -60,6 +60,7 @@ from pixelwise.data.phantoms import random_ellipses
 from pixelwise.data.samples import load_image, sample, to_uint8
 from pixelwise.errors import DataError, PixelwiseError
 from pixelwise.losses.restoration import LOSSES, AdversarialLoss, RestorationLoss
+from pixelwise.metrics.aggregate import summarise
 from pixelwise.metrics.image import psnr, psnr_y, rgb_to_y, ssim, ssim_y
 from pixelwise.models import SRCNN, VDSR, DnCNN, PostUpsample, ResidualUNet, Unrolled
 from pixelwise.models.discriminator import PatchDiscriminator
@@ -700,8 +701,9 @@ def _measurement_picture(op: LinearOperator, y: torch.Tensor, naive: torch.Tenso
 
 def evaluate(run_dir: str | Path, data: str | None = None, protocol: str | None = None, which: str = "best",
              log: Callable[[str], None] = print) -> dict:
-    """Score the run's network next to the naive and TV baselines; writes ``metrics.json``, ``per_case.csv``
-    and ``plots/figure.png`` into the run folder.
+    """Score the run's network next to the naive and TV baselines; writes ``metrics.json`` (per image, and the
+    mean, median and bootstrap interval of each method and of the network's paired gain over each baseline,
+    see :func:`summaries`), ``per_case.csv``, ``plots/`` and ``report.html`` into the run folder.
 
     ``data``: a folder of clean images, "bundled" or "phantoms" (a fresh test draw); default: the run's
     validation images (phantoms: a test draw). In the pairs regime ``data`` holds input/ and target/.
@@ -713,6 +715,12 @@ def evaluate(run_dir: str | Path, data: str | None = None, protocol: str | None 
         raise PixelwiseError(f"protocol {protocol!r} is not known; use one of {', '.join(PROTOCOLS[1:])}.")
     sigma = cfg.sigma / 255.0
     cases = []  # (name, y, op, truth)
+    if (data or cfg.data) == "phantoms":
+        source = "a test draw of phantoms"
+    elif data is not None:
+        source = "the bundled photographs" if data == "bundled" else str(Path(data).resolve())
+    else:
+        source = "the run's validation images"
     if cfg.regime == "pairs":
         pairs = load_pairs(cfg, data) if data is not None else split_images(cfg, load_pairs(cfg, cfg.data))[1]
         for name, y, x in pairs:
@@ -762,17 +770,45 @@ def evaluate(run_dir: str | Path, data: str | None = None, protocol: str | None 
     mean = {m: {"psnr": _mean([r[f"psnr_{m}"] for r in rows]), "ssim": _mean([r[f"ssim_{m}"] for r in rows])}
             for m in methods}
     metrics = {"task": cfg.task, "model": cfg.model, "regime": cfg.regime, "protocol": protocol,
-               "sigma": cfg.sigma, "count": len(rows), "naive_name": NAIVE_NAMES[cfg.task],
-               "tv_lambda": lam if "tv" in methods else None, "tv_lambda_search": search, "mean": mean,
+               "sigma": cfg.sigma, "source": source, "count": len(rows), "naive_name": NAIVE_NAMES[cfg.task],
+               "tv_lambda": lam if "tv" in methods else None, "tv_lambda_search": search,
+               "tv_iterations": cfg.tv_iterations if "tv" in methods else None, "mean": mean,
+               **summaries(rows, methods, cfg.seed),
                "network_seconds_per_image": t_net / max(len(rows), 1), "per_case": rows}
     write_json(run_dir / "metrics.json", metrics)
     write_csv(run_dir / "per_case.csv", rows)
-    from pixelwise.report.reconstruction import grid
+    from pixelwise.report.reconstruction import grid, write_report
 
     grid(panels, run_dir / "plots" / "figure.png", title=f"{cfg.task} / {cfg.model} ({protocol} protocol)")
-    log("  ".join(f"{m} {mean[m]['psnr']:.2f} dB / {mean[m]['ssim']:.3f}" for m in methods)
-        + f" on {len(rows)} images")
+    report = write_report(run_dir, metrics)
+    stats, gain = metrics["summary"], metrics["gain"]
+    log("  ".join(f"{m} {stats[m]['psnr']['mean']:.2f} dB [{stats[m]['psnr']['ci_low']:.2f}, "
+                  f"{stats[m]['psnr']['ci_high']:.2f}] / {stats[m]['ssim']['mean']:.3f}" for m in methods)
+        + f" on {len(rows)} images; network - "
+        + ", ".join(f"{b} {gain[b]['psnr']['mean']:+.2f} dB [{gain[b]['psnr']['ci_low']:+.2f}, "
+                    f"{gain[b]['psnr']['ci_high']:+.2f}]" for b in gain) + f"; report {report}")
     return metrics
+
+
+def summaries(rows: Sequence[dict], methods: Sequence[str], seed: int, confidence: float = 0.95,
+              n_boot: int = 2000) -> dict:
+    """Mean, median, spread and a seeded percentile-bootstrap interval of the mean of each method's PSNR and
+    SSIM over the images, and of the network's gain over each other method.
+
+    The gains are paired: each image's score difference ``network - baseline`` is one sample, so every
+    bootstrap draw resamples the same images for both methods. Every image counts (none is dropped).
+    Returns ``{"summary": {method: {"psnr": ..., "ssim": ...}}, "gain": {baseline: {...}}, "bootstrap": ...}``.
+    """
+    keys = ("psnr", "ssim")
+    summary = {m: {k: summarise([r[f"{k}_{m}"] for r in rows], confidence, n_boot, seed) for k in keys}
+               for m in methods}
+    gain = {b: {k: summarise([r[f"{k}_network"] - r[f"{k}_{b}"] for r in rows], confidence, n_boot, seed)
+                for k in keys} for b in methods if b != "network"}
+    for b in gain:
+        gain[b]["network_better"] = sum(r["psnr_network"] > r[f"psnr_{b}"] for r in rows)  # images, by PSNR
+    return {"summary": summary, "gain": gain,
+            "bootstrap": {"confidence": confidence, "samples": n_boot, "seed": seed,
+                          "method": "percentile bootstrap of the mean over images; gains paired by image"}}
 
 
 def _tune_tv(cfg: RestorationConfig, fixed_op: LinearOperator, centre: float) -> tuple[float, list]:
