@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -30,6 +32,7 @@ from pixelwise.solvers import (
     least_squares_cg,
     log_grid,
     proximal_gradient,
+    search_lambda,
     tikhonov,
     tv_denoise,
     tv_norm,
@@ -191,6 +194,36 @@ def test_choose_lambda_on_a_validation_image_then_applies_to_another():
     assert psnr(tikhonov(op, y, choice.lam)[0], test[0], 1.0) > psnr(op.naive(y)[0], test[0], 1.0)
 
 
+# (optimum, grid, widen, hit_edge, at_edge): a smooth peak in log(lambda) inside, below and far above the grid
+SEARCHES = [
+    (0.03, (1e-3, 1.0), 3, False, False),
+    (2e-5, (1e-2, 1.0), 3, True, False),  # three decades below: found after widening
+    (7.0, (1e-3, 1e-1), 3, True, False),
+    (1e6, (1e-2, 1.0), 2, True, True),  # too far: still at the edge, and reported so
+    (0.5, (0.1, 0.2), 0, True, True),  # no widening allowed
+]
+
+
+@pytest.mark.parametrize("optimum, grid, widen, hit_edge, at_edge", SEARCHES)
+def test_search_lambda_widens_past_an_edge_and_refines(optimum, grid, widen, hit_edge, at_edge):
+    calls = []
+
+    def score(lam):
+        calls.append(lam)
+        return -(math.log10(lam) - math.log10(optimum)) ** 2
+
+    found = search_lambda(score, *grid, per_decade=2, widen=widen, refine=2)
+    assert (found.hit_edge, found.at_edge) == (hit_edge, at_edge)
+    assert len(calls) == len(set(calls)) == len(found.table)  # each lambda scored once
+    assert found.table == sorted(found.table) and found.score == max(v for _, v in found.table)
+    assert found.grid == grid and found.searched == (found.table[0][0], found.table[-1][0])
+    if not at_edge:  # within the refined resolution of 1/6 decade
+        assert abs(math.log10(found.lam / optimum)) <= 1 / 12 + 1e-9
+    else:
+        assert found.lam == found.searched[1]
+    assert ("widened" in found.describe()) == hit_edge
+
+
 BAD = [
     ("negative lambda", lambda: tikhonov(Identity(), torch.zeros(1, 1, 8, 8), -1.0)),
     ("unknown regulariser", lambda: tikhonov(Identity(), torch.zeros(1, 1, 8, 8), 1.0, "laplace")),
@@ -201,6 +234,8 @@ BAD = [
     ("negative step", lambda: landweber(Identity(), torch.zeros(1, 1, 8, 8), step=-1.0)),
     ("empty lambda grid", lambda: choose_lambda(lambda lam: None, torch.zeros(1, 8, 8), [])),
     ("bad grid bounds", lambda: log_grid(1.0, 0.1, 3)),
+    ("bad search bounds", lambda: search_lambda(lambda lam: 0.0, 1.0, 1.0)),
+    ("no search points", lambda: search_lambda(lambda lam: 0.0, 0.1, 1.0, per_decade=0)),
     ("empty box", lambda: box_prox(1.0, 0.0)),
 ]
 
