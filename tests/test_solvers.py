@@ -144,6 +144,21 @@ def test_tv_pdhg_and_fgp_reach_the_same_minimiser_and_lower_the_objective():
     assert objective(a) < objective(y) and objective(a) <= objective(b) + 1e-3
 
 
+@pytest.mark.parametrize("name, lam, size", [("mri_4x", 0.003, 33), ("ct_30_views", 0.3, 25)])
+def test_tv_pdhg_step_ratio_reaches_the_same_minimiser_in_fewer_iterations(name, lam, size):
+    x = _photo("camera")[..., :size, :size]  # odd sizes
+    op = MRI.cartesian((size, size), 4, generator=_g(2)) if name == "mri_4x" else Radon((size, size), views(30))
+    y = op.A(x)
+    y = y + 0.01 * torch.randn(y.shape, generator=_g(3), dtype=y.dtype)
+    runs = {}
+    for ratio in (1.0, 100.0):
+        used: list[int] = []
+        z = tv_pdhg(op, y, lam, iterations=6000, tol=1e-7, step_ratio=ratio, callback=lambda k, _, u=used: u.append(k))
+        runs[ratio] = (z, len(used))
+    assert float((runs[1.0][0] - runs[100.0][0]).abs().max()) < 2e-3
+    assert runs[100.0][1] < runs[1.0][1] / 2, {r: n for r, (_, n) in runs.items()}
+
+
 def test_tikhonov_fft_and_cg_paths_agree():
     x = _photo("camera")[..., :31, :33]  # odd sizes
     op = Blur(gaussian_kernel(1.0), "circular")
@@ -237,6 +252,7 @@ BAD = [
     ("bad search bounds", lambda: search_lambda(lambda lam: 0.0, 1.0, 1.0)),
     ("no search points", lambda: search_lambda(lambda lam: 0.0, 0.1, 1.0, per_decade=0)),
     ("empty box", lambda: box_prox(1.0, 0.0)),
+    ("zero step ratio", lambda: tv_pdhg(Identity(), torch.zeros(1, 1, 8, 8), 0.1, step_ratio=0.0)),
 ]
 
 
