@@ -160,11 +160,31 @@ def test_overwrite_and_resume_contradict(tmp_path):
 
 def test_tv_lambda_auto_searches_on_validation_images(tmp_path):
     cfg = RestorationConfig(out=str(tmp_path / "run"), task="mri", model="unet", data="phantoms", size=24, phantoms=4,
-                            depth=2, width=4, tv_lambda="auto", **{**TINY, "epochs": 1, "steps_per_epoch": 2})
-    metrics = run(cfg, progress=False, log=lambda s: None).metrics
-    table = metrics["tv_lambda_search"]
-    assert len(table) == 7
-    assert metrics["tv_lambda"] == max(table, key=lambda row: row[1])[0]
+                            depth=2, width=4, tv_lambda="auto", tv_tune_images=2,
+                            **{**TINY, "epochs": 1, "steps_per_epoch": 2})
+    tv = run(cfg, progress=False, log=lambda s: None).metrics["tv"]
+    search = tv["search"]
+    table = search["table"]
+    assert tv["lambda"] == search["lambda"] == max(table, key=lambda row: row[1])[0]
+    assert search["images"] == 2 and len(table) >= 13 and table == sorted(table)
+    centre = 3.0 * 2.0 / 255  # the heuristic for MRI at sigma 2: the first grid spans two decades either side
+    assert search["first_grid"] == pytest.approx([centre / 100, centre * 100])
+    assert search["best_at_edge"] == (tv["lambda"] in (table[0][0], table[-1][0]))
+    assert search["searched"] == [table[0][0], table[-1][0]]
+    assert tv["lambda_rule"] == "searched on validation images"
+
+
+@pytest.mark.parametrize("iterations, tol, converged", [(3000, 1e-3, True), (3, 1e-3, False), (40, 0.0, False)])
+def test_tv_baseline_reports_whether_it_converged(iterations, tol, converged, tmp_path):
+    cfg = RestorationConfig(out=str(tmp_path / "run"), task="ct", model="unet", data="phantoms", size=17, phantoms=2,
+                            views=9, depth=2, width=4, tv_lambda=0.3, tv_tol=tol,
+                            **{**TINY, "epochs": 1, "steps_per_epoch": 1, "patch": 17, "tv_iterations": iterations})
+    tv = run(cfg, progress=False, log=lambda s: None).metrics["tv"]
+    assert tv["lambda"] == 0.3 and tv["lambda_rule"] == "given" and tv["search"] is None
+    assert tv["stopped_by_tolerance"] == (len(tv["iterations_run"]) if converged else 0)
+    assert all(n < iterations for n in tv["iterations_run"]) == converged
+    rows = list(csv.DictReader(open(tmp_path / "run" / "per_case.csv")))
+    assert [int(r["tv_iterations"]) for r in rows] == tv["iterations_run"]
 
 
 # --- summaries over images --------------------------------------------------------------------------------
@@ -320,6 +340,8 @@ BAD_CONFIGS = [
     (dict(lr=0.0), "lr"),
     (dict(tv_lambda="best"), "tv_lambda"),
     (dict(tv_lambda=-1.0), "tv_lambda"),
+    (dict(tv_tol=-1e-6), "tv_tol"),
+    (dict(tv_tune_images=0), "tv_tune_images"),
 ]
 
 

@@ -86,13 +86,17 @@ def write_report(run_dir: str | Path, metrics: dict) -> Path:
     gains = "".join(f"<tr><td>{esc(names[b])}</td>{_cells(g['psnr'], 2, True)}{_cells(g['ssim'], 4, True)}"
                     f"<td>{g['network_better']} of {metrics['count']}</td></tr>" for b, g in gain.items())
     tv = ""
-    if metrics.get("tv_lambda") is not None:
-        tv = f"<p>TV weight lambda = {metrics['tv_lambda']:.4g}"
-        search = metrics.get("tv_lambda_search")
-        if search:
-            tried = ", ".join(f"{lam:.3g}: {score:.2f} dB" for lam, score in search)
-            tv += f", the best validation PSNR of a grid search (never on the evaluated images); tried {esc(tried)}"
-        tv += f"; {metrics.get('tv_iterations', '?')} iterations at most.</p>"
+    if metrics.get("tv"):
+        t = metrics["tv"]
+        used = t["iterations_run"]
+        tv = (f"<p>TV: lambda = {t['lambda']:.4g} ({esc(t['lambda_rule'])}); each solve ran until the relative "
+              f"change fell below {t['tol']:g} ({t['stopped_by_tolerance']} of {len(used)} did, in {min(used)} to "
+              f"{max(used)} iterations; at most {t['max_iterations']}); {t['seconds_per_image']:.2f} s per image "
+              f"against {metrics['network_seconds_per_image']:.3f} s for the network.</p>")
+        if t.get("search"):
+            tried = ", ".join(f"{lam:.3g}: {score:.2f}" for lam, score in t["search"]["table"])
+            tv += (f"<p>Search on {t['search']['images']} validation images: {esc(t['search']['summary'])}. "
+                   f"Mean validation PSNR (dB) by lambda: {esc(tried)}.</p>")
     methods = list(summary)
     head = "".join(f"<th>PSNR {esc(names[m])}</th>" for m in methods)
     per_case = "".join(f"<tr><td>{esc(str(r['case']))}</td>"
