@@ -17,8 +17,17 @@ from pixelwise.data.samples import sample, to_uint8
 from pixelwise.errors import PixelwiseError
 from pixelwise.losses.restoration import RestorationLoss, huber_loss, l1_loss, l2_loss, tv_penalty
 from pixelwise.metrics import bootstrap_interval
-from pixelwise.physics import Inpainting
-from pixelwise.tasks.restoration import RestorationConfig, evaluate, resume_config, run, score, summaries
+from pixelwise.physics import MRI, Inpainting
+from pixelwise.tasks.restoration import (
+    RestorationConfig,
+    evaluate,
+    resume_config,
+    run,
+    score,
+    summaries,
+    tv_baseline,
+    tv_reconstructions,
+)
 
 torch.set_num_threads(1)
 
@@ -185,6 +194,20 @@ def test_tv_baseline_reports_whether_it_converged(iterations, tol, converged, tm
     assert all(n < iterations for n in tv["iterations_run"]) == converged
     rows = list(csv.DictReader(open(tmp_path / "run" / "per_case.csv")))
     assert [int(r["tv_iterations"]) for r in rows] == tv["iterations_run"]
+
+
+def test_tv_reconstructions_batch_the_measurements_of_one_operator():
+    g = torch.Generator().manual_seed(4)
+    x = random_ellipses(3, 19, g).double()  # odd size
+    shared, other = MRI.cartesian((19, 19), 4, generator=g), MRI.cartesian((19, 19), 2, generator=g)
+    measurements = [(shared.A(x[:1]), shared), (other.A(x[1:2]), other), (shared.A(x[2:]), shared)]
+    images, used = tv_reconstructions(measurements, 0.003, 2000, 1e-7)
+    assert [tuple(z.shape) for z in images] == [(1, 1, 19, 19)] * 3
+    assert used[0] == used[2] != used[1]  # the two of one operator ran as one batch
+    alone = [tv_baseline(op, y, 0.003, 2000, 1e-7) for y, op in measurements]
+    torch.testing.assert_close(images[1], alone[1][0], rtol=0, atol=0)  # a group of one is the plain solve
+    for i in (0, 2):
+        assert float((images[i] - alone[i][0]).abs().max()) < 1e-3
 
 
 # --- summaries over images --------------------------------------------------------------------------------
