@@ -19,6 +19,7 @@ from pixelwise.losses.restoration import RestorationLoss, huber_loss, l1_loss, l
 from pixelwise.metrics import bootstrap_interval
 from pixelwise.physics import MRI, Inpainting
 from pixelwise.tasks.restoration import (
+    TV_TOL,
     RestorationConfig,
     evaluate,
     resume_config,
@@ -181,6 +182,7 @@ def test_tv_lambda_auto_searches_on_validation_images(tmp_path):
     assert search["best_at_edge"] == (tv["lambda"] in (table[0][0], table[-1][0]))
     assert search["searched"] == [table[0][0], table[-1][0]]
     assert tv["lambda_rule"] == "searched on validation images"
+    assert (tv["solver"], tv["tol"], tv["max_iterations"]) == ("pdhg", TV_TOL["pdhg"], TINY["tv_iterations"])
 
 
 @pytest.mark.parametrize("iterations, tol, converged", [(3000, 1e-3, True), (3, 1e-3, False), (40, 0.0, False)])
