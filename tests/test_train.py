@@ -80,9 +80,11 @@ def test_resume_with_a_budget_plans_again_when_the_saved_plan_is_used_up(tmp_pat
     torch.manual_seed(0)
     fit(torch.nn.Linear(3, 1), torch.nn.functional.mse_loss, make_batches(x, y), 8, validator(x, y),
         config(epochs=2), tmp_path, log=lambda s: None)
+    lines = []
     result = fit(torch.nn.Linear(3, 1), torch.nn.functional.mse_loss, make_batches(x, y), 8, validator(x, y),
-                 config(epochs=4, minutes=minutes), tmp_path, resume=True, log=lambda s: None)
+                 config(epochs=4, minutes=minutes), tmp_path, resume=True, log=lines.append)
     assert [r["epoch"] for r in result.history] == list(range(1, epochs + 1))
+    assert lines[0].startswith("resuming at epoch 3 of 4" if epochs == 4 else "nothing to resume"), lines[0]
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(tmp_path):

@@ -126,7 +126,11 @@ def fit(model: torch.nn.Module, loss_fn: Callable, train_batches: Callable[[int,
             remaining = config.minutes * 60 - elapsed_before
             if remaining > per_step * steps_per_epoch:
                 planned_steps = _plan(remaining, step, per_step, 0.0, steps_per_epoch, max_steps)
-        log(f"resuming at epoch {start_epoch + 1} of {_epochs(planned_steps, steps_per_epoch)}")
+        if step < planned_steps:
+            log(f"resuming at epoch {start_epoch + 1} of {_epochs(planned_steps, steps_per_epoch)}")
+        else:
+            log(f"nothing to resume: the run has finished its {len(result.history)} epochs (raise the epochs or "
+                "the time budget to train on)")
 
     budget = config.minutes * 60 if config.minutes is not None else None
     t0 = time.perf_counter() - elapsed_before
