@@ -57,6 +57,7 @@ CASES = {
         MRI.cartesian(s, 8, 0.08, kind="equispaced", generator=_g(2)), (c, *s, 2)),
     "ct_7_views": lambda c, s: (Radon(s, views(7)), (c, 7, Radon(s, views(7)).detectors)),
     "ct_circle": lambda c, s: (Radon(s, views(5), circle=True), (c, 5, min(s))),
+    "ct_sparse_matrix": lambda c, s: (Radon(s, views(7), sparse=True), (c, 7, Radon(s, views(7)).detectors)),
     "conv_stride2_pad1": lambda c, s: (
         Conv(_conv_weight(4, c, 3), stride=2, padding=1, input_size=s),
         (4, (s[0] - 1) // 2 + 1, (s[1] - 1) // 2 + 1)),

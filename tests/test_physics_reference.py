@@ -40,6 +40,18 @@ def test_radon_is_its_explicit_interpolation_matrix():
     torch.testing.assert_close(op.A_adjoint(y).reshape(2, -1), (mat.t() @ y.reshape(2, -1).T).T)
 
 
+@pytest.mark.parametrize("size, n_views, circle", [((12, 17), 6, False), ((15, 15), 5, True)])
+def test_sparse_radon_is_the_same_operator(size, n_views, circle):
+    dense, sparse = Radon(size, views(n_views), circle=circle), Radon(size, views(n_views), circle=circle, sparse=True)
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(2, 3, *size, generator=g, dtype=torch.float64)
+    y = torch.randn(2, 3, n_views, dense.detectors, generator=g, dtype=torch.float64)
+    torch.testing.assert_close(sparse.A(x), dense.A(x), rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(sparse.A_adjoint(y), dense.A_adjoint(y), rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(sparse.naive(y), dense.naive(y), rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(sparse.A(x.float()), dense.A(x.float()), rtol=1e-5, atol=1e-5)
+
+
 def test_fbp_reconstructs_the_phantom_as_well_as_skimage():
     size, angles = 64, views(90)
     img = shepp_logan(size).double()

@@ -33,7 +33,9 @@ def test_train_eval_apply_denoise(crops, tmp_path, capsys):
     assert main(["restore", "eval", "--run", str(run), "--data", str(crops), "--protocol", "plain"]) == 0
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["count"] == 3 and metrics["protocol"] == "plain"
-    assert set(metrics["mean"]) == {"naive", "tv", "network"}
+    assert set(metrics["mean"]) == set(metrics["summary"]) == {"naive", "tv", "network"}
+    assert set(metrics["gain"]) == {"naive", "tv"} and (run / "report.html").is_file()
+    assert "network - naive" in capsys.readouterr().out
     out = tmp_path / "restored"
     assert main(["restore", "apply", "--run", str(run), str(crops / "c1.png"), "--out", str(out)]) == 0
     assert read_image(out / "c1.png", mode="L").shape == (29, 30)
@@ -109,6 +111,39 @@ def test_existing_run_needs_overwrite(crops, tmp_path, capsys):
     code = main(["restore", "train", "--data", str(crops), "--out", str(run), *QUICK])
     assert code == 2 and "already exists" in capsys.readouterr().err
     assert (run / "keep.txt").read_text() == "mine"
+
+
+def test_resume_extends_a_run(crops, tmp_path, capsys):
+    run = tmp_path / "run"
+    small = ["--depth", "2", "--width", "4", "--data", str(crops), "--out", str(run)]
+    assert main(["restore", "train", *small, *QUICK]) == 0
+    weights = (run / "checkpoints" / "last.safetensors").read_bytes()
+    # the same command again with --resume and a longer run: the repeated options agree with the saved ones
+    assert main(["restore", "train", *small, *QUICK[:-3], "--epochs", "2", "--quiet", "--resume"]) == 0
+    rows = (run / "history.csv").read_text().strip().splitlines()
+    assert len(rows) == 1 + 2
+    assert (run / "checkpoints" / "last.safetensors").read_bytes() != weights
+    assert json.loads((run / "config.json").read_text())["epochs"] == 2
+    capsys.readouterr()
+    assert main(["restore", "train", "--out", str(run), "--lr", "0.5", "--resume", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "lr=0.5" in err, err
+    assert len((run / "history.csv").read_text().strip().splitlines()) == 1 + 2
+
+
+RESUME_BAD = [
+    (["--resume"], "cannot resume"),
+    (["--resume", "--overwrite"], "contradict"),
+]
+
+
+@pytest.mark.parametrize("args, words", RESUME_BAD, ids=[w for _, w in RESUME_BAD])
+def test_resume_bad_input(args, words, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["restore", "train", "--out", str(out), *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and words in err, err
+    assert not out.exists()
 
 
 def test_apply_refuses_what_it_cannot_do(tmp_path, crops, capsys):

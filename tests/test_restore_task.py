@@ -5,17 +5,30 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from pixelwise.data.io import write_image
 from pixelwise.data.phantoms import random_ellipses
 from pixelwise.data.samples import sample, to_uint8
 from pixelwise.errors import PixelwiseError
 from pixelwise.losses.restoration import RestorationLoss, huber_loss, l1_loss, l2_loss, tv_penalty
-from pixelwise.physics import Inpainting
-from pixelwise.tasks.restoration import RestorationConfig, evaluate, run, score
+from pixelwise.metrics import bootstrap_interval
+from pixelwise.physics import MRI, Inpainting
+from pixelwise.tasks.restoration import (
+    TV_TOL,
+    RestorationConfig,
+    evaluate,
+    resume_config,
+    run,
+    score,
+    summaries,
+    tv_baseline,
+    tv_reconstructions,
+)
 
 torch.set_num_threads(1)
 
@@ -92,13 +105,160 @@ def test_run_is_reproducible_and_eval_rewrites_metrics(tmp_path, crops):
     assert json.loads((a.run_dir / "metrics.json").read_text())["protocol"] == "denoise"
 
 
+def test_resume_continues_the_weights_of_an_interrupted_run(tmp_path, crops):
+    """1 epoch, then resumed to 2: the resumed call trains epoch 2 only and ends with the weights of 2 epochs
+    straight (constant lr), so it started from the epoch-1 weights, not from new ones; it keeps its saved
+    settings and its first epoch."""
+    extra = dict(TINY, data=str(crops), depth=3, width=8, steps_per_epoch=4, schedule="constant")
+    quiet = dict(progress=False, evaluate_after=False)
+    first = run(RestorationConfig(out=str(tmp_path / "a"), **{**extra, "epochs": 1}), log=lambda s: None, **quiet)
+    straight = run(RestorationConfig(out=str(tmp_path / "b"), **{**extra, "epochs": 2}), log=lambda s: None, **quiet)
+    lines = []
+    resumed = run(RestorationConfig(out=str(tmp_path / "a"), epochs=2, lr=0.5), resume=True, log=lines.append,
+                  **quiet)
+    assert [line.split(":")[0] for line in lines if line.startswith("epoch ")] == ["epoch 2/2"]
+    assert len(resumed.history) == 2 and resumed.history[0] == first.history[0]
+    assert [r["train_loss"] for r in resumed.history] == pytest.approx([r["train_loss"] for r in straight.history])
+    a = load_file(tmp_path / "a" / "checkpoints" / "last.safetensors")
+    b = load_file(tmp_path / "b" / "checkpoints" / "last.safetensors")
+    for k in b:
+        torch.testing.assert_close(a[k], b[k])
+    saved = json.loads((tmp_path / "a" / "config.json").read_text())
+    assert saved["epochs"] == 2 and saved["lr"] == TINY["lr"]  # lr=0.5 was not the run's: ignored
+    assert len(list(csv.DictReader(open(tmp_path / "a" / "history.csv")))) == 2
+
+
+RESUME_ERRORS = [
+    (dict(), dict(epochs=0), "nothing", "cannot resume"),
+    (dict(), dict(epochs=1, changes={"lr": 0.5}), "run", "lr=0.5"),
+    (dict(), dict(epochs=1, changes={"model": "unet"}), "run", "model"),
+    (dict(epochs=2), dict(epochs=1), "run", "below"),
+    (dict(), dict(minutes=-1.0), "run", "minutes"),
+]
+
+
+@pytest.mark.parametrize("first, again, folder, words", RESUME_ERRORS, ids=[e[3] for e in RESUME_ERRORS])
+def test_resume_errors(first, again, folder, words, tmp_path, crops):
+    extra = dict(TINY, data=str(crops), depth=2, width=4, steps_per_epoch=2, epochs=1)
+    run(RestorationConfig(out=str(tmp_path / "run"), **{**extra, **first}), progress=False, log=lambda s: None,
+        evaluate_after=False)
+    before = (tmp_path / "run" / "config.json").read_text()
+    with pytest.raises(PixelwiseError, match=words):
+        resume_config(tmp_path / folder, again.get("epochs") or None, again.get("minutes"), again.get("changes"))
+    assert (tmp_path / "run" / "config.json").read_text() == before
+    assert not (tmp_path / "nothing").exists()
+
+
+def test_resume_refuses_changed_data(tmp_path, crops):
+    data = tmp_path / "data"
+    data.mkdir()
+    for f in crops.iterdir():
+        (data / f.name).write_bytes(f.read_bytes())
+    extra = dict(TINY, data=str(data), depth=2, width=4, steps_per_epoch=2, epochs=1)
+    run(RestorationConfig(out=str(tmp_path / "run"), **extra), progress=False, log=lambda s: None,
+        evaluate_after=False)
+    (data / "crop0.png").rename(data / "zz.png")
+    with pytest.raises(PixelwiseError, match="split"):
+        run(RestorationConfig(out=str(tmp_path / "run"), epochs=2), resume=True, progress=False, log=lambda s: None)
+    assert len(list(csv.DictReader(open(tmp_path / "run" / "history.csv")))) == 1
+
+
+def test_overwrite_and_resume_contradict(tmp_path):
+    with pytest.raises(PixelwiseError, match="contradict"):
+        run(RestorationConfig(out=str(tmp_path / "run")), overwrite=True, resume=True, progress=False)
+
+
 def test_tv_lambda_auto_searches_on_validation_images(tmp_path):
     cfg = RestorationConfig(out=str(tmp_path / "run"), task="mri", model="unet", data="phantoms", size=24, phantoms=4,
-                            depth=2, width=4, tv_lambda="auto", **{**TINY, "epochs": 1, "steps_per_epoch": 2})
-    metrics = run(cfg, progress=False, log=lambda s: None).metrics
-    table = metrics["tv_lambda_search"]
-    assert len(table) == 7
-    assert metrics["tv_lambda"] == max(table, key=lambda row: row[1])[0]
+                            depth=2, width=4, tv_lambda="auto", tv_tune_images=2,
+                            **{**TINY, "epochs": 1, "steps_per_epoch": 2})
+    tv = run(cfg, progress=False, log=lambda s: None).metrics["tv"]
+    search = tv["search"]
+    table = search["table"]
+    assert tv["lambda"] == search["lambda"] == max(table, key=lambda row: row[1])[0]
+    assert search["images"] == 2 and len(table) >= 13 and table == sorted(table)
+    centre = 3.0 * 2.0 / 255  # the heuristic for MRI at sigma 2: the first grid spans two decades either side
+    assert search["first_grid"] == pytest.approx([centre / 100, centre * 100])
+    assert search["best_at_edge"] == (tv["lambda"] in (table[0][0], table[-1][0]))
+    assert search["searched"] == [table[0][0], table[-1][0]]
+    assert tv["lambda_rule"] == "searched on validation images"
+    assert (tv["solver"], tv["tol"], tv["max_iterations"]) == ("pdhg", TV_TOL["pdhg"], TINY["tv_iterations"])
+
+
+@pytest.mark.parametrize("iterations, tol, converged", [(3000, 1e-3, True), (3, 1e-3, False), (40, 0.0, False)])
+def test_tv_baseline_reports_whether_it_converged(iterations, tol, converged, tmp_path):
+    cfg = RestorationConfig(out=str(tmp_path / "run"), task="ct", model="unet", data="phantoms", size=17, phantoms=2,
+                            views=9, depth=2, width=4, tv_lambda=0.3, tv_tol=tol,
+                            **{**TINY, "epochs": 1, "steps_per_epoch": 1, "patch": 17, "tv_iterations": iterations})
+    tv = run(cfg, progress=False, log=lambda s: None).metrics["tv"]
+    assert tv["lambda"] == 0.3 and tv["lambda_rule"] == "given" and tv["search"] is None
+    assert tv["stopped_by_tolerance"] == (len(tv["iterations_run"]) if converged else 0)
+    assert all(n < iterations for n in tv["iterations_run"]) == converged
+    rows = list(csv.DictReader(open(tmp_path / "run" / "per_case.csv")))
+    assert [int(r["tv_iterations"]) for r in rows] == tv["iterations_run"]
+
+
+def test_tv_reconstructions_batch_the_measurements_of_one_operator():
+    g = torch.Generator().manual_seed(4)
+    x = random_ellipses(3, 19, g).double()  # odd size
+    shared, other = MRI.cartesian((19, 19), 4, generator=g), MRI.cartesian((19, 19), 2, generator=g)
+    measurements = [(shared.A(x[:1]), shared), (other.A(x[1:2]), other), (shared.A(x[2:]), shared)]
+    images, used = tv_reconstructions(measurements, 0.003, 2000, 1e-7)
+    assert [tuple(z.shape) for z in images] == [(1, 1, 19, 19)] * 3
+    assert used[0] == used[2] != used[1]  # the two of one operator ran as one batch
+    alone = [tv_baseline(op, y, 0.003, 2000, 1e-7) for y, op in measurements]
+    torch.testing.assert_close(images[1], alone[1][0], rtol=0, atol=0)  # a group of one is the plain solve
+    for i in (0, 2):
+        assert float((images[i] - alone[i][0]).abs().max()) < 1e-3
+
+
+# --- summaries over images --------------------------------------------------------------------------------
+def test_summaries_by_hand_and_the_gain_is_paired():
+    # the network is exactly 1 dB above TV on every image while the images themselves differ a lot: the
+    # paired interval of the gain is [1, 1], the interval of each method's own mean is wide
+    tv = [20.0, 35.0, 27.0, 31.0, 24.0]
+    rows = [{"case": f"i{i}", "psnr_naive": v - 3, "ssim_naive": 0.5, "psnr_tv": v, "ssim_tv": 0.7,
+             "psnr_network": v + 1, "ssim_network": 0.8 + 0.01 * i} for i, v in enumerate(tv)]
+    out = summaries(rows, ("naive", "tv", "network"), seed=3)
+    net = out["summary"]["network"]["psnr"]
+    assert net["mean"] == pytest.approx(28.4) and net["median"] == pytest.approx(28.0) and net["n"] == 5
+    assert net["ci_high"] - net["ci_low"] > 5
+    g = out["gain"]["tv"]["psnr"]
+    assert (g["mean"], g["median"], g["ci_low"], g["ci_high"]) == pytest.approx((1.0, 1.0, 1.0, 1.0))
+    assert out["gain"]["naive"]["psnr"]["mean"] == pytest.approx(4.0)
+    assert out["gain"]["tv"]["ssim"]["mean"] == pytest.approx(0.12)
+    assert out["gain"]["tv"]["network_better"] == 5 and set(out["gain"]) == {"naive", "tv"}
+    assert out["bootstrap"]["seed"] == 3 and summaries(rows, ("naive", "tv", "network"), seed=3) == out
+
+
+def test_summaries_with_one_image_and_a_losing_network():
+    rows = [{"case": "a", "psnr_naive": 25.0, "ssim_naive": 0.6, "psnr_network": 24.5, "ssim_network": 0.55}]
+    out = summaries(rows, ("naive", "network"), seed=0)
+    g = out["gain"]["naive"]
+    assert (g["psnr"]["mean"], g["psnr"]["ci_low"], g["psnr"]["ci_high"]) == pytest.approx((-0.5, -0.5, -0.5))
+    assert g["network_better"] == 0 and out["summary"]["naive"]["psnr"]["std"] == 0.0
+
+
+def test_eval_writes_intervals_and_a_self_contained_report(tmp_path, crops):
+    extra = dict(TINY, data=str(crops), depth=3, width=8, epochs=1, steps_per_epoch=3)
+    result = run(RestorationConfig(out=str(tmp_path / "run"), **extra), progress=False, log=lambda s: None)
+    m = json.loads((result.run_dir / "metrics.json").read_text())
+    rows = m["per_case"]
+    for b in ("naive", "tv"):
+        diffs = [r["psnr_network"] - r[f"psnr_{b}"] for r in rows]
+        assert m["gain"][b]["psnr"]["mean"] == pytest.approx(sum(diffs) / len(diffs))
+        assert (m["gain"][b]["psnr"]["ci_low"], m["gain"][b]["psnr"]["ci_high"]) == pytest.approx(
+            bootstrap_interval(diffs, seed=0))
+    for method in ("naive", "tv", "network"):
+        s = m["summary"][method]["ssim"]
+        assert s["ci_low"] <= s["mean"] <= s["ci_high"] and s["n"] == m["count"] == len(rows)
+    assert m["source"] == "the run's validation images"
+    page = (result.run_dir / "report.html").read_text()
+    links = re.findall(r'src="([^"]+)"', page)
+    assert "plots/figure.png" in links and "plots/loss.png" in links
+    assert all((result.run_dir / link).is_file() for link in links)
+    assert str(tmp_path) not in page  # relative links only: the folder can move
+    assert f"{m['gain']['tv']['psnr']['mean']:+.2f}" in page and all(r["case"] in page for r in rows)
 
 
 # --- protocols against hand-computed numbers ---------------------------------------------------------------
@@ -205,6 +365,8 @@ BAD_CONFIGS = [
     (dict(lr=0.0), "lr"),
     (dict(tv_lambda="best"), "tv_lambda"),
     (dict(tv_lambda=-1.0), "tv_lambda"),
+    (dict(tv_tol=-1e-6), "tv_tol"),
+    (dict(tv_tune_images=0), "tv_tune_images"),
 ]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -30,6 +32,7 @@ from pixelwise.solvers import (
     least_squares_cg,
     log_grid,
     proximal_gradient,
+    search_lambda,
     tikhonov,
     tv_denoise,
     tv_norm,
@@ -141,6 +144,21 @@ def test_tv_pdhg_and_fgp_reach_the_same_minimiser_and_lower_the_objective():
     assert objective(a) < objective(y) and objective(a) <= objective(b) + 1e-3
 
 
+@pytest.mark.parametrize("name, lam, size", [("mri_4x", 0.003, 33), ("ct_30_views", 0.3, 25)])
+def test_tv_pdhg_step_ratio_reaches_the_same_minimiser_in_fewer_iterations(name, lam, size):
+    x = _photo("camera")[..., :size, :size]  # odd sizes
+    op = MRI.cartesian((size, size), 4, generator=_g(2)) if name == "mri_4x" else Radon((size, size), views(30))
+    y = op.A(x)
+    y = y + 0.01 * torch.randn(y.shape, generator=_g(3), dtype=y.dtype)
+    runs = {}
+    for ratio in (1.0, 100.0):
+        used: list[int] = []
+        z = tv_pdhg(op, y, lam, iterations=6000, tol=1e-7, step_ratio=ratio, callback=lambda k, _, u=used: u.append(k))
+        runs[ratio] = (z, len(used))
+    assert float((runs[1.0][0] - runs[100.0][0]).abs().max()) < 2e-3
+    assert runs[100.0][1] < runs[1.0][1] / 2, {r: n for r, (_, n) in runs.items()}
+
+
 def test_tikhonov_fft_and_cg_paths_agree():
     x = _photo("camera")[..., :31, :33]  # odd sizes
     op = Blur(gaussian_kernel(1.0), "circular")
@@ -191,6 +209,36 @@ def test_choose_lambda_on_a_validation_image_then_applies_to_another():
     assert psnr(tikhonov(op, y, choice.lam)[0], test[0], 1.0) > psnr(op.naive(y)[0], test[0], 1.0)
 
 
+# (optimum, grid, widen, hit_edge, at_edge): a smooth peak in log(lambda) inside, below and far above the grid
+SEARCHES = [
+    (0.03, (1e-3, 1.0), 3, False, False),
+    (2e-5, (1e-2, 1.0), 3, True, False),  # three decades below: found after widening
+    (7.0, (1e-3, 1e-1), 3, True, False),
+    (1e6, (1e-2, 1.0), 2, True, True),  # too far: still at the edge, and reported so
+    (0.5, (0.1, 0.2), 0, True, True),  # no widening allowed
+]
+
+
+@pytest.mark.parametrize("optimum, grid, widen, hit_edge, at_edge", SEARCHES)
+def test_search_lambda_widens_past_an_edge_and_refines(optimum, grid, widen, hit_edge, at_edge):
+    calls = []
+
+    def score(lam):
+        calls.append(lam)
+        return -(math.log10(lam) - math.log10(optimum)) ** 2
+
+    found = search_lambda(score, *grid, per_decade=2, widen=widen, refine=2)
+    assert (found.hit_edge, found.at_edge) == (hit_edge, at_edge)
+    assert len(calls) == len(set(calls)) == len(found.table)  # each lambda scored once
+    assert found.table == sorted(found.table) and found.score == max(v for _, v in found.table)
+    assert found.grid == grid and found.searched == (found.table[0][0], found.table[-1][0])
+    if not at_edge:  # within the refined resolution of 1/6 decade
+        assert abs(math.log10(found.lam / optimum)) <= 1 / 12 + 1e-9
+    else:
+        assert found.lam == found.searched[1]
+    assert ("widened" in found.describe()) == hit_edge
+
+
 BAD = [
     ("negative lambda", lambda: tikhonov(Identity(), torch.zeros(1, 1, 8, 8), -1.0)),
     ("unknown regulariser", lambda: tikhonov(Identity(), torch.zeros(1, 1, 8, 8), 1.0, "laplace")),
@@ -201,7 +249,10 @@ BAD = [
     ("negative step", lambda: landweber(Identity(), torch.zeros(1, 1, 8, 8), step=-1.0)),
     ("empty lambda grid", lambda: choose_lambda(lambda lam: None, torch.zeros(1, 8, 8), [])),
     ("bad grid bounds", lambda: log_grid(1.0, 0.1, 3)),
+    ("bad search bounds", lambda: search_lambda(lambda lam: 0.0, 1.0, 1.0)),
+    ("no search points", lambda: search_lambda(lambda lam: 0.0, 0.1, 1.0, per_decade=0)),
     ("empty box", lambda: box_prox(1.0, 0.0)),
+    ("zero step ratio", lambda: tv_pdhg(Identity(), torch.zeros(1, 1, 8, 8), 0.1, step_ratio=0.0)),
 ]
 
 

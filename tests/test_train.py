@@ -73,6 +73,20 @@ def test_resume_reproduces_an_uninterrupted_run(tmp_path):
     torch.testing.assert_close(resumed.bias, straight.bias)
 
 
+@pytest.mark.parametrize("minutes, epochs", [(10.0, 4), (1e-6, 2)], ids=["room-for-more", "budget-spent"])
+def test_resume_with_a_budget_plans_again_when_the_saved_plan_is_used_up(tmp_path, minutes, epochs):
+    """A finished run resumed with a time budget trains on only if at least one more epoch fits in it."""
+    x, y = regression_problem()
+    torch.manual_seed(0)
+    fit(torch.nn.Linear(3, 1), torch.nn.functional.mse_loss, make_batches(x, y), 8, validator(x, y),
+        config(epochs=2), tmp_path, log=lambda s: None)
+    lines = []
+    result = fit(torch.nn.Linear(3, 1), torch.nn.functional.mse_loss, make_batches(x, y), 8, validator(x, y),
+                 config(epochs=4, minutes=minutes), tmp_path, resume=True, log=lines.append)
+    assert [r["epoch"] for r in result.history] == list(range(1, epochs + 1))
+    assert lines[0].startswith("resuming at epoch 3 of 4" if epochs == 4 else "nothing to resume"), lines[0]
+
+
 def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(tmp_path):
     x, y = regression_problem()
     model = torch.nn.Linear(3, 1)

@@ -60,10 +60,14 @@ def add_parser(subparsers) -> None:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--no-augment", action="store_true")
     t.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    t.add_argument("--resume", action="store_true", help="continue the run in --out with its saved settings; "
+                   "--epochs may raise its length, --minutes sets its total time budget")
     t.add_argument("--quiet", action="store_true")
     t.set_defaults(func=cmd_train)
+    t.set_defaults(train_defaults=_config_kwargs(t.parse_args([])))  # to tell which options were given
 
-    e = sub.add_parser("eval", help="score a run next to the naive and TV baselines (metrics.json, per_case.csv)")
+    e = sub.add_parser("eval", help="score a run next to the naive and TV baselines, with bootstrap intervals "
+                       "(metrics.json, per_case.csv, report.html)")
     e.add_argument("--run", required=True)
     e.add_argument("--data", default=None, help="folder of clean images, 'bundled' or 'phantoms' (default: val)")
     e.add_argument("--protocol", default=None, choices=("plain", "denoise", "sr"))
@@ -91,21 +95,32 @@ def add_parser(subparsers) -> None:
     d.set_defaults(func=cmd_dip)
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    from pixelwise.tasks.restoration import RestorationConfig, run
-
-    epochs = args.epochs if args.epochs is not None else (1000 if args.minutes else 10)
-    cfg = RestorationConfig(
-        task=args.task, model=args.model, regime=args.regime, data=args.data, out=args.out, channels=args.channels,
+def _config_kwargs(args: argparse.Namespace) -> dict:
+    """The RestorationConfig settings of ``restore train``'s options (all but --out, --epochs, --minutes)."""
+    return dict(
+        task=args.task, model=args.model, regime=args.regime, data=args.data, channels=args.channels,
         sigma=args.sigma, sigma_range=args.sigma_range, scale=args.scale, blur_sigma=args.blur_sigma,
         keep=args.keep, acceleration=args.acceleration, views=args.views, splitting=args.splitting,
         depth=args.depth, width=args.width, iterations=args.iterations, shared=args.shared, up=args.up,
         loss=args.loss, tv_weight=args.tv_weight, adversarial_weight=args.adversarial_weight, patch=args.patch,
-        size=args.size, phantoms=args.phantoms,
-        augment=not args.no_augment, batch_size=args.batch_size, steps_per_epoch=args.steps_per_epoch,
-        epochs=epochs, minutes=args.minutes, lr=args.lr, protocol=args.protocol, seed=args.seed,
+        size=args.size, phantoms=args.phantoms, augment=not args.no_augment, batch_size=args.batch_size,
+        steps_per_epoch=args.steps_per_epoch, lr=args.lr, protocol=args.protocol, seed=args.seed,
         tv_lambda=_number_or_text(args.tv_lambda))
-    result = run(cfg, overwrite=args.overwrite, progress=not args.quiet)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from pixelwise.tasks.restoration import RestorationConfig, resume_config, run
+
+    settings = _config_kwargs(args)
+    if args.resume:
+        if args.overwrite:
+            raise PixelwiseError("--overwrite and --resume contradict each other; pass one of them.")
+        given = {k: v for k, v in settings.items() if v != args.train_defaults[k]}
+        cfg = resume_config(args.out, args.epochs, args.minutes, given)
+    else:
+        epochs = args.epochs if args.epochs is not None else (1000 if args.minutes else 10)
+        cfg = RestorationConfig(**settings, out=args.out, epochs=epochs, minutes=args.minutes)
+    result = run(cfg, overwrite=args.overwrite, resume=args.resume, progress=not args.quiet)
     print(f"run folder: {result.run_dir}")
     return 0
 

@@ -14,6 +14,9 @@ grid of sample points of each view, then a sum along each ray. ``A^T y = R^T y``
 interpolation: every ray value is splatted back onto the four pixels around each of its samples with
 the same bilinear weights, which is exactly the input-gradient kernel of ``grid_sample``
 (``aten.grid_sampler_2d_backward``). So back-projection is the exact adjoint, not an approximation.
+With ``sparse=True`` both products use the explicit matrix instead (CSR, built on first use): the same map
+to rounding, several times faster for small images (64 x 64 with 30 views: about 7 times), for solvers that
+apply A and A^T thousands of times; it holds about ``4 views detectors samples`` entries.
 
 Conventions, compared with ``skimage.transform.radon(image, theta)`` in the tests: angles in degrees,
 sinogram axes here ``(N, C, views, detectors)`` (skimage returns ``(detectors, views)`` for one image);
@@ -31,6 +34,7 @@ the band-limited ramp filter (Ram-Lak) applied along the detector axis by zero-p
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 
 import torch
@@ -65,6 +69,7 @@ class Radon(LinearOperator):
         noise=None,
         chunk: int = 4_000_000,
         cache_floats: int = 16_000_000,
+        sparse: bool = False,
     ):
         super().__init__(noise)
         if len(size) != 2 or min(size) < 1:
@@ -86,6 +91,8 @@ class Radon(LinearOperator):
         self.cache_floats = int(cache_floats)  # keep the sample grids when they fit in this many floats
         self._grid_cache: dict = {}
         self._cached_floats = 0
+        self.sparse = bool(sparse)  # products with the explicit matrix (R, R^T) per dtype, built on first use
+        self._matrices: dict = {}
 
     # --- geometry ------------------------------------------------------------------------------
     def _grid(self, sl: slice, dtype) -> torch.Tensor:
@@ -112,6 +119,15 @@ class Radon(LinearOperator):
             self._grid_cache[key] = grid
         return grid
 
+    def _matrix(self, dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(R, R^T)`` of (C1) as CSR tensors of ``dtype`` (:func:`radon_matrix`), built once."""
+        if dtype not in self._matrices:
+            r = radon_matrix(self.size, self.angles, self.detectors).to(dtype)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "sparse CSR support is in beta": products and autograd work
+                self._matrices[dtype] = (r.to_sparse_csr(), r.t().coalesce().to_sparse_csr())
+        return self._matrices[dtype]
+
     def _chunks(self, batch: int):
         per_view = self.detectors * self.samples * max(1, batch)
         step = max(1, self.chunk // per_view)
@@ -127,6 +143,9 @@ class Radon(LinearOperator):
                 "build the operator for this size."
             )
         n, c = x.shape[:2]
+        if self.sparse:
+            flat = x.reshape(n * c, -1).t()  # (H*W, N*C)
+            return (self._matrix(x.dtype)[0] @ flat).t().reshape(n, c, self.angles.numel(), self.detectors)
         out = []
         for sl in self._chunks(n * c):
             grid = self._grid(sl, x.dtype).expand(n, -1, -1, -1)  # (N, V*D, T, 2)
@@ -142,6 +161,9 @@ class Radon(LinearOperator):
             )
         n, c = y.shape[:2]
         h, w = self.size
+        if self.sparse:
+            flat = y.reshape(n * c, -1).t()  # (V*D, N*C)
+            return (self._matrix(y.dtype)[1] @ flat).t().reshape(n, c, h, w)
         shape_only = y.new_zeros(n, c, h, w)
         out = y.new_zeros(n, c, h, w)
         for sl in self._chunks(n * c):

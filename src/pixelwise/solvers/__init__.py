@@ -5,13 +5,14 @@ Every solver takes the operator, the measurement and its hyper-parameters, accep
 """
 
 from pixelwise.solvers.cg import conjugate_gradient, least_squares_cg
-from pixelwise.solvers.lambda_search import LambdaChoice, choose_lambda, log_grid
+from pixelwise.solvers.lambda_search import GridSearch, LambdaChoice, choose_lambda, log_grid, search_lambda
 from pixelwise.solvers.landweber import default_step, gradient_step, landweber
 from pixelwise.solvers.proximal_gradient import box_prox, denoiser_prox, proximal_gradient, tv_prox
 from pixelwise.solvers.tikhonov import tikhonov
 from pixelwise.solvers.tv import tv_denoise, tv_norm, tv_pdhg
 
 __all__ = [
+    "GridSearch",
     "LambdaChoice",
     "box_prox",
     "choose_lambda",
@@ -23,6 +24,7 @@ __all__ = [
     "least_squares_cg",
     "log_grid",
     "proximal_gradient",
+    "search_lambda",
     "tikhonov",
     "tv_denoise",
     "tv_norm",

@@ -19,7 +19,10 @@ Two algorithms, both with the Neumann forward-difference gradient ``D`` of
       xbar <- 2 x+ - x                                       theta = 1                 (TV5)
 
   with ``sigma tau ||K||^2 < 1``. A is rescaled to unit norm first (and lam with it), which keeps the
-  two blocks of K balanced; the minimiser is unchanged.
+  two blocks of K balanced; the minimiser is unchanged. ``step_ratio = tau / sigma`` (1 by default) trades
+  the primal step against the dual one; a primal step larger than the dual one converges several times
+  faster on the sparse-view CT and undersampled MRI phantoms of the learned-reconstruction benchmark
+  (``step_ratio=100``: converged in about 300 to 1000 iterations where 1 needs thousands).
 
 Both stop when the relative change of the iterate falls below ``tol``: ``||x_k - x_{k-1}|| / ||y||``
 for FGP, ``||x_k - x_{k-1}|| / ||x_k||`` for PDHG.
@@ -133,15 +136,18 @@ def tv_pdhg(
     op_norm: float | None = None,
     callback: Callback | None = None,
     generator: torch.Generator | None = None,
+    step_ratio: float = 1.0,
 ) -> torch.Tensor:
     """``argmin_x 1/2 ||A x - y||^2 + lam TV(x)`` by Chambolle-Pock, (TV2)-(TV5).
 
     ``op_norm`` (``||A||``) is estimated by power iteration when not given. Starts from ``x0`` or the
-    operator's naive reconstruction.
+    operator's naive reconstruction. ``step_ratio`` is ``tau / sigma`` (see the module notes).
     """
     _check_iterations(iterations, tol)
     if not lam >= 0:
         raise ValueError(f"lambda {lam} must be >= 0.")
+    if not step_ratio > 0:
+        raise ValueError(f"step_ratio {step_ratio} must be > 0 (tau / sigma; 1 is the symmetric choice).")
     x = (op.naive(y) if x0 is None else x0).clone()
     if op_norm is None:
         op_norm = op.norm(
@@ -156,7 +162,7 @@ def tv_pdhg(
     a = float(op_norm)
     y_s, lam_s = y / a, lam / (a * a)
     k_norm = math.sqrt(1.0 + 8.0)  # ||(A/a, D)|| <= sqrt(1 + ||D||^2), ||D||^2 <= 8
-    tau = sigma = 0.99 / k_norm
+    tau, sigma = 0.99 * math.sqrt(step_ratio) / k_norm, 0.99 / (math.sqrt(step_ratio) * k_norm)  # tau sigma < 1/||K||^2
     p = torch.zeros_like(y)  # dual of the data block
     q = x.new_zeros(x.shape[:2] + (2,) + x.shape[2:])  # dual of the gradient block, (N, C, 2, H, W)
     x_bar = x.clone()

@@ -133,7 +133,19 @@ def fit(model: torch.nn.Module, loss_fn: Callable, train_batches: Callable[[int,
         result.history, result.best_epoch = list(state["history"]), state["best_epoch"]
         result.best_value = sign * best_score if best_score > -math.inf else float("nan")
         elapsed_before = state["seconds"]
-        log(f"resuming at epoch {start_epoch + 1} of {_epochs(planned_steps, steps_per_epoch)}")
+        done = sum(row["steps"] for row in result.history)
+        if config.minutes is not None and planned_steps <= step < max_steps and done > 0:
+            # the saved plan is used up (the run ended by its budget): a larger budget is planned again from
+            # the pace measured so far (validation included), if at least one more epoch fits in it
+            per_step = sum(row["seconds"] for row in result.history) / done
+            remaining = config.minutes * 60 - elapsed_before
+            if remaining > per_step * steps_per_epoch:
+                planned_steps = _plan(remaining, step, per_step, 0.0, steps_per_epoch, max_steps)
+        if step < planned_steps:
+            log(f"resuming at epoch {start_epoch + 1} of {_epochs(planned_steps, steps_per_epoch)}")
+        else:
+            log(f"nothing to resume: the run has finished its {len(result.history)} epochs (raise the epochs or "
+                "the time budget to train on)")
 
     budget = config.minutes * 60 if config.minutes is not None else None
     t0 = time.perf_counter() - elapsed_before
