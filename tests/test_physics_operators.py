@@ -228,3 +228,15 @@ def test_bad_input_raises_one_sentence(what, make):
         make()
     message = str(err.value)
     assert message.endswith(".") and "\n" not in message
+
+
+def test_inpainting_casts_its_mask_once_per_dtype_and_follows_a_new_mask():
+    op = Inpainting(torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
+    x = torch.ones(1, 1, 2, 2)
+    assert op._m(x) is op._m(x)  # cached in the input's dtype and device
+    torch.testing.assert_close(op.A(x), torch.tensor([[[[1.0, 0.0], [0.0, 1.0]]]]))
+    op.mask = torch.tensor([[0.0, 1.0], [1.0, 1.0]])  # a new mask replaces the cached casts
+    torch.testing.assert_close(op.A(x), torch.tensor([[[[0.0, 1.0], [1.0, 1.0]]]]))
+    with pytest.raises(PixelwiseError):
+        op.mask = torch.full((2, 2), 0.5)
+
