@@ -229,3 +229,34 @@ def test_bad_input_raises_one_sentence(what, make):
         make()
     message = str(err.value)
     assert message.endswith(".") and "\n" not in message
+
+
+def test_inpainting_casts_its_mask_once_per_dtype_and_follows_a_new_mask():
+    op = Inpainting(torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
+    x = torch.ones(1, 1, 2, 2)
+    assert op._m(x) is op._m(x)  # cached in the input's dtype and device
+    torch.testing.assert_close(op.A(x), torch.tensor([[[[1.0, 0.0], [0.0, 1.0]]]]))
+    op.mask = torch.tensor([[0.0, 1.0], [1.0, 1.0]])  # a new mask replaces the cached casts
+    torch.testing.assert_close(op.A(x), torch.tensor([[[[0.0, 1.0], [1.0, 1.0]]]]))
+    with pytest.raises(PixelwiseError):
+        op.mask = torch.full((2, 2), 0.5)
+
+
+@pytest.mark.parametrize("boundary", ["zero", "valid"])
+@pytest.mark.parametrize("shape", [(1, 1, 67, 45), (2, 3, 40, 33), (16, 1, 24, 20), (1, 2, 9, 70)])
+def test_blur_planes_as_channels_match_a_plain_convolution_per_plane(boundary, shape):
+    # the batch and channels become the channels of one depthwise conv, single planes are cut into strips:
+    # each plane must still be the plain convolution of that plane, and A^T its exact adjoint
+    k = torch.rand(5, 4, generator=_g(8), dtype=torch.float64)
+    op = Blur(k, boundary)
+    x = torch.randn(*shape, generator=_g(9), dtype=torch.float64)
+    kh, kw = k.shape
+    pad = (kw - 1 - kw // 2, kw // 2, kh - 1 - kh // 2, kh // 2) if boundary == "zero" else (0, 0, 0, 0)
+    planes = torch.nn.functional.pad(x, pad).reshape(-1, 1, shape[-2] + pad[2] + pad[3], shape[-1] + pad[0] + pad[1])
+    expected = torch.cat([torch.nn.functional.conv2d(p[None], k.flip(0, 1)[None, None]) for p in planes])
+    ax = op.A(x)
+    torch.testing.assert_close(ax, expected.reshape(ax.shape), rtol=1e-12, atol=1e-12)
+    y = torch.randn(ax.shape, generator=_g(10), dtype=torch.float64)
+    lhs, rhs = float(inner(ax, y)), float(inner(x, op.A_adjoint(y)))
+    assert abs(lhs - rhs) <= 1e-10 * max(1.0, abs(lhs))
+    torch.testing.assert_close(op.A(x.float()), ax.float(), rtol=1e-5, atol=1e-5)

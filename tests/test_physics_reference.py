@@ -31,13 +31,24 @@ def test_radon_axis_convention_at_zero_degrees_sums_columns():
     torch.testing.assert_close(p, img[0, 0].sum(0))
 
 
-def test_radon_is_its_explicit_interpolation_matrix():
-    size, angles = (12, 17), views(6)
-    op, mat = Radon(size, angles), radon_matrix(size, angles)
-    x = torch.randn(2, 1, *size, dtype=torch.float64)
-    y = torch.randn(2, 1, 6, op.detectors, dtype=torch.float64)
-    torch.testing.assert_close(op.A(x).reshape(2, -1), (mat @ x.reshape(2, -1).T).T)
-    torch.testing.assert_close(op.A_adjoint(y).reshape(2, -1), (mat.t() @ y.reshape(2, -1).T).T)
+@pytest.mark.parametrize("size, n_views, circle, chunk, threads", [
+    ((12, 17), 6, False, 4_000_000, 1),
+    ((33, 33), 8, True, 4_000_000, 1),  # rays through the corners: spare places sent outside the image
+    ((21, 16), 7, False, 300, 2),  # many small chunks, and one image split across two threads
+])
+def test_radon_is_its_explicit_interpolation_matrix(size, n_views, circle, chunk, threads):
+    angles = views(n_views)
+    op, mat = Radon(size, angles, circle=circle, chunk=chunk), radon_matrix(size, angles, circle=circle)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        for batch in (2, 1):
+            x = torch.randn(batch, 1, *size, dtype=torch.float64)
+            y = torch.randn(batch, 1, n_views, op.detectors, dtype=torch.float64)
+            torch.testing.assert_close(op.A(x).reshape(batch, -1), (mat @ x.reshape(batch, -1).T).T)
+            torch.testing.assert_close(op.A_adjoint(y).reshape(batch, -1), (mat.t() @ y.reshape(batch, -1).T).T)
+    finally:
+        torch.set_num_threads(previous)
 
 
 @pytest.mark.parametrize("size, n_views, circle", [((12, 17), 6, False), ((15, 15), 5, True)])

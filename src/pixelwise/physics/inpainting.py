@@ -25,6 +25,15 @@ class Inpainting(LinearOperator):
 
     def __init__(self, mask: torch.Tensor, noise=None):
         super().__init__(noise)
+        self.mask = mask
+
+    @property
+    def mask(self) -> torch.Tensor:
+        """The float64 0/1 mask; assigning a new one validates it (treat the tensor itself as read-only)."""
+        return self._mask
+
+    @mask.setter
+    def mask(self, mask: torch.Tensor) -> None:
         mask = torch.as_tensor(mask, dtype=torch.float64)
         if mask.dim() not in (2, 3):
             raise PixelwiseError(
@@ -36,7 +45,8 @@ class Inpainting(LinearOperator):
             )
         if not bool(mask.any()):
             raise PixelwiseError("inpainting mask removes every pixel; keep at least one.")
-        self.mask = mask
+        self._mask = mask
+        self._cast: dict = {}  # (dtype, device) -> the mask in that dtype, so A does not convert it every call
 
     def _m(self, x):
         check_image(x, "Inpainting")
@@ -46,7 +56,10 @@ class Inpainting(LinearOperator):
                 f"inpainting mask of shape {tuple(m.shape)} does not match the image "
                 f"{tuple(x.shape[1:])}; give a mask of the image's height and width."
             )
-        return m.to(x.dtype)
+        key = (x.dtype, x.device)
+        if key not in self._cast:
+            self._cast[key] = m.to(dtype=x.dtype, device=x.device)
+        return self._cast[key]
 
     def A(self, x):  # noqa: N802
         return x * self._m(x)
