@@ -35,6 +35,7 @@ from _common import best_time, count_flops, emit, import_deepinv, machine
 from torch import nn
 
 from pixelwise.models import DnCNN
+from pixelwise.models.inference import optimize_for_inference
 
 
 def reference_dncnn(channels: int, depth: int, width: int) -> nn.Module:
@@ -102,6 +103,9 @@ def main() -> None:
     models = {"pixelwise_dncnn": DnCNN(1, args.depth, args.width).eval(),
               "pixelwise_dncnn_no_bn": DnCNN(1, args.depth, args.width, batch_norm=False).eval(),
               "reference_sequential": reference_dncnn(1, args.depth, args.width).eval()}
+    # the paper's network with its batch norm folded into the convolutions (pixelwise.models.inference)
+    models["pixelwise_dncnn_folded_bn"] = optimize_for_inference(models["pixelwise_dncnn"], shuffle_up=False)
+    models["pixelwise_dncnn_folded_bn"].to(memory_format=torch.contiguous_format)
     check = None
     if dinv is not None:
         models["deepinv_dncnn"] = deepinv_dncnn(dinv, args.depth, args.width)
@@ -127,7 +131,8 @@ def main() -> None:
                            "the paper's network"}
     if dinv is not None:
         result["deepinv_same_map_check"] = check
-        pairs = {"same_architecture": "pixelwise_dncnn_no_bn", "pixelwise_default_bn": "pixelwise_dncnn"}
+        pairs = {"same_architecture": "pixelwise_dncnn_no_bn", "pixelwise_default_bn": "pixelwise_dncnn",
+                 "pixelwise_default_bn_folded": "pixelwise_dncnn_folded_bn"}
         result["seconds_ratio_deepinv_over_pixelwise"] = {
             f"{kind}_{variant}": ratio(f"deepinv_dncnn_{variant}", f"{ours}_{variant}")
             for kind, ours in pairs.items() for variant in ("eager", "frozen")}
