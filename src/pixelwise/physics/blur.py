@@ -97,6 +97,7 @@ class Blur(LinearOperator):
         self.kernel = kernel
         self.boundary = boundary
         self._otf_cache: dict = {}
+        self._flip_cache: dict = {}
 
     # --- helpers ------------------------------------------------------------------------------
     def _check(self, x, who="Blur"):
@@ -109,7 +110,11 @@ class Blur(LinearOperator):
             )
 
     def _flipped(self, x):
-        return self.kernel.flip(0, 1).to(x.dtype)  # conv2d correlates: flip for a true convolution
+        """The kernel flipped (conv2d correlates; A is a true convolution) in ``x``'s dtype and device, made once."""
+        key = (x.dtype, x.device)
+        if key not in self._flip_cache:
+            self._flip_cache[key] = self.kernel.flip(0, 1).to(dtype=x.dtype, device=x.device).contiguous()
+        return self._flip_cache[key]
 
     def otf(self, size, dtype=torch.float64) -> torch.Tensor:
         """``K = DFT(k)`` on an ``(H, W)`` grid as a real-FFT half spectrum ``(H, W // 2 + 1)`` (complex)."""
