@@ -35,6 +35,7 @@ def test_radon_axis_convention_at_zero_degrees_sums_columns():
     ((12, 17), 6, False, 4_000_000, 1),
     ((33, 33), 8, True, 4_000_000, 1),  # rays through the corners: spare places sent outside the image
     ((21, 16), 7, False, 300, 2),  # many small chunks, and one image split across two threads
+    ((3, 200), 5, False, 4_000_000, 1),  # elongated: padding blocks must stay outside the image
 ])
 def test_radon_is_its_explicit_interpolation_matrix(size, n_views, circle, chunk, threads):
     angles = views(n_views)

@@ -107,8 +107,10 @@ class Radon(LinearOperator):
         A ray whose visited samples do not fill its last block is lengthened by samples before its first or
         after its last visited one, outside the image (weight 0) -- only where that side of the ray runs out of
         the image before the end of the sample lattice; otherwise (a few rays through the corners) the spare
-        places are listed and sent far outside. Per block: its ray (``view * detectors + j``), the normalised
-        grid coordinates of its first sample and the step between samples (the ray direction), planar ``(2, B)``.
+        places are listed and sent far outside. Per block: its ray (``view * detectors + j``) and the normalised
+        grid coordinates of its first sample, planar ``(2, B)``; per view: the step between samples (the ray
+        direction): 20 bytes per block against 8 q for the float32 coordinates of its samples, which a large
+        problem builds chunk by chunk rather than keeps.
         """
         h, w = self.size
         n_det, n_smp = self.detectors, self.samples
@@ -146,16 +148,17 @@ class Radon(LinearOperator):
         sx, sy = 2 / max(w - 1, 1), 2 / max(h - 1, 1)  # pixel -> normalised coordinates (align_corners=True)
         start = torch.stack([(col0.flatten()[ray] + t * sin[view, 0]) * sx - 1,
                              (row0.flatten()[ray] + t * cos[view, 0]) * sy - 1])  # (2, B): x, y
-        step = torch.stack([sin[view, 0] * sx, cos[view, 0] * sy])  # (2, B)
         # the rare rays inside the image beyond both ends of the lattice: their spare places, (block, place)
         last_block = (torch.cumsum(per_ray, 0) - 1)[~before & ~after & (spare > 0)]
         places = q - spare[~before & ~after & (spare > 0)]
         pairs = [(int(b), p) for b, first_spare in zip(last_block, places) for p in range(int(first_spare), q)]
         pad = -ray.numel() % 8  # whole groups of 8 blocks, so that a chunk splits evenly across threads
+        n_rays = length.numel()
         self._q = q
-        self._ray = torch.cat([ray, ray.new_zeros(pad)])  # padding blocks: ray 0, all samples far outside
-        self._start = torch.cat([start, start.new_full((2, pad), -4.0)], 1)
-        self._step = torch.cat([step, step.new_zeros(2, pad)], 1)
+        # padding blocks: the extra ray V*D (dropped), in the extra view V whose step is 0, far outside
+        self._ray = torch.cat([ray, ray.new_full((pad,), n_rays)]).int()  # (B,)
+        self._start = torch.cat([start, start.new_full((2, pad), -4.0)], 1)  # (2, B)
+        self._step = F.pad(torch.stack([sin[:, 0] * sx, cos[:, 0] * sy]), (0, 1))  # (2, V + 1) per sample
         pairs = torch.tensor(pairs, dtype=torch.long).reshape(-1, 2)
         self._spare_block, self._spare_place = pairs[:, 0].contiguous(), pairs[:, 1].contiguous()  # by block
 
@@ -173,7 +176,7 @@ class Radon(LinearOperator):
     def _coordinates(self, b0: int, b1: int, dtype, device) -> torch.Tensor:
         place = torch.arange(self._q, dtype=dtype, device=device)[None, :, None]  # (1, q, 1)
         start = self._start[:, None, b0:b1].to(dtype=dtype, device=device)  # (2, 1, b)
-        step = self._step[:, None, b0:b1].to(dtype=dtype, device=device)
+        step = self._step[:, self._ray[b0:b1] // self.detectors].to(dtype=dtype, device=device)[:, None, :]
         grid = torch.empty(2, self._q, b1 - b0, dtype=dtype, device=device)
         torch.addcmul(start, place, step, out=grid)  # (2, q, b): start + i step, place-major
         blocks = self._spare_block
@@ -224,7 +227,7 @@ class Radon(LinearOperator):
             flat = x.reshape(n * c, -1).t()  # (H*W, N*C)
             return (self._matrix(x.dtype)[0] @ flat).t().reshape(n, c, self.angles.numel(), self.detectors)
         fold = self._fold(n)
-        rays = x.new_zeros(n * c, self.angles.numel() * self.detectors)  # (N*C, V*D)
+        rays = x.new_zeros(n * c, self.angles.numel() * self.detectors + 1)  # (N*C, V*D + the padding ray)
         for b0, b1 in self._chunks(n * c):
             grid = self._sampler_grid(self._grid(b0, b1, x.dtype, x.device), fold)  # (fold, q, b / fold, 2)
             if fold > 1:  # one image: its blocks split into `fold` parts as a batch, run in parallel
@@ -235,8 +238,9 @@ class Radon(LinearOperator):
                 out = F.grid_sample(x, grid.expand(n, -1, -1, -1), mode="bilinear", padding_mode="zeros",
                                     align_corners=True)  # (N, C, q, b)
                 sums = out.sum(2).view(n * c, b1 - b0)  # (N*C, b): the sum over each block
-            rays.index_add_(1, self._ray[b0:b1].to(x.device), sums)  # the sum along each ray, (C1)
-        return rays.view(n, c, self.angles.numel(), self.detectors)  # (N, C, V, D)
+            ray = self._ray[b0:b1].to(device=x.device, dtype=torch.long)  # int64: index_add_ is ~30x slower on int32
+            rays.index_add_(1, ray, sums)  # the sum along each ray, (C1)
+        return rays[:, :-1].reshape(n, c, self.angles.numel(), self.detectors)  # (N, C, V, D)
 
     def A_adjoint(self, y):  # noqa: N802
         if y.dim() != 4 or tuple(y.shape[-2:]) != (self.angles.numel(), self.detectors):
@@ -251,7 +255,7 @@ class Radon(LinearOperator):
             return (self._matrix(y.dtype)[1] @ flat).t().reshape(n, c, h, w)
         fold = self._fold(n)
         q = self._q
-        flat = y.reshape(n * c, -1)  # (N*C, V*D)
+        flat = F.pad(y.reshape(n * c, -1), (0, 1))  # (N*C, V*D + 1): 0 for the padding ray
         like = y.new_zeros(1, c, h, w).expand(max(n, fold), -1, -1, -1)  # only its shape is used
         out = None
         for b0, b1 in self._chunks(n * c):
