@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from pixelwise.cli import main
 from pixelwise.errors import PixelwiseError
@@ -15,12 +14,7 @@ from pixelwise.tasks.diffusion import DiffusionConfig, generate, run
 pytest.importorskip("sklearn")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: one intra-op thread is faster
 
 
 def test_recipe_trains_samples_and_is_reproducible(tmp_path):

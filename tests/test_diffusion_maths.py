@@ -14,13 +14,7 @@ from pixelwise.models.diffusion_unet import TimeUNet, timestep_embedding
 
 SCHEDULE_TABLE = [("linear", 50), ("cosine", 50), ("linear", 7), ("cosine", 1)]
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one intra-op thread is faster, and much faster on a shared, loaded machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: one intra-op thread is faster
 
 
 def _schedule(kind, T):

@@ -23,13 +23,7 @@ from pixelwise.tasks.gan import AdversarialObjective, GANConfig, fit_config, tra
 from pixelwise.train import fit
 from pixelwise.train.checkpoint import load_state
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: one intra-op thread is faster
 
 
 @pytest.mark.parametrize("shape", [(1, 28, 28), (1, 8, 8), (2, 13, 9), (1, 4, 5)])

@@ -30,14 +30,7 @@ from pixelwise.metrics.latent import (
 )
 from pixelwise.models.autoencoders import AEOutput, MLPAutoencoder
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one intra-op thread is faster, and much faster on a shared, loaded machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: one intra-op thread is faster
 
 
 @pytest.mark.parametrize("d", [1, 3, 7])

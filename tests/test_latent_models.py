@@ -24,13 +24,7 @@ MODELS = {
 }
 SHAPES = [(1, 28, 28), (1, 8, 8), (2, 13, 9), (3, 5, 6), (1, 4, 7)]
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one intra-op thread is faster, and much faster on a shared, loaded machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: one intra-op thread is faster
 
 
 def _down(n):

@@ -15,13 +15,7 @@ from pixelwise.models.pixelcnn import MaskedConv2d, PixelCNNPrior, causal_mask
 from pixelwise.tasks.code_prior import PriorConfig, nll_per_code, train_prior, unigram_nll
 from pixelwise.train import load_weights, save_weights
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: one intra-op thread is faster
 
 
 @pytest.mark.parametrize("kernel,mask_type,expected", [
