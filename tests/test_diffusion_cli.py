@@ -6,10 +6,12 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from pixelwise.cli import main
+from pixelwise.diffusion import NoiseSchedule, sample
 from pixelwise.errors import PixelwiseError
-from pixelwise.tasks.diffusion import DiffusionConfig, generate, run
+from pixelwise.tasks.diffusion import DiffusionConfig, generate, load_run, run
 
 pytest.importorskip("sklearn")
 
@@ -30,6 +32,14 @@ def test_recipe_trains_samples_and_is_reproducible(tmp_path):
     images = generate(tmp_path / "a", 3, seed=5)
     assert images.shape == (3, 1, 8, 8) and images.min() >= 0 and images.max() <= 1
     np.testing.assert_array_equal(images, generate(tmp_path / "a", 3, seed=5))
+    posterior = generate(tmp_path / "a", 3, seed=5, variance="posterior")  # the sampler's sigma_t^2 overridden
+    config, net, split = load_run(tmp_path / "a")
+    x = sample(net, NoiseSchedule.named(config.schedule, config.T), (3, *split["shape"]),
+               torch.Generator().manual_seed(5), "posterior", config.clip_x0)
+    np.testing.assert_array_equal(posterior, ((x.clamp(-1, 1) + 1) / 2).numpy())
+    assert not np.array_equal(posterior, images)
+    with pytest.raises(PixelwiseError, match="variance"):
+        generate(tmp_path / "a", 3, variance="learned")
     b = run(DiffusionConfig(out=str(tmp_path / "b"), **kw), progress=False, log=lambda m: None)
     assert a.history[-1]["val_loss"] == b.history[-1]["val_loss"]
 

@@ -43,6 +43,8 @@ def add_parser(subparsers) -> None:
     s.add_argument("--run", required=True, help="run folder")
     s.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--variance", default=None, choices=("beta", "posterior"),
+                   help="sigma_t^2 of the sampler (default: the run's)")
     s.add_argument("--out", default=None, help="PNG path (default RUN/plots/samples_seedS.png)")
     s.set_defaults(func=cmd_sample)
 
@@ -79,7 +81,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from pixelwise.report.latent import image_grid
     from pixelwise.tasks.diffusion import generate
 
-    images = generate(args.run, args.n, args.seed)
+    images = generate(args.run, args.n, args.seed, variance=args.variance)
     path = Path(args.out) if args.out else Path(args.run) / "plots" / f"samples_seed{args.seed}.png"
     image_grid([images], path, [f"{args.n} samples"], f"DDPM samples, seed {args.seed}")
     np.save(path.with_suffix(".npy"), images)

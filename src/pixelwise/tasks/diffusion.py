@@ -186,14 +186,19 @@ def load_run(run_dir: str | Path) -> tuple[DiffusionConfig, TimeUNet, dict]:
     return config, model.net.eval(), split
 
 
-def generate(run_dir: str | Path, n: int, seed: int = 0, callback: Callable | None = None) -> np.ndarray:
-    """``n`` samples (N, C, H, W) in [0, 1] from a run's model with the ancestral sampler."""
+def generate(run_dir: str | Path, n: int, seed: int = 0, callback: Callable | None = None,
+             variance: str | None = None) -> np.ndarray:
+    """``n`` samples (N, C, H, W) in [0, 1] from a run's model with the ancestral sampler.
+
+    ``variance`` ("beta" or "posterior") overrides the run's choice of sigma_t^2 for this draw."""
     if n < 1:
         raise PixelwiseError(f"n={n} must be >= 1.")
+    if variance is not None and variance not in VARIANCES:
+        raise PixelwiseError(f"variance {variance!r} is not known; use one of {', '.join(VARIANCES)}.")
     config, net, split = load_run(run_dir)
     schedule = NoiseSchedule.named(config.schedule, config.T)
-    x = sample(net, schedule, (n, *split["shape"]), torch.Generator().manual_seed(seed), config.variance,
-               config.clip_x0, callback)
+    x = sample(net, schedule, (n, *split["shape"]), torch.Generator().manual_seed(seed),
+               variance or config.variance, config.clip_x0, callback)
     return ((x.clamp(-1, 1) + 1) / 2).numpy()
 
 
