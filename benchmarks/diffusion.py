@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ema", type=float, default=0.999, help="decay of the sampled weight average; 0 = raw weights")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="runs/bench-diffusion")
+    p.add_argument("--compile", action="store_true", help="train through torch.compile")
     p.add_argument("--reuse", action="store_true", help="reuse the classifier and DDPM already trained in --out")
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
@@ -73,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         config = DiffusionConfig(data=args.data, out=str(out / "ddpm"), T=args.T, schedule=args.schedule,
                                  base=args.base, mults=tuple(int(m) for m in args.mults.split(",")), epochs=1000,
                                  minutes=args.minutes, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
-                                 n_samples=args.samples, ema=args.ema or None, variance=args.variance)
+                                 n_samples=args.samples, ema=args.ema or None, variance=args.variance,
+                                 compile=args.compile)
         result = run(config, overwrite=True, progress=False, log=say)
         run_dir, history = result.run_dir, result.history
         sampling_seconds = result.metrics["sampling_seconds"]
@@ -93,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         "classifier": {"val_accuracy": accuracy, "minutes": args.classifier_minutes},
         "ddpm": {"T": trained["T"], "schedule": trained["schedule"], "base": trained["base"],
                  "mults": trained["mults"], "ema": trained["ema"], "variance": args.variance,
+                 "compile": trained.get("compile", False),
                  "epochs": len(history), "budget_minutes": trained["minutes"],
                  "train_minutes": round(sum(float(h["seconds"]) for h in history) / 60, 2),
                  "final_val_eps_mse": float(history[-1]["val_loss"]), "threads": args.threads,

@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -238,3 +239,23 @@ def test_ema_resume_reproduces_an_uninterrupted_run(tmp_path):
         load_weights(runs[name], tmp_path / name / "checkpoints" / "last.safetensors")
     torch.testing.assert_close(runs["b"].weight, runs["a"].weight)
     torch.testing.assert_close(runs["b"].bias, runs["a"].bias)
+
+
+@pytest.mark.slow
+def test_compiled_training_follows_the_plain_one(tmp_path):
+    """``compile=True`` trains the same parameters through torch.compile: the same losses and weights as the
+    plain loop up to float reassociation (a small conv net, so inductor fuses real kernels)."""
+    torch.manual_seed(0)
+    x, y = torch.randn(32, 2, 9, 11), torch.randn(32, 1, 9, 11)
+    runs = {}
+    for compile_ in (False, True):
+        torch.manual_seed(1)
+        model = torch.nn.Sequential(torch.nn.Conv2d(2, 4, 3, padding=1), torch.nn.GELU(),
+                                    torch.nn.Conv2d(4, 1, 3, padding=1))
+        result = fit(model, torch.nn.functional.mse_loss, make_batches(x, y), 4, lambda m: {"val_iou": 0.0},
+                     config(epochs=2, lr=0.01, compile=compile_), log=lambda s: None)
+        runs[compile_] = ([row["train_loss"] for row in result.history], torch.nn.utils.parameters_to_vector(
+            model.parameters()).detach())
+    np.testing.assert_allclose(runs[True][0], runs[False][0], rtol=1e-4)
+    torch.testing.assert_close(runs[True][1], runs[False][1], rtol=1e-4, atol=1e-5)
+    assert runs[True][0][1] < runs[True][0][0]  # and it learns

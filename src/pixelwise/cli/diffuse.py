@@ -32,6 +32,8 @@ def add_parser(subparsers) -> None:
     t.add_argument("--ema", type=_decay, default=0.999,
                    help="decay of the moving average of the weights that is validated and sampled from "
                         "(default 0.999; 'none' samples from the raw weights)")
+    t.add_argument("--compile", action="store_true",
+                   help="train through torch.compile (needs a C++ compiler; falls back to eager without one)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     t.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
@@ -67,7 +69,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         data=args.data, out=args.out, T=args.T, schedule=args.schedule, base=args.base,
         mults=_mults(args.mults), size=args.size, max_images=args.max_images, epochs=epochs,
         minutes=args.minutes, lr=args.lr, ema=args.ema,
-        batch_size=args.batch_size, seed=args.seed, n_samples=args.samples, variance=args.variance)
+        batch_size=args.batch_size, seed=args.seed, n_samples=args.samples, variance=args.variance,
+        compile=args.compile)
     result = run(config, overwrite=args.overwrite, resume=args.resume, progress=not args.quiet)
     print(f"run folder: {result.run_dir}")
     return 0

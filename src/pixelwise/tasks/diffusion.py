@@ -47,6 +47,7 @@ class DiffusionConfig:
     clip_x0: float | None = 1.0
     ema: float | None = 0.999  # decay of the weight average that is sampled from (Ho et al. 2020 use 0.9999)
     cache_dir: str | None = None
+    compile: bool = False  # train through torch.compile (about 1.2x the steps per second on 2 CPU cores)
 
     def __post_init__(self):
         for name in ("T", "base", "epochs", "batch_size", "n_samples"):
@@ -157,7 +158,7 @@ def run(config: DiffusionConfig, overwrite: bool = False, resume: bool = False, 
     write_json(run_dir / "split.json", split)
     fit_config = FitConfig(epochs=config.epochs, minutes=config.minutes, lr=config.lr, seed=config.seed,
                            progress=progress, monitor="val_loss", mode="min", grad_clip=1.0,
-                           ema=config.ema)
+                           ema=config.ema, compile=config.compile)
     steps = max(1, len(train) // min(config.batch_size, len(train)))
     result = fit(model, _mse, _batches(train, schedule, config.batch_size), steps,
                  _validator(val, schedule, config.seed), fit_config, run_dir, resume, log)

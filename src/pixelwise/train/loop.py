@@ -48,6 +48,7 @@ class FitConfig:
     progress: bool = True
     grad_clip: float | None = None
     ema: float | None = None  # decay of an exponential moving average of the weights, e.g. 0.999; None: off
+    compile: bool = False  # train through torch.compile (inductor); validation and checkpoints use the plain model
 
     def __post_init__(self):
         if self.epochs < 1:
@@ -147,6 +148,7 @@ def fit(model: torch.nn.Module, loss_fn: Callable, train_batches: Callable[[int,
             log(f"nothing to resume: the run has finished its {len(result.history)} epochs (raise the epochs or "
                 "the time budget to train on)")
 
+    forward = _compiled(model, log) if config.compile else model  # shares the parameters of ``model``
     budget = config.minutes * 60 if config.minutes is not None else None
     t0 = time.perf_counter() - elapsed_before
     epoch, validation_seconds, first_plan_done = start_epoch, None, False
@@ -160,7 +162,7 @@ def fit(model: torch.nn.Module, loss_fn: Callable, train_batches: Callable[[int,
             lr = learning_rate(config.schedule, config.lr, step, planned_steps)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            loss = loss_fn(model(x), y)
+            loss = loss_fn(forward(x), y)
             if not torch.isfinite(loss):
                 kept = f"; the last good checkpoint {ckpt / 'last.safetensors'} is kept" if ckpt else ""
                 raise NonFiniteLossError(f"the loss became {loss.item()} at epoch {epoch + 1}, step {i + 1}{kept}; "
@@ -177,10 +179,12 @@ def fit(model: torch.nn.Module, loss_fn: Callable, train_batches: Callable[[int,
             bar.update(1)
             last = result.history[-1].get(config.monitor) if result.history else None
             bar.set_postfix(loss=f"{losses[-1]:.4f}", **{config.monitor: "-" if last is None else _fmt(last)})
+            if i == 0:
+                t_first = time.perf_counter()  # the end of the first step (warm-up, and compilation)
             if budget is not None and not first_plan_done and i == min(3, steps_per_epoch - 1):
-                # first plan from the measured step time (the first step is warm-up); validation is
-                # guessed at a tenth of an epoch until it has been measured
-                per_step = (time.perf_counter() - t_epoch) / (i + 1)
+                # first plan from the measured step time, without the first step when there are others (it
+                # warms up, and compiles); validation is guessed at a tenth of an epoch until it is measured
+                per_step = (time.perf_counter() - (t_first if i else t_epoch)) / max(i, 1)
                 planned_steps = _plan(budget - (time.perf_counter() - t0), step, per_step,
                                       0.1 * per_step * steps_per_epoch, steps_per_epoch, max_steps)
                 first_plan_done = True
@@ -229,6 +233,25 @@ def fit(model: torch.nn.Module, loss_fn: Callable, train_batches: Callable[[int,
         result.stopped = "budget" if budget is not None and planned_steps < max_steps else "epochs"
     result.seconds, result.steps = time.perf_counter() - t0, step
     return result
+
+
+def _compiled(model: torch.nn.Module, log: Callable[[str], None]) -> Callable:
+    """``torch.compile(model)`` (inductor: fused element-wise kernels around the convolutions). Compilation
+    happens at the first step; if it cannot (e.g. no C++ compiler), training falls back to the plain model."""
+    compiled = torch.compile(model)
+
+    def forward(x):
+        nonlocal compiled
+        if compiled is not model:
+            try:
+                return compiled(x)
+            except Exception as error:  # noqa: BLE001 (any backend failure: train uncompiled instead)
+                log(f"torch.compile failed ({type(error).__name__}: {str(error).splitlines()[0][:200]}); "
+                    "training without it")
+                compiled = model
+        return model(x)
+
+    return forward
 
 
 def _frozen_copy(model: torch.nn.Module) -> torch.nn.Module:
