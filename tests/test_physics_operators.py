@@ -260,3 +260,16 @@ def test_blur_planes_as_channels_match_a_plain_convolution_per_plane(boundary, s
     lhs, rhs = float(inner(ax, y)), float(inner(x, op.A_adjoint(y)))
     assert abs(lhs - rhs) <= 1e-10 * max(1.0, abs(lhs))
     torch.testing.assert_close(op.A(x.float()), ax.float(), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("boundary", ["circular", "zero", "valid"])
+def test_blur_follows_a_new_kernel(boundary):
+    op = Blur(box_kernel(3), boundary)
+    x = torch.randn(1, 2, 12, 13, generator=_g(12))
+    op.A(x), op.A_adjoint(op.A(x))  # the kernel's casts and spectra are made now
+    op.kernel = motion_kernel(5, 30)  # a new kernel replaces them
+    fresh = Blur(motion_kernel(5, 30), boundary)
+    torch.testing.assert_close(op.A(x), fresh.A(x))
+    torch.testing.assert_close(op.A_adjoint(op.A(x)), fresh.A_adjoint(fresh.A(x)))
+    with pytest.raises(PixelwiseError):
+        op.kernel = torch.ones(3)

@@ -85,6 +85,18 @@ class Blur(LinearOperator):
 
     def __init__(self, kernel: torch.Tensor, boundary: str = "circular", noise=None):
         super().__init__(noise)
+        if boundary not in BOUNDARIES:
+            raise PixelwiseError(f"unknown boundary {boundary!r}; choose one of {', '.join(BOUNDARIES)}.")
+        self.boundary = boundary
+        self.kernel = kernel
+
+    @property
+    def kernel(self) -> torch.Tensor:
+        """The (kh, kw) float64 kernel; assigning a new one validates it (treat the tensor itself as read-only)."""
+        return self._kernel
+
+    @kernel.setter
+    def kernel(self, kernel: torch.Tensor) -> None:
         kernel = torch.as_tensor(kernel, dtype=torch.float64)
         if kernel.dim() != 2 or min(kernel.shape) < 1:
             raise PixelwiseError(
@@ -92,12 +104,9 @@ class Blur(LinearOperator):
             )
         if not torch.isfinite(kernel).all():
             raise PixelwiseError("blur kernel has NaN or infinite entries.")
-        if boundary not in BOUNDARIES:
-            raise PixelwiseError(f"unknown boundary {boundary!r}; choose one of {', '.join(BOUNDARIES)}.")
-        self.kernel = kernel
-        self.boundary = boundary
-        self._otf_cache: dict = {}
-        self._flip_cache: dict = {}
+        self._kernel = kernel
+        self._otf_cache: dict = {}  # (H, W, dtype) -> half spectrum
+        self._weight_cache: dict = {}  # (dtype, device) -> the kernel's forms for conv2d
 
     # --- helpers ------------------------------------------------------------------------------
     def _check(self, x, who="Blur"):
@@ -109,12 +118,16 @@ class Blur(LinearOperator):
                 f"blur kernel {kh}x{kw} is larger than the image {h}x{w}; use a smaller kernel."
             )
 
-    def _flipped(self, x):
-        """The kernel flipped (conv2d correlates; A is a true convolution) in ``x``'s dtype and device, made once."""
+    def _weights(self, x) -> dict[str, torch.Tensor]:
+        """The kernel as conv2d takes it, in ``x``'s dtype and device, made once per dtype and device:
+        ``flipped`` for A (conv2d correlates; A is a true convolution) and ``kernel`` itself for A^T."""
         key = (x.dtype, x.device)
-        if key not in self._flip_cache:
-            self._flip_cache[key] = self.kernel.flip(0, 1).to(dtype=x.dtype, device=x.device).contiguous()
-        return self._flip_cache[key]
+        if key not in self._weight_cache:
+            forms = {"flipped": self.kernel.flip(0, 1), "kernel": self.kernel}
+            self._weight_cache[key] = {
+                name: t.to(dtype=x.dtype, device=x.device).contiguous() for name, t in forms.items()
+            }
+        return self._weight_cache[key]
 
     def otf(self, size, dtype=torch.float64) -> torch.Tensor:
         """``K = DFT(k)`` on an ``(H, W)`` grid as a real-FFT half spectrum ``(H, W // 2 + 1)`` (complex)."""
@@ -136,15 +149,16 @@ class Blur(LinearOperator):
         if self.boundary == "circular":
             k = self.otf(x.shape, x.dtype)
             return torch.fft.irfft2(torch.fft.rfft2(x) * k, s=x.shape[-2:])
+        flipped = self._weights(x)["flipped"]
         if self.boundary == "zero":
             ch, cw = kh // 2, kw // 2
-            return _correlate_planes(x, self._flipped(x), (kw - 1 - cw, cw, kh - 1 - ch, ch))  # (N, C, H, W)
+            return _correlate_planes(x, flipped, (kw - 1 - cw, cw, kh - 1 - ch, ch))  # (N, C, H, W)
         if x.shape[-2] < kh or x.shape[-1] < kw:
             raise PixelwiseError(
                 f"valid blur needs an image at least as large as the kernel {kh}x{kw}, "
                 f"got {tuple(x.shape[-2:])}."
             )
-        return _correlate_planes(x, self._flipped(x), (0, 0, 0, 0))  # (N, C, H - kh + 1, W - kw + 1)
+        return _correlate_planes(x, flipped, (0, 0, 0, 0))  # (N, C, H - kh + 1, W - kw + 1)
 
     def A_adjoint(self, y):  # noqa: N802
         check_image(y, "Blur.A_adjoint")
@@ -155,17 +169,17 @@ class Blur(LinearOperator):
         # the transposed convolution with the flipped kernel. torch's CPU depthwise conv_transpose2d is fast
         # only with a register of planes (~70x slower on one 512x512 image); otherwise it is written as a 'full'
         # correlation with the kernel itself (the same map)
-        kernel = self.kernel.to(y.dtype)
+        weights = self._weights(y)
         if self.boundary == "valid":
             n, c, h, w = y.shape
             if n * c >= _LANES:  # no padded copy of y
-                x = F.conv_transpose2d(y.reshape(1, n * c, h, w), self._flipped(y).expand(n * c, 1, kh, kw),
+                x = F.conv_transpose2d(y.reshape(1, n * c, h, w), weights["flipped"].expand(n * c, 1, kh, kw),
                                        groups=n * c)  # (1, N*C, H + kh - 1, W + kw - 1)
                 return x.view(n, c, h + kh - 1, w + kw - 1)
-            return _correlate_planes(y, kernel, (kw - 1, kw - 1, kh - 1, kh - 1))  # (N, C, H, W)
+            return _correlate_planes(y, weights["kernel"], (kw - 1, kw - 1, kh - 1, kh - 1))  # (N, C, H, W)
         ch, cw = kh // 2, kw // 2
         # rows of the zero-padded image that the 'zero' boundary kept: pad only what the crop needs
-        return _correlate_planes(y, kernel, (cw, kw - 1 - cw, ch, kh - 1 - ch))  # (N, C, H, W)
+        return _correlate_planes(y, weights["kernel"], (cw, kw - 1 - cw, ch, kh - 1 - ch))  # (N, C, H, W)
 
     def fourier_multiplier(self, size):
         if self.boundary != "circular":
