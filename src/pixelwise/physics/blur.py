@@ -25,8 +25,9 @@ from pixelwise.physics.base import LinearOperator, check_image
 BOUNDARIES = ("circular", "zero", "valid")
 
 
-def gaussian_kernel(sigma: float, size: int | None = None) -> torch.Tensor:
-    """Isotropic Gaussian ``exp(-r^2 / (2 sigma^2))`` summing to 1; size defaults to 2 ceil(3 sigma) + 1."""
+def gaussian_kernel_1d(sigma: float, size: int | None = None) -> torch.Tensor:
+    """Samples of ``exp(-t^2 / (2 sigma^2))`` at ``size`` points centred on 0, summing to 1; size defaults to
+    2 ceil(3 sigma) + 1. One factor of :func:`gaussian_kernel`."""
     if not sigma > 0:
         raise PixelwiseError(f"Gaussian kernel sigma {sigma} must be > 0.")
     size = int(size) if size is not None else 2 * math.ceil(3 * sigma) + 1
@@ -34,15 +35,29 @@ def gaussian_kernel(sigma: float, size: int | None = None) -> torch.Tensor:
         raise PixelwiseError(f"kernel size {size} must be >= 1.")
     t = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
     g = torch.exp(-(t**2) / (2 * sigma**2))
-    k = g[:, None] * g[None, :]
-    return k / k.sum()
+    return g / g.sum()
+
+
+def gaussian_kernel(sigma: float, size: int | None = None) -> torch.Tensor:
+    """Isotropic Gaussian ``exp(-r^2 / (2 sigma^2))`` summing to 1; size defaults to 2 ceil(3 sigma) + 1.
+
+    The outer product ``g g^T`` of :func:`gaussian_kernel_1d`."""
+    g = gaussian_kernel_1d(sigma, size)
+    return torch.outer(g, g)
+
+
+def box_kernel_1d(size: int) -> torch.Tensor:
+    """Uniform ``size``-tap average ``1 / size``; one factor of :func:`box_kernel`."""
+    if int(size) != size or size < 1:
+        raise PixelwiseError(f"box kernel size {size} must be a whole number >= 1.")
+    return torch.full((int(size),), 1.0 / size, dtype=torch.float64)
 
 
 def box_kernel(size: int) -> torch.Tensor:
-    """Uniform ``size x size`` kernel (the box blur), normalised to sum 1."""
-    if int(size) != size or size < 1:
-        raise PixelwiseError(f"box kernel size {size} must be a whole number >= 1.")
-    return torch.full((int(size), int(size)), 1.0 / size**2, dtype=torch.float64)
+    """Uniform ``size x size`` kernel (the box blur), normalised to sum 1: the outer product ``b b^T`` of
+    :func:`box_kernel_1d`."""
+    b = box_kernel_1d(size)
+    return torch.outer(b, b)
 
 
 def motion_kernel(length: float, angle: float = 0.0, size: int | None = None) -> torch.Tensor:
