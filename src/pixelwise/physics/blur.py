@@ -10,6 +10,11 @@ same kernel on every channel, kernel centre at index ``(kh // 2, kw // 2)``.
 - ``zero``: zero padding, output the size of the input ('same' convolution).
 - ``valid``: only the outputs whose window lies inside the image, ``(H - kh + 1, W - kw + 1)``.
   The adjoints of the last two are transposed convolutions (cropped for ``zero``).
+
+A rank-one kernel ``k = u v^T`` (Gaussian, box) is separable: for the zero and valid boundaries ``A`` is a
+vertical 1-D convolution with ``u`` followed by a horizontal one with ``v``, kh + kw products per pixel
+instead of kh kw, and ``A^T`` the two adjoint passes in the opposite order (Szeliski, *Computer Vision:
+Algorithms and Applications*, 2nd ed. 2022, Sec. 3.2.1 'Separable filtering').
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ BOUNDARIES = ("circular", "zero", "valid")
 
 def gaussian_kernel_1d(sigma: float, size: int | None = None) -> torch.Tensor:
     """Samples of ``exp(-t^2 / (2 sigma^2))`` at ``size`` points centred on 0, summing to 1; size defaults to
-    2 ceil(3 sigma) + 1. One factor of :func:`gaussian_kernel`."""
+    2 ceil(3 sigma) + 1. One factor of :func:`gaussian_kernel`; ``Blur.separable(g, g)`` blurs with both."""
     if not sigma > 0:
         raise PixelwiseError(f"Gaussian kernel sigma {sigma} must be > 0.")
     size = int(size) if size is not None else 2 * math.ceil(3 * sigma) + 1
@@ -41,7 +46,8 @@ def gaussian_kernel_1d(sigma: float, size: int | None = None) -> torch.Tensor:
 def gaussian_kernel(sigma: float, size: int | None = None) -> torch.Tensor:
     """Isotropic Gaussian ``exp(-r^2 / (2 sigma^2))`` summing to 1; size defaults to 2 ceil(3 sigma) + 1.
 
-    The outer product ``g g^T`` of :func:`gaussian_kernel_1d`."""
+    The outer product ``g g^T`` of :func:`gaussian_kernel_1d`, hence rank one (``Blur.separable(g, g)`` keeps
+    the factors themselves)."""
     g = gaussian_kernel_1d(sigma, size)
     return torch.outer(g, g)
 
@@ -96,6 +102,10 @@ class Blur(LinearOperator):
 
     ``H' = H`` for circular and zero boundaries, ``H - kh + 1`` for valid. The naive reconstruction
     is the blurred image itself (edge-padded back to the input size for valid).
+
+    A kernel that is rank one to float64 round-off is found at construction (SVD) and, for the zero and
+    valid boundaries, applied as two 1-D passes with its factors (``factors``); :meth:`separable` takes the
+    factors themselves.
     """
 
     def __init__(self, kernel: torch.Tensor, boundary: str = "circular", noise=None):
@@ -104,6 +114,20 @@ class Blur(LinearOperator):
             raise PixelwiseError(f"unknown boundary {boundary!r}; choose one of {', '.join(BOUNDARIES)}.")
         self.boundary = boundary
         self.kernel = kernel
+
+    @classmethod
+    def separable(cls, u: torch.Tensor, v: torch.Tensor, boundary: str = "circular", noise=None) -> Blur:
+        """The blur with the rank-one kernel ``u v^T``: ``u`` (kh,) runs down the columns, ``v`` (kw,) along
+        the rows. The zero and valid boundaries use these factors as given (not the SVD's), e.g.
+        ``Blur.separable(g, g, "zero")`` with ``g = gaussian_kernel_1d(sigma)``."""
+        u, v = torch.as_tensor(u, dtype=torch.float64), torch.as_tensor(v, dtype=torch.float64)
+        if u.dim() != 1 or v.dim() != 1 or len(u) < 1 or len(v) < 1:
+            raise PixelwiseError(
+                f"separable blur factors must be two 1-D tensors, got shapes {tuple(u.shape)} and {tuple(v.shape)}."
+            )
+        op = cls(torch.outer(u, v), boundary, noise)
+        op._use_factors(u, v)
+        return op
 
     @property
     def kernel(self) -> torch.Tensor:
@@ -121,6 +145,17 @@ class Blur(LinearOperator):
             raise PixelwiseError("blur kernel has NaN or infinite entries.")
         self._kernel = kernel
         self._otf_cache: dict = {}  # (H, W, dtype) -> half spectrum
+        self._use_factors(*(rank_one_factors(kernel) or (None, None)))
+
+    @property
+    def factors(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """``(u, v)`` with ``kernel = u v^T`` when the zero and valid boundaries take the two 1-D passes, else
+        None (a kernel that is not rank one, or a single row or column: one pass either way)."""
+        return self._factors
+
+    def _use_factors(self, u: torch.Tensor | None, v: torch.Tensor | None) -> None:
+        kh, kw = self._kernel.shape
+        self._factors = (u, v) if u is not None and min(kh, kw) > 1 else None
         self._weight_cache: dict = {}  # (dtype, device) -> the kernel's forms for conv2d
 
     # --- helpers ------------------------------------------------------------------------------
@@ -135,10 +170,15 @@ class Blur(LinearOperator):
 
     def _weights(self, x) -> dict[str, torch.Tensor]:
         """The kernel as conv2d takes it, in ``x``'s dtype and device, made once per dtype and device:
-        ``flipped`` for A (conv2d correlates; A is a true convolution) and ``kernel`` itself for A^T."""
+        ``flipped`` for A (conv2d correlates; A is a true convolution) and ``kernel`` itself for A^T; with
+        factors, ``u`` as a column (kh, 1) and ``v`` as a row (1, kw), each also ``_flipped``."""
         key = (x.dtype, x.device)
         if key not in self._weight_cache:
             forms = {"flipped": self.kernel.flip(0, 1), "kernel": self.kernel}
+            if self._factors is not None:
+                u, v = self._factors
+                forms |= {"u": u[:, None], "v": v[None, :], "u_flipped": u.flip(0)[:, None],
+                          "v_flipped": v.flip(0)[None, :]}
             self._weight_cache[key] = {
                 name: t.to(dtype=x.dtype, device=x.device).contiguous() for name, t in forms.items()
             }
@@ -164,16 +204,18 @@ class Blur(LinearOperator):
         if self.boundary == "circular":
             k = self.otf(x.shape, x.dtype)
             return torch.fft.irfft2(torch.fft.rfft2(x) * k, s=x.shape[-2:])
-        flipped = self._weights(x)["flipped"]
-        if self.boundary == "zero":
-            ch, cw = kh // 2, kw // 2
-            return _correlate_planes(x, flipped, (kw - 1 - cw, cw, kh - 1 - ch, ch))  # (N, C, H, W)
-        if x.shape[-2] < kh or x.shape[-1] < kw:
+        if self.boundary == "valid" and (x.shape[-2] < kh or x.shape[-1] < kw):
             raise PixelwiseError(
                 f"valid blur needs an image at least as large as the kernel {kh}x{kw}, "
                 f"got {tuple(x.shape[-2:])}."
             )
-        return _correlate_planes(x, flipped, (0, 0, 0, 0))  # (N, C, H - kh + 1, W - kw + 1)
+        left, right, top, bottom = self._padding()
+        weights = self._weights(x)
+        if self._factors is None:
+            return _correlate_planes(x, weights["flipped"], (left, right, top, bottom))  # (N, C, H', W')
+        # k = u v^T: the columns with u, then the rows with v
+        x = _correlate_planes(x, weights["u_flipped"], (0, 0, top, bottom))  # (N, C, H', W)
+        return _correlate_planes(x, weights["v_flipped"], (left, right, 0, 0))  # (N, C, H', W')
 
     def A_adjoint(self, y):  # noqa: N802
         check_image(y, "Blur.A_adjoint")
@@ -181,20 +223,32 @@ class Blur(LinearOperator):
         if self.boundary == "circular":
             k = self.otf(y.shape, y.dtype)
             return torch.fft.irfft2(torch.fft.rfft2(y) * k.conj(), s=y.shape[-2:])
-        # the transposed convolution with the flipped kernel. torch's CPU depthwise conv_transpose2d is fast
-        # only with a register of planes (~70x slower on one 512x512 image); otherwise it is written as a 'full'
-        # correlation with the kernel itself (the same map)
+        # the transposed convolution with the flipped kernel: a 'full' correlation with the kernel itself, of
+        # which the zero boundary keeps the rows and columns its padding made (A's padding mirrored)
+        left, right, top, bottom = self._padding()
+        pad = (kw - 1 - left, kw - 1 - right, kh - 1 - top, kh - 1 - bottom)
         weights = self._weights(y)
+        if self._factors is not None:
+            # A = R C (columns C with u, then rows R with v), so A^T = C^T R^T: the rows first
+            y = _correlate_planes(y, weights["v"], (pad[0], pad[1], 0, 0))  # (N, C, H', W)
+            return _correlate_planes(y, weights["u"], (0, 0, pad[2], pad[3]))  # (N, C, H, W)
+        n, c, h, w = y.shape
+        if self.boundary == "valid" and n * c >= _LANES:
+            # torch's CPU depthwise conv_transpose2d is fast only with a register of planes (~70x slower on one
+            # 512x512 image); with one, it spares the padded copy of y
+            x = F.conv_transpose2d(y.reshape(1, n * c, h, w), weights["flipped"].expand(n * c, 1, kh, kw),
+                                   groups=n * c)  # (1, N*C, H + kh - 1, W + kw - 1)
+            return x.view(n, c, h + kh - 1, w + kw - 1)
+        return _correlate_planes(y, weights["kernel"], pad)  # (N, C, H, W)
+
+    def _padding(self) -> tuple[int, int, int, int]:
+        """The zeros (left, right, top, bottom) around the image for A: the kernel centre (kh // 2, kw // 2) over
+        each pixel for the zero boundary, none for valid."""
         if self.boundary == "valid":
-            n, c, h, w = y.shape
-            if n * c >= _LANES:  # no padded copy of y
-                x = F.conv_transpose2d(y.reshape(1, n * c, h, w), weights["flipped"].expand(n * c, 1, kh, kw),
-                                       groups=n * c)  # (1, N*C, H + kh - 1, W + kw - 1)
-                return x.view(n, c, h + kh - 1, w + kw - 1)
-            return _correlate_planes(y, weights["kernel"], (kw - 1, kw - 1, kh - 1, kh - 1))  # (N, C, H, W)
+            return 0, 0, 0, 0
+        kh, kw = self.kernel.shape
         ch, cw = kh // 2, kw // 2
-        # rows of the zero-padded image that the 'zero' boundary kept: pad only what the crop needs
-        return _correlate_planes(y, weights["kernel"], (cw, kw - 1 - cw, ch, kh - 1 - ch))  # (N, C, H, W)
+        return kw - 1 - cw, cw, kh - 1 - ch, ch
 
     def fourier_multiplier(self, size):
         if self.boundary != "circular":
@@ -214,6 +268,31 @@ class Blur(LinearOperator):
         return F.pad(
             y, (kw - 1 - cw, cw, kh - 1 - ch, ch), mode="replicate"
         )  # y[i] is centred on x[i + kh-1-ch]
+
+
+# a kernel is rank one when its second singular value is at most this times max(kh, kw) times the first. The
+# SVD leaves s2 <= ~4 eps s1 on exact outer products (Gaussians up to 121 x 121, boxes, random factors) and a
+# motion line tilted by 0.001 degrees has s2 = 2e-5 s1: only true outer products pass, and their two passes
+# equal the 2-D convolution to float64 round-off
+RANK_ONE_RTOL = 10 * torch.finfo(torch.float64).eps
+
+
+def rank_one_factors(kernel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """``(u, v)`` (float64, (kh,) and (kw,)) with ``kernel = u v^T`` if the kernel is rank one, else None.
+
+    Rank one means ``s2 <= RANK_ONE_RTOL max(kh, kw) s1`` for the singular values ``s1 >= s2`` of the
+    float64 kernel; the factors are then the first singular pair scaled by ``sqrt(s1)``, signed so that the
+    largest entry of ``u`` is positive (Szeliski 2022, Sec. 3.2.1: a kernel is separable iff only its
+    first singular value is non-zero).
+    """
+    kernel = torch.as_tensor(kernel, dtype=torch.float64)
+    left, s, right = torch.linalg.svd(kernel)  # (kh, kh), (min(kh, kw),), (kw, kw)
+    if len(s) > 1 and s[1] > RANK_ONE_RTOL * max(kernel.shape) * s[0]:
+        return None
+    u, v = left[:, 0] * s[0].sqrt(), right[0] * s[0].sqrt()
+    if u[u.abs().argmax()] < 0:
+        u, v = -u, -v
+    return u, v
 
 
 # planes per vector register of torch's CPU depthwise convolution (AVX-512 float32); fewer planes leave lanes idle
