@@ -33,6 +33,8 @@ from pixelwise.physics import (
     views,
 )
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: one intra-op thread is faster
+
 
 def _g(seed=0):
     return torch.Generator().manual_seed(seed)
