@@ -91,7 +91,8 @@ def test_every_registered_operator_is_in_the_table():
 
 def test_the_table_covers_both_blur_paths():
     blurs = {name: CASES[name](1, SIZE)[0] for name in CASES if name.startswith(("blur_zero", "blur_valid"))}
-    assert all((op.factors is not None) == ("separable" in name) for name, op in blurs.items())
+    x = torch.zeros(2, 3, *SIZE)  # the table's largest input: 6 planes
+    assert all(op._separable(x) == ("separable" in name) for name, op in blurs.items())
     assert {op.boundary for op in blurs.values() if op.factors is not None} == {"zero", "valid"}
 
 
@@ -266,6 +267,7 @@ BLUR_KERNELS = {
     "random_5x4": lambda: torch.rand(5, 4, generator=_g(8), dtype=torch.float64),
     "box_5x3": lambda: torch.outer(box_kernel_1d(5), box_kernel_1d(3)),
     "gauss_7x7": lambda: gaussian_kernel(1.3, 7),
+    "gauss_9x9": lambda: gaussian_kernel(1.5, 9),  # 81 entries: 1-D passes on 16 planes too
     "signed_rank_one_4x6": lambda: torch.outer(torch.randn(4, generator=_g(13), dtype=torch.float64),
                                                torch.randn(6, generator=_g(14), dtype=torch.float64)),
 }
@@ -282,6 +284,8 @@ def test_blur_planes_as_channels_match_a_plain_convolution_per_plane(boundary, k
     op = Blur(k, boundary)
     assert (op.factors is not None) == (kernel != "random_5x4")
     x = torch.randn(*shape, generator=_g(9), dtype=torch.float64)
+    # the 1-D passes: rank one, and 64 kernel entries or more, or fewer than 16 planes
+    assert op._separable(x) == (op.factors is not None and (k.numel() >= 64 or shape[0] * shape[1] < 16))
     kh, kw = k.shape
     left, right, top, bottom = (kw - 1 - kw // 2, kw // 2, kh - 1 - kh // 2, kh // 2) if boundary == "zero" else (
         0, 0, 0, 0)
@@ -301,6 +305,8 @@ def test_blur_planes_as_channels_match_a_plain_convolution_per_plane(boundary, k
     assert abs(lhs - rhs) <= 1e-10 * max(1.0, abs(lhs))
     torch.testing.assert_close(op.A(x.float()), ax.float(), rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(op.A_adjoint(y.float()), aty.float(), rtol=1e-5, atol=1e-5)
+    # an input that is not contiguous (the same values, columns first in memory)
+    torch.testing.assert_close(op.A(x.transpose(-2, -1).contiguous().transpose(-2, -1)), ax, rtol=0, atol=0)
 
 
 NOT_RANK_ONE = {

@@ -104,8 +104,8 @@ class Blur(LinearOperator):
     is the blurred image itself (edge-padded back to the input size for valid).
 
     A kernel that is rank one to float64 round-off is found at construction (SVD) and, for the zero and
-    valid boundaries, applied as two 1-D passes with its factors (``factors``); :meth:`separable` takes the
-    factors themselves.
+    valid boundaries, applied as two 1-D passes with its factors (``factors``, where those are faster);
+    :meth:`separable` takes the factors themselves.
     """
 
     def __init__(self, kernel: torch.Tensor, boundary: str = "circular", noise=None):
@@ -149,8 +149,9 @@ class Blur(LinearOperator):
 
     @property
     def factors(self) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """``(u, v)`` with ``kernel = u v^T`` when the zero and valid boundaries take the two 1-D passes, else
-        None (a kernel that is not rank one, or a single row or column: one pass either way)."""
+        """``(u, v)`` with ``kernel = u v^T`` for the two 1-D passes of the zero and valid boundaries, else None
+        (a kernel that is not rank one, or a single row or column: one pass either way). The passes run on
+        kernels of 64 entries or more, and on any rank-one kernel when there are fewer than 16 planes (N*C)."""
         return self._factors
 
     def _use_factors(self, u: torch.Tensor | None, v: torch.Tensor | None) -> None:
@@ -171,14 +172,13 @@ class Blur(LinearOperator):
     def _weights(self, x) -> dict[str, torch.Tensor]:
         """The kernel as conv2d takes it, in ``x``'s dtype and device, made once per dtype and device:
         ``flipped`` for A (conv2d correlates; A is a true convolution) and ``kernel`` itself for A^T; with
-        factors, ``u`` as a column (kh, 1) and ``v`` as a row (1, kw), each also ``_flipped``."""
+        factors, also ``u`` (kh,) and ``v`` (kw,), and both ``_flipped``."""
         key = (x.dtype, x.device)
         if key not in self._weight_cache:
             forms = {"flipped": self.kernel.flip(0, 1), "kernel": self.kernel}
             if self._factors is not None:
                 u, v = self._factors
-                forms |= {"u": u[:, None], "v": v[None, :], "u_flipped": u.flip(0)[:, None],
-                          "v_flipped": v.flip(0)[None, :]}
+                forms |= {"u": u, "v": v, "u_flipped": u.flip(0), "v_flipped": v.flip(0)}
             self._weight_cache[key] = {
                 name: t.to(dtype=x.dtype, device=x.device).contiguous() for name, t in forms.items()
             }
@@ -211,11 +211,10 @@ class Blur(LinearOperator):
             )
         left, right, top, bottom = self._padding()
         weights = self._weights(x)
-        if self._factors is None:
+        if not self._separable(x):
             return _correlate_planes(x, weights["flipped"], (left, right, top, bottom))  # (N, C, H', W')
-        # k = u v^T: the columns with u, then the rows with v
-        x = _correlate_planes(x, weights["u_flipped"], (0, 0, top, bottom))  # (N, C, H', W)
-        return _correlate_planes(x, weights["v_flipped"], (left, right, 0, 0))  # (N, C, H', W')
+        # flip(k) = flip(u) flip(v)^T
+        return _correlate_separable(x, weights["u_flipped"], weights["v_flipped"], (left, right, top, bottom))
 
     def A_adjoint(self, y):  # noqa: N802
         check_image(y, "Blur.A_adjoint")
@@ -228,10 +227,8 @@ class Blur(LinearOperator):
         left, right, top, bottom = self._padding()
         pad = (kw - 1 - left, kw - 1 - right, kh - 1 - top, kh - 1 - bottom)
         weights = self._weights(y)
-        if self._factors is not None:
-            # A = R C (columns C with u, then rows R with v), so A^T = C^T R^T: the rows first
-            y = _correlate_planes(y, weights["v"], (pad[0], pad[1], 0, 0))  # (N, C, H', W)
-            return _correlate_planes(y, weights["u"], (0, 0, pad[2], pad[3]))  # (N, C, H, W)
+        if self._separable(y):  # k = u v^T
+            return _correlate_separable(y, weights["u"], weights["v"], pad)  # (N, C, H, W)
         n, c, h, w = y.shape
         if self.boundary == "valid" and n * c >= _LANES:
             # torch's CPU depthwise conv_transpose2d is fast only with a register of planes (~70x slower on one
@@ -240,6 +237,15 @@ class Blur(LinearOperator):
                                    groups=n * c)  # (1, N*C, H + kh - 1, W + kw - 1)
             return x.view(n, c, h + kh - 1, w + kw - 1)
         return _correlate_planes(y, weights["kernel"], pad)  # (N, C, H, W)
+
+    def _separable(self, x) -> bool:
+        """Whether A and A^T on ``x`` take the two 1-D passes: for a rank-one kernel of at least
+        ``_SEPARABLE_TAPS`` entries, or of any size on fewer than ``_LANES`` planes (where the 2-D path copies
+        the image into strips)."""
+        if self._factors is None:
+            return False
+        kh, kw = self.kernel.shape
+        return kh * kw >= _SEPARABLE_TAPS or x.shape[0] * x.shape[1] < _LANES
 
     def _padding(self) -> tuple[int, int, int, int]:
         """The zeros (left, right, top, bottom) around the image for A: the kernel centre (kh // 2, kw // 2) over
@@ -297,6 +303,10 @@ def rank_one_factors(kernel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] 
 
 # planes per vector register of torch's CPU depthwise convolution (AVX-512 float32); fewer planes leave lanes idle
 _LANES = 16
+# kernel entries from which the two 1-D passes beat the 2-D pass on _LANES planes or more (Blur._separable;
+# float32, one thread, 16 x 256 x 256: about even at 7 x 7, faster from 9 x 9, ~1.8x at 13 x 13); on fewer planes,
+# where the 2-D path copies the image into strips, they were faster from 3 x 3 on (1 x 512 x 512)
+_SEPARABLE_TAPS = 64
 
 
 def _correlate_planes(x: torch.Tensor, kernel: torch.Tensor, pad: tuple[int, int, int, int]) -> torch.Tensor:
@@ -333,3 +343,37 @@ def _correlate_planes(x: torch.Tensor, kernel: torch.Tensor, pad: tuple[int, int
     out = F.conv2d(x, kernel.expand(planes * strips, 1, kh, kw), padding=(ends, side), groups=planes * strips)
     out = out.view(planes, strips * hs, wo)[:, :ho]  # (P, Ho, Wo)
     return out.reshape(n, c, ho, wo)
+
+
+def _correlate_separable(
+    x: torch.Tensor, column: torch.Tensor, row: torch.Tensor, pad: tuple[int, int, int, int]
+) -> torch.Tensor:
+    """:func:`_correlate_planes` with the rank-one kernel ``column row^T`` (``column`` (kh,), ``row`` (kw,)): a
+    horizontal then a vertical 1-D correlation, kh + kw products per output instead of kh kw.
+
+    torch's CPU depthwise convolution (oneDNN) vectorises over channels that lie next to each other in memory
+    and reorders a planar (N, C, H, W) input into that order and back at each call; for a 1-D kernel this costs
+    more than the sums (one 13-tap pass over 16 planar 256 x 256 planes took as long as the 13 x 13 2-D pass).
+    So each pass picks channels that suit it. The horizontal pass takes the P*H image rows (P = N*C) as the
+    channels of ``(1, P*H, 1, W)`` (on 16 planes ~1.4x faster than the planes as channels); as in
+    :func:`_correlate_planes`, conv2d pads at most half the kernel there and a copy pads the rest. The vertical
+    pass reads the planar ``(P, H, W')`` memory as a channels-last ``(P, W', H, 1)`` tensor, the image columns
+    being the channels, with no reorder at all; it pads any number of rows at no extra cost and writes its
+    output in the same planar order.
+    """
+    n, c, h, w = x.shape
+    kh, kw = len(column), len(row)
+    left, right, top, bottom = pad
+    lanes = n * c * h
+    x = x.reshape(1, lanes, 1, w)  # (1, P*H, 1, W)
+    side = min(left, right, kw // 2)
+    if left != side or right != side:
+        x = F.pad(x, (left - side, right - side))
+    x = F.conv2d(x, row.view(1, 1, 1, kw).expand(lanes, 1, 1, kw), padding=(0, side), groups=lanes)  # (1, P*H, 1, W')
+    wo = x.shape[-1]
+    x = x.view(n * c, h, wo).as_strided((n * c, wo, h, 1), (h * wo, 1, wo, wo))  # (P, W', H, 1) channels-last
+    ends = max(top, bottom)
+    x = F.conv2d(x, column.view(1, 1, kh, 1).expand(wo, 1, kh, 1), padding=(ends, 0), groups=wo)  # (P, W', H'', 1)
+    if top != bottom:  # an even kernel with the zero boundary: one extra row of output at one end
+        x = x[:, :, ends - top : x.shape[2] - (ends - bottom)]
+    return x.permute(0, 3, 2, 1).reshape(n, c, x.shape[2], wo)  # (N, C, H', W'): a view when x is channels-last
