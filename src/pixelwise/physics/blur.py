@@ -12,9 +12,10 @@ same kernel on every channel, kernel centre at index ``(kh // 2, kw // 2)``.
   The adjoints of the last two are transposed convolutions (cropped for ``zero``).
 
 A rank-one kernel ``k = u v^T`` (Gaussian, box) is separable: for the zero and valid boundaries ``A`` is a
-vertical 1-D convolution with ``u`` followed by a horizontal one with ``v``, kh + kw products per pixel
-instead of kh kw, and ``A^T`` the two adjoint passes in the opposite order (Szeliski, *Computer Vision:
-Algorithms and Applications*, 2nd ed. 2022, Sec. 3.2.1 'Separable filtering').
+horizontal 1-D convolution with ``v`` and a vertical one with ``u`` (the two commute once the image is
+padded), kh + kw products per pixel instead of kh kw, and ``A^T`` the two adjoint 1-D passes, 'full'
+correlations with ``v`` and ``u`` (Szeliski, *Computer Vision: Algorithms and Applications*, 2nd ed. 2022,
+Sec. 3.2.1 'Separable filtering').
 """
 
 from __future__ import annotations
