@@ -22,7 +22,9 @@ from pixelwise.physics import (
     PoissonNoise,
     Radon,
     box_kernel,
+    box_kernel_1d,
     gaussian_kernel,
+    gaussian_kernel_1d,
     inner,
     motion_kernel,
     operator_class,
@@ -30,6 +32,8 @@ from pixelwise.physics import (
     random_mask,
     views,
 )
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: one intra-op thread is faster
 
 
 def _g(seed=0):
@@ -51,6 +55,13 @@ CASES = {
     "blur_zero_motion": lambda c, s: (Blur(motion_kernel(5, 30), "zero"), (c, *s)),
     "blur_zero_even": lambda c, s: (Blur(torch.rand(4, 3, generator=_g(3)), "zero"), (c, *s)),
     "blur_valid": lambda c, s: (Blur(torch.rand(5, 4, generator=_g(4)), "valid"), (c, s[0] - 4, s[1] - 3)),
+    # rank-one kernels: two 1-D passes (the SVD's factors, or the makers' own with Blur.separable)
+    "blur_zero_separable_box5x3": lambda c, s: (Blur(torch.outer(box_kernel_1d(5), box_kernel_1d(3)), "zero"),
+                                                (c, *s)),
+    "blur_valid_separable_gauss7": lambda c, s: (Blur(gaussian_kernel(1.0, 7), "valid"), (c, s[0] - 6, s[1] - 6)),
+    "blur_valid_separable_factors": lambda c, s: (
+        Blur.separable(gaussian_kernel_1d(0.8, 5), torch.randn(4, generator=_g(5)), "valid"),
+        (c, s[0] - 4, s[1] - 3)),
     "inpaint": lambda c, s: (Inpainting(random_mask(s, 0.5, _g(1))), (c, *s)),
     "mri_random_4x": lambda c, s: (MRI.cartesian(s, 4, kind="random", generator=_g(2)), (c, *s, 2)),
     "mri_equispaced_8x": lambda c, s: (
@@ -76,6 +87,13 @@ def test_every_registered_operator_is_in_the_table():
     covered = {type(CASES[name](1, SIZE)[0]) for name in CASES}
     missing = [name for name, cls in OPERATORS.items() if cls not in covered]
     assert not missing, f"operators without adjoint tests: {missing}"
+
+
+def test_the_table_covers_both_blur_paths():
+    blurs = {name: CASES[name](1, SIZE)[0] for name in CASES if name.startswith(("blur_zero", "blur_valid"))}
+    x = torch.zeros(2, 3, *SIZE)  # the table's largest input: 6 planes
+    assert all(op._separable(x) == ("separable" in name) for name, op in blurs.items())
+    assert {op.boundary for op in blurs.values() if op.factors is not None} == {"zero", "valid"}
 
 
 @pytest.mark.parametrize("channels", [1, 3])
@@ -206,6 +224,8 @@ BAD = [
     ("image without batch axis", lambda: AveragePool(2).A(torch.zeros(1, 16, 16))),
     ("kernel larger than image", lambda: Blur(box_kernel(9), "circular").A(torch.zeros(1, 1, 5, 5))),
     ("unknown boundary", lambda: Blur(box_kernel(3), "reflect")),
+    ("separable factor not 1-D", lambda: Blur.separable(box_kernel(3), box_kernel_1d(3), "zero")),
+    ("empty separable factor", lambda: Blur.separable(torch.zeros(0), box_kernel_1d(3), "zero")),
     ("zero sigma kernel", lambda: gaussian_kernel(0.0)),
     ("mask of another size", lambda: Inpainting(torch.ones(8, 8)).A(torch.zeros(1, 1, 9, 8))),
     ("mask not binary", lambda: Inpainting(torch.full((4, 4), 0.5))),
@@ -242,21 +262,101 @@ def test_inpainting_casts_its_mask_once_per_dtype_and_follows_a_new_mask():
         op.mask = torch.full((2, 2), 0.5)
 
 
+# (kh, kw) kernels for the zero and valid paths: one that is not rank one (2-D pass) and rank-one ones (1-D passes)
+BLUR_KERNELS = {
+    "random_5x4": lambda: torch.rand(5, 4, generator=_g(8), dtype=torch.float64),
+    "box_5x3": lambda: torch.outer(box_kernel_1d(5), box_kernel_1d(3)),
+    "gauss_7x7": lambda: gaussian_kernel(1.3, 7),
+    "gauss_9x9": lambda: gaussian_kernel(1.5, 9),  # 81 entries: 1-D passes on 16 planes too
+    "signed_rank_one_4x6": lambda: torch.outer(torch.randn(4, generator=_g(13), dtype=torch.float64),
+                                               torch.randn(6, generator=_g(14), dtype=torch.float64)),
+}
+
+
 @pytest.mark.parametrize("boundary", ["zero", "valid"])
-@pytest.mark.parametrize("shape", [(1, 1, 67, 45), (2, 3, 40, 33), (16, 1, 24, 20), (1, 2, 9, 70)])
-def test_blur_planes_as_channels_match_a_plain_convolution_per_plane(boundary, shape):
-    # the batch and channels become the channels of one depthwise conv, single planes are cut into strips:
-    # each plane must still be the plain convolution of that plane, and A^T its exact adjoint
-    k = torch.rand(5, 4, generator=_g(8), dtype=torch.float64)
+@pytest.mark.parametrize("kernel", list(BLUR_KERNELS))
+@pytest.mark.parametrize("shape", [(1, 1, 67, 45), (2, 3, 40, 33), (16, 1, 24, 20), (1, 2, 9, 70), (1, 2, 19, 23)])
+def test_blur_planes_as_channels_match_a_plain_convolution_per_plane(boundary, kernel, shape):
+    # the batch and channels become the channels of one depthwise conv, single planes are cut into strips, and
+    # rank-one kernels are two 1-D passes: each plane must still be the plain 2-D convolution of that plane,
+    # and A^T the plain transposed convolution, cropped to the padding (its exact adjoint)
+    k = BLUR_KERNELS[kernel]()
     op = Blur(k, boundary)
+    assert (op.factors is not None) == (kernel != "random_5x4")
     x = torch.randn(*shape, generator=_g(9), dtype=torch.float64)
+    # the 1-D passes: rank one, and 64 kernel entries or more, or fewer than 16 planes
+    assert op._separable(x) == (op.factors is not None and (k.numel() >= 64 or shape[0] * shape[1] < 16))
     kh, kw = k.shape
-    pad = (kw - 1 - kw // 2, kw // 2, kh - 1 - kh // 2, kh // 2) if boundary == "zero" else (0, 0, 0, 0)
-    planes = torch.nn.functional.pad(x, pad).reshape(-1, 1, shape[-2] + pad[2] + pad[3], shape[-1] + pad[0] + pad[1])
-    expected = torch.cat([torch.nn.functional.conv2d(p[None], k.flip(0, 1)[None, None]) for p in planes])
+    left, right, top, bottom = (kw - 1 - kw // 2, kw // 2, kh - 1 - kh // 2, kh // 2) if boundary == "zero" else (
+        0, 0, 0, 0)
+    planes = torch.nn.functional.pad(x, (left, right, top, bottom)).reshape(
+        -1, 1, shape[-2] + top + bottom, shape[-1] + left + right)  # (N*C, 1, Hp, Wp)
+    flipped = k.flip(0, 1)[None, None]
+    expected = torch.cat([torch.nn.functional.conv2d(p[None], flipped) for p in planes])  # (N*C, 1, H', W')
     ax = op.A(x)
     torch.testing.assert_close(ax, expected.reshape(ax.shape), rtol=1e-12, atol=1e-12)
     y = torch.randn(ax.shape, generator=_g(10), dtype=torch.float64)
-    lhs, rhs = float(inner(ax, y)), float(inner(x, op.A_adjoint(y)))
+    full = torch.cat([torch.nn.functional.conv_transpose2d(p[None], flipped)
+                      for p in y.reshape(-1, 1, *ax.shape[-2:])])  # (N*C, 1, Hp, Wp)
+    expected_adjoint = full[..., top:top + shape[-2], left:left + shape[-1]].reshape(shape)
+    aty = op.A_adjoint(y)
+    torch.testing.assert_close(aty, expected_adjoint, rtol=1e-12, atol=1e-12)
+    lhs, rhs = float(inner(ax, y)), float(inner(x, aty))
     assert abs(lhs - rhs) <= 1e-10 * max(1.0, abs(lhs))
     torch.testing.assert_close(op.A(x.float()), ax.float(), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(op.A_adjoint(y.float()), aty.float(), rtol=1e-5, atol=1e-5)
+    # an input that is not contiguous (the same values, columns first in memory)
+    torch.testing.assert_close(op.A(x.transpose(-2, -1).contiguous().transpose(-2, -1)), ax, rtol=0, atol=0)
+
+
+NOT_RANK_ONE = {
+    "motion_30deg": lambda: motion_kernel(5, 30),
+    "motion_diagonal": lambda: motion_kernel(7, 45),
+    "motion_tilted_0.01deg": lambda: motion_kernel(9, 0.01),
+    "random_6x6": lambda: torch.rand(6, 6, generator=_g(15), dtype=torch.float64),
+    "gaussian_plus_1e-9": lambda: gaussian_kernel(1.0) + 1e-9 * torch.rand(7, 7, generator=_g(16), dtype=torch.float64),
+    "anisotropic_gaussian_rotated": lambda: _rotated_gaussian(2.0, 0.7, 30),
+}
+
+
+def _rotated_gaussian(sx, sy, degrees, size=9):
+    t = torch.arange(size, dtype=torch.float64) - size // 2
+    a = torch.tensor(degrees * torch.pi / 180, dtype=torch.float64)
+    r, c = t[:, None], t[None, :]
+    k = torch.exp(-((c * a.cos() + r * a.sin()) ** 2 / sx**2 + (r * a.cos() - c * a.sin()) ** 2 / sy**2) / 2)
+    return k / k.sum()
+
+
+@pytest.mark.parametrize("kernel", list(NOT_RANK_ONE))
+def test_blur_kernels_that_are_not_rank_one_keep_the_2d_pass(kernel):
+    for boundary in ("zero", "valid"):
+        assert Blur(NOT_RANK_ONE[kernel](), boundary).factors is None
+
+
+def test_blur_rank_one_factors_multiply_to_the_kernel_and_given_factors_are_kept():
+    for k in (gaussian_kernel(2.0), box_kernel(4), motion_kernel(5, 0), motion_kernel(5, 90),
+              -torch.outer(torch.arange(1.0, 4.0), torch.tensor([1.0, -2.0])).double()):
+        u, v = Blur(k, "zero").factors
+        torch.testing.assert_close(torch.outer(u, v), k, rtol=0, atol=1e-14 * float(k.abs().max()))
+        assert float(u[u.abs().argmax()]) > 0
+    g = gaussian_kernel_1d(1.5)
+    op = Blur.separable(g, box_kernel_1d(3), "valid")
+    assert op.factors[0] is not None and torch.equal(op.factors[0], g) and torch.equal(op.factors[1], box_kernel_1d(3))
+    torch.testing.assert_close(op.kernel, torch.outer(g, box_kernel_1d(3)), rtol=0, atol=0)
+    # a single row or column is one pass already; assigning a kernel that is not rank one drops the factors
+    assert Blur(torch.ones(1, 5), "zero").factors is None and Blur(torch.ones(3, 1), "valid").factors is None
+    op.kernel = motion_kernel(5, 30)
+    assert op.factors is None
+
+
+@pytest.mark.parametrize("boundary", ["circular", "zero", "valid"])
+def test_blur_follows_a_new_kernel(boundary):
+    op = Blur(box_kernel(3), boundary)
+    x = torch.randn(1, 2, 12, 13, generator=_g(12))
+    op.A(x), op.A_adjoint(op.A(x))  # the kernel's casts and spectra are made now
+    op.kernel = motion_kernel(5, 30)  # a new kernel replaces them
+    fresh = Blur(motion_kernel(5, 30), boundary)
+    torch.testing.assert_close(op.A(x), fresh.A(x))
+    torch.testing.assert_close(op.A_adjoint(op.A(x)), fresh.A_adjoint(fresh.A(x)))
+    with pytest.raises(PixelwiseError):
+        op.kernel = torch.ones(3)

@@ -7,7 +7,14 @@ Every operator is a :class:`LinearOperator` with ``A``, an exact ``A_adjoint``, 
 
 from pixelwise.errors import PixelwiseError
 from pixelwise.physics.base import Composition, Identity, LinearOperator, inner, power_iteration
-from pixelwise.physics.blur import Blur, box_kernel, gaussian_kernel, motion_kernel
+from pixelwise.physics.blur import (
+    Blur,
+    box_kernel,
+    box_kernel_1d,
+    gaussian_kernel,
+    gaussian_kernel_1d,
+    motion_kernel,
+)
 from pixelwise.physics.conv import Conv, ConvTranspose
 from pixelwise.physics.ct import Radon, radon_matrix, views
 from pixelwise.physics.gradient import Gradient, grad, grad_adjoint, laplacian_multiplier
@@ -58,8 +65,10 @@ __all__ = [
     "PoissonNoise",
     "Radon",
     "box_kernel",
+    "box_kernel_1d",
     "cartesian_mask",
     "gaussian_kernel",
+    "gaussian_kernel_1d",
     "grad",
     "grad_adjoint",
     "imresize",

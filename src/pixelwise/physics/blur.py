@@ -10,6 +10,12 @@ same kernel on every channel, kernel centre at index ``(kh // 2, kw // 2)``.
 - ``zero``: zero padding, output the size of the input ('same' convolution).
 - ``valid``: only the outputs whose window lies inside the image, ``(H - kh + 1, W - kw + 1)``.
   The adjoints of the last two are transposed convolutions (cropped for ``zero``).
+
+A rank-one kernel ``k = u v^T`` (Gaussian, box) is separable: for the zero and valid boundaries ``A`` is a
+horizontal 1-D convolution with ``v`` and a vertical one with ``u`` (the two commute once the image is
+padded), kh + kw products per pixel instead of kh kw, and ``A^T`` the two adjoint 1-D passes, 'full'
+correlations with ``v`` and ``u`` (Szeliski, *Computer Vision: Algorithms and Applications*, 2nd ed. 2022,
+Sec. 3.2.1 'Separable filtering').
 """
 
 from __future__ import annotations
@@ -25,8 +31,9 @@ from pixelwise.physics.base import LinearOperator, check_image
 BOUNDARIES = ("circular", "zero", "valid")
 
 
-def gaussian_kernel(sigma: float, size: int | None = None) -> torch.Tensor:
-    """Isotropic Gaussian ``exp(-r^2 / (2 sigma^2))`` summing to 1; size defaults to 2 ceil(3 sigma) + 1."""
+def gaussian_kernel_1d(sigma: float, size: int | None = None) -> torch.Tensor:
+    """Samples of ``exp(-t^2 / (2 sigma^2))`` at ``size`` points centred on 0, summing to 1; size defaults to
+    2 ceil(3 sigma) + 1. One factor of :func:`gaussian_kernel`; ``Blur.separable(g, g)`` blurs with both."""
     if not sigma > 0:
         raise PixelwiseError(f"Gaussian kernel sigma {sigma} must be > 0.")
     size = int(size) if size is not None else 2 * math.ceil(3 * sigma) + 1
@@ -34,15 +41,30 @@ def gaussian_kernel(sigma: float, size: int | None = None) -> torch.Tensor:
         raise PixelwiseError(f"kernel size {size} must be >= 1.")
     t = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
     g = torch.exp(-(t**2) / (2 * sigma**2))
-    k = g[:, None] * g[None, :]
-    return k / k.sum()
+    return g / g.sum()
+
+
+def gaussian_kernel(sigma: float, size: int | None = None) -> torch.Tensor:
+    """Isotropic Gaussian ``exp(-r^2 / (2 sigma^2))`` summing to 1; size defaults to 2 ceil(3 sigma) + 1.
+
+    The outer product ``g g^T`` of :func:`gaussian_kernel_1d`, hence rank one (``Blur.separable(g, g)`` keeps
+    the factors themselves)."""
+    g = gaussian_kernel_1d(sigma, size)
+    return torch.outer(g, g)
+
+
+def box_kernel_1d(size: int) -> torch.Tensor:
+    """Uniform ``size``-tap average ``1 / size``; one factor of :func:`box_kernel`."""
+    if int(size) != size or size < 1:
+        raise PixelwiseError(f"box kernel size {size} must be a whole number >= 1.")
+    return torch.full((int(size),), 1.0 / size, dtype=torch.float64)
 
 
 def box_kernel(size: int) -> torch.Tensor:
-    """Uniform ``size x size`` kernel (the box blur), normalised to sum 1."""
-    if int(size) != size or size < 1:
-        raise PixelwiseError(f"box kernel size {size} must be a whole number >= 1.")
-    return torch.full((int(size), int(size)), 1.0 / size**2, dtype=torch.float64)
+    """Uniform ``size x size`` kernel (the box blur), normalised to sum 1: the outer product ``b b^T`` of
+    :func:`box_kernel_1d`."""
+    b = box_kernel_1d(size)
+    return torch.outer(b, b)
 
 
 def motion_kernel(length: float, angle: float = 0.0, size: int | None = None) -> torch.Tensor:
@@ -81,10 +103,40 @@ class Blur(LinearOperator):
 
     ``H' = H`` for circular and zero boundaries, ``H - kh + 1`` for valid. The naive reconstruction
     is the blurred image itself (edge-padded back to the input size for valid).
+
+    A kernel that is rank one to float64 round-off is found at construction (SVD) and, for the zero and
+    valid boundaries, applied as two 1-D passes with its factors (``factors``, where those are faster);
+    :meth:`separable` takes the factors themselves.
     """
 
     def __init__(self, kernel: torch.Tensor, boundary: str = "circular", noise=None):
         super().__init__(noise)
+        if boundary not in BOUNDARIES:
+            raise PixelwiseError(f"unknown boundary {boundary!r}; choose one of {', '.join(BOUNDARIES)}.")
+        self.boundary = boundary
+        self.kernel = kernel
+
+    @classmethod
+    def separable(cls, u: torch.Tensor, v: torch.Tensor, boundary: str = "circular", noise=None) -> Blur:
+        """The blur with the rank-one kernel ``u v^T``: ``u`` (kh,) runs down the columns, ``v`` (kw,) along
+        the rows. The zero and valid boundaries use these factors as given (not the SVD's), e.g.
+        ``Blur.separable(g, g, "zero")`` with ``g = gaussian_kernel_1d(sigma)``."""
+        u, v = torch.as_tensor(u, dtype=torch.float64), torch.as_tensor(v, dtype=torch.float64)
+        if u.dim() != 1 or v.dim() != 1 or len(u) < 1 or len(v) < 1:
+            raise PixelwiseError(
+                f"separable blur factors must be two 1-D tensors, got shapes {tuple(u.shape)} and {tuple(v.shape)}."
+            )
+        op = cls(torch.outer(u, v), boundary, noise)
+        op._use_factors(u, v)
+        return op
+
+    @property
+    def kernel(self) -> torch.Tensor:
+        """The (kh, kw) float64 kernel; assigning a new one validates it (treat the tensor itself as read-only)."""
+        return self._kernel
+
+    @kernel.setter
+    def kernel(self, kernel: torch.Tensor) -> None:
         kernel = torch.as_tensor(kernel, dtype=torch.float64)
         if kernel.dim() != 2 or min(kernel.shape) < 1:
             raise PixelwiseError(
@@ -92,12 +144,21 @@ class Blur(LinearOperator):
             )
         if not torch.isfinite(kernel).all():
             raise PixelwiseError("blur kernel has NaN or infinite entries.")
-        if boundary not in BOUNDARIES:
-            raise PixelwiseError(f"unknown boundary {boundary!r}; choose one of {', '.join(BOUNDARIES)}.")
-        self.kernel = kernel
-        self.boundary = boundary
-        self._otf_cache: dict = {}
-        self._flip_cache: dict = {}
+        self._kernel = kernel
+        self._otf_cache: dict = {}  # (H, W, dtype) -> half spectrum
+        self._use_factors(*(rank_one_factors(kernel) or (None, None)))
+
+    @property
+    def factors(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """``(u, v)`` with ``kernel = u v^T`` for the two 1-D passes of the zero and valid boundaries, else None
+        (a kernel that is not rank one, or a single row or column: one pass either way). The passes run on
+        kernels of 64 entries or more, and on any rank-one kernel when there are fewer than 16 planes (N*C)."""
+        return self._factors
+
+    def _use_factors(self, u: torch.Tensor | None, v: torch.Tensor | None) -> None:
+        kh, kw = self._kernel.shape
+        self._factors = (u, v) if u is not None and min(kh, kw) > 1 else None
+        self._weight_cache: dict = {}  # (dtype, device) -> the kernel's forms for conv2d
 
     # --- helpers ------------------------------------------------------------------------------
     def _check(self, x, who="Blur"):
@@ -109,12 +170,20 @@ class Blur(LinearOperator):
                 f"blur kernel {kh}x{kw} is larger than the image {h}x{w}; use a smaller kernel."
             )
 
-    def _flipped(self, x):
-        """The kernel flipped (conv2d correlates; A is a true convolution) in ``x``'s dtype and device, made once."""
+    def _weights(self, x) -> dict[str, torch.Tensor]:
+        """The kernel as conv2d takes it, in ``x``'s dtype and device, made once per dtype and device:
+        ``flipped`` for A (conv2d correlates; A is a true convolution) and ``kernel`` itself for A^T; with
+        factors, also ``u`` (kh,) and ``v`` (kw,), and both ``_flipped``."""
         key = (x.dtype, x.device)
-        if key not in self._flip_cache:
-            self._flip_cache[key] = self.kernel.flip(0, 1).to(dtype=x.dtype, device=x.device).contiguous()
-        return self._flip_cache[key]
+        if key not in self._weight_cache:
+            forms = {"flipped": self.kernel.flip(0, 1), "kernel": self.kernel}
+            if self._factors is not None:
+                u, v = self._factors
+                forms |= {"u": u, "v": v, "u_flipped": u.flip(0), "v_flipped": v.flip(0)}
+            self._weight_cache[key] = {
+                name: t.to(dtype=x.dtype, device=x.device).contiguous() for name, t in forms.items()
+            }
+        return self._weight_cache[key]
 
     def otf(self, size, dtype=torch.float64) -> torch.Tensor:
         """``K = DFT(k)`` on an ``(H, W)`` grid as a real-FFT half spectrum ``(H, W // 2 + 1)`` (complex)."""
@@ -136,15 +205,17 @@ class Blur(LinearOperator):
         if self.boundary == "circular":
             k = self.otf(x.shape, x.dtype)
             return torch.fft.irfft2(torch.fft.rfft2(x) * k, s=x.shape[-2:])
-        if self.boundary == "zero":
-            ch, cw = kh // 2, kw // 2
-            return _correlate_planes(x, self._flipped(x), (kw - 1 - cw, cw, kh - 1 - ch, ch))  # (N, C, H, W)
-        if x.shape[-2] < kh or x.shape[-1] < kw:
+        if self.boundary == "valid" and (x.shape[-2] < kh or x.shape[-1] < kw):
             raise PixelwiseError(
                 f"valid blur needs an image at least as large as the kernel {kh}x{kw}, "
                 f"got {tuple(x.shape[-2:])}."
             )
-        return _correlate_planes(x, self._flipped(x), (0, 0, 0, 0))  # (N, C, H - kh + 1, W - kw + 1)
+        left, right, top, bottom = self._padding()
+        weights = self._weights(x)
+        if not self._separable(x):
+            return _correlate_planes(x, weights["flipped"], (left, right, top, bottom))  # (N, C, H', W')
+        # flip(k) = flip(u) flip(v)^T
+        return _correlate_separable(x, weights["u_flipped"], weights["v_flipped"], (left, right, top, bottom))
 
     def A_adjoint(self, y):  # noqa: N802
         check_image(y, "Blur.A_adjoint")
@@ -152,20 +223,39 @@ class Blur(LinearOperator):
         if self.boundary == "circular":
             k = self.otf(y.shape, y.dtype)
             return torch.fft.irfft2(torch.fft.rfft2(y) * k.conj(), s=y.shape[-2:])
-        # the transposed convolution with the flipped kernel. torch's CPU depthwise conv_transpose2d is fast
-        # only with a register of planes (~70x slower on one 512x512 image); otherwise it is written as a 'full'
-        # correlation with the kernel itself (the same map)
-        kernel = self.kernel.to(y.dtype)
+        # the transposed convolution with the flipped kernel: a 'full' correlation with the kernel itself, of
+        # which the zero boundary keeps the rows and columns its padding made (A's padding mirrored)
+        left, right, top, bottom = self._padding()
+        pad = (kw - 1 - left, kw - 1 - right, kh - 1 - top, kh - 1 - bottom)
+        weights = self._weights(y)
+        if self._separable(y):  # k = u v^T
+            return _correlate_separable(y, weights["u"], weights["v"], pad)  # (N, C, H, W)
+        n, c, h, w = y.shape
+        if self.boundary == "valid" and n * c >= _LANES:
+            # torch's CPU depthwise conv_transpose2d is fast only with a register of planes (~70x slower on one
+            # 512x512 image); with one, it spares the padded copy of y
+            x = F.conv_transpose2d(y.reshape(1, n * c, h, w), weights["flipped"].expand(n * c, 1, kh, kw),
+                                   groups=n * c)  # (1, N*C, H + kh - 1, W + kw - 1)
+            return x.view(n, c, h + kh - 1, w + kw - 1)
+        return _correlate_planes(y, weights["kernel"], pad)  # (N, C, H, W)
+
+    def _separable(self, x) -> bool:
+        """Whether A and A^T on ``x`` take the two 1-D passes: for a rank-one kernel of at least
+        ``_SEPARABLE_TAPS`` entries, or of any size on fewer than ``_LANES`` planes (where the 2-D path copies
+        the image into strips)."""
+        if self._factors is None:
+            return False
+        kh, kw = self.kernel.shape
+        return kh * kw >= _SEPARABLE_TAPS or x.shape[0] * x.shape[1] < _LANES
+
+    def _padding(self) -> tuple[int, int, int, int]:
+        """The zeros (left, right, top, bottom) around the image for A: the kernel centre (kh // 2, kw // 2) over
+        each pixel for the zero boundary, none for valid."""
         if self.boundary == "valid":
-            n, c, h, w = y.shape
-            if n * c >= _LANES:  # no padded copy of y
-                x = F.conv_transpose2d(y.reshape(1, n * c, h, w), self._flipped(y).expand(n * c, 1, kh, kw),
-                                       groups=n * c)  # (1, N*C, H + kh - 1, W + kw - 1)
-                return x.view(n, c, h + kh - 1, w + kw - 1)
-            return _correlate_planes(y, kernel, (kw - 1, kw - 1, kh - 1, kh - 1))  # (N, C, H, W)
+            return 0, 0, 0, 0
+        kh, kw = self.kernel.shape
         ch, cw = kh // 2, kw // 2
-        # rows of the zero-padded image that the 'zero' boundary kept: pad only what the crop needs
-        return _correlate_planes(y, kernel, (cw, kw - 1 - cw, ch, kh - 1 - ch))  # (N, C, H, W)
+        return kw - 1 - cw, cw, kh - 1 - ch, ch
 
     def fourier_multiplier(self, size):
         if self.boundary != "circular":
@@ -187,8 +277,37 @@ class Blur(LinearOperator):
         )  # y[i] is centred on x[i + kh-1-ch]
 
 
+# a kernel is rank one when its second singular value is at most this times max(kh, kw) times the first. The
+# SVD leaves s2 <= ~4 eps s1 on exact outer products (Gaussians up to 121 x 121, boxes, random factors) and a
+# motion line tilted by 0.001 degrees has s2 = 2e-5 s1: only true outer products pass, and their two passes
+# equal the 2-D convolution to float64 round-off
+RANK_ONE_RTOL = 10 * torch.finfo(torch.float64).eps
+
+
+def rank_one_factors(kernel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """``(u, v)`` (float64, (kh,) and (kw,)) with ``kernel = u v^T`` if the kernel is rank one, else None.
+
+    Rank one means ``s2 <= RANK_ONE_RTOL max(kh, kw) s1`` for the singular values ``s1 >= s2`` of the
+    float64 kernel; the factors are then the first singular pair scaled by ``sqrt(s1)``, signed so that the
+    largest entry of ``u`` is positive (Szeliski 2022, Sec. 3.2.1: a kernel is separable iff only its
+    first singular value is non-zero).
+    """
+    kernel = torch.as_tensor(kernel, dtype=torch.float64)
+    left, s, right = torch.linalg.svd(kernel)  # (kh, kh), (min(kh, kw),), (kw, kw)
+    if len(s) > 1 and s[1] > RANK_ONE_RTOL * max(kernel.shape) * s[0]:
+        return None
+    u, v = left[:, 0] * s[0].sqrt(), right[0] * s[0].sqrt()
+    if u[u.abs().argmax()] < 0:
+        u, v = -u, -v
+    return u, v
+
+
 # planes per vector register of torch's CPU depthwise convolution (AVX-512 float32); fewer planes leave lanes idle
 _LANES = 16
+# kernel entries from which the two 1-D passes beat the 2-D pass on _LANES planes or more (Blur._separable;
+# float32, one thread, 16 x 256 x 256: about even at 7 x 7, faster from 9 x 9, ~1.8x at 13 x 13); on fewer planes,
+# where the 2-D path copies the image into strips, they were faster from 3 x 3 on (1 x 512 x 512)
+_SEPARABLE_TAPS = 64
 
 
 def _correlate_planes(x: torch.Tensor, kernel: torch.Tensor, pad: tuple[int, int, int, int]) -> torch.Tensor:
@@ -225,3 +344,37 @@ def _correlate_planes(x: torch.Tensor, kernel: torch.Tensor, pad: tuple[int, int
     out = F.conv2d(x, kernel.expand(planes * strips, 1, kh, kw), padding=(ends, side), groups=planes * strips)
     out = out.view(planes, strips * hs, wo)[:, :ho]  # (P, Ho, Wo)
     return out.reshape(n, c, ho, wo)
+
+
+def _correlate_separable(
+    x: torch.Tensor, column: torch.Tensor, row: torch.Tensor, pad: tuple[int, int, int, int]
+) -> torch.Tensor:
+    """:func:`_correlate_planes` with the rank-one kernel ``column row^T`` (``column`` (kh,), ``row`` (kw,)): a
+    horizontal then a vertical 1-D correlation, kh + kw products per output instead of kh kw.
+
+    torch's CPU depthwise convolution (oneDNN) vectorises over channels that lie next to each other in memory
+    and reorders a planar (N, C, H, W) input into that order and back at each call; for a 1-D kernel this costs
+    more than the sums (one 13-tap pass over 16 planar 256 x 256 planes took as long as the 13 x 13 2-D pass).
+    So each pass picks channels that suit it. The horizontal pass takes the P*H image rows (P = N*C) as the
+    channels of ``(1, P*H, 1, W)`` (on 16 planes ~1.4x faster than the planes as channels); as in
+    :func:`_correlate_planes`, conv2d pads at most half the kernel there and a copy pads the rest. The vertical
+    pass reads the planar ``(P, H, W')`` memory as a channels-last ``(P, W', H, 1)`` tensor, the image columns
+    being the channels, with no reorder at all; it pads any number of rows at no extra cost and writes its
+    output in the same planar order.
+    """
+    n, c, h, w = x.shape
+    kh, kw = len(column), len(row)
+    left, right, top, bottom = pad
+    lanes = n * c * h
+    x = x.reshape(1, lanes, 1, w)  # (1, P*H, 1, W)
+    side = min(left, right, kw // 2)
+    if left != side or right != side:
+        x = F.pad(x, (left - side, right - side))
+    x = F.conv2d(x, row.view(1, 1, 1, kw).expand(lanes, 1, 1, kw), padding=(0, side), groups=lanes)  # (1, P*H, 1, W')
+    wo = x.shape[-1]
+    x = x.view(n * c, h, wo).as_strided((n * c, wo, h, 1), (h * wo, 1, wo, wo))  # (P, W', H, 1) channels-last
+    ends = max(top, bottom)
+    x = F.conv2d(x, column.view(1, 1, kh, 1).expand(wo, 1, kh, 1), padding=(ends, 0), groups=wo)  # (P, W', H'', 1)
+    if top != bottom:  # an even kernel with the zero boundary: one extra row of output at one end
+        x = x[:, :, ends - top : x.shape[2] - (ends - bottom)]
+    return x.permute(0, 3, 2, 1).reshape(n, c, x.shape[2], wo)  # (N, C, H', W'): a view when x is channels-last

@@ -48,8 +48,8 @@ from pixelwise.physics import (
     LinearOperator,
     PoissonNoise,
     Radon,
-    box_kernel,
-    gaussian_kernel,
+    box_kernel_1d,
+    gaussian_kernel_1d,
     imresize,
     kspace_magnitude,
     motion_kernel,
@@ -112,14 +112,17 @@ class SolveConfig:
 
 # --- operators -----------------------------------------------------------------------------------------
 def _blur(cfg: SolveConfig, shape, g) -> LinearOperator:
-    kernels = {
-        "gaussian": lambda: gaussian_kernel(cfg.kernel_sigma, cfg.kernel_size),
-        "box": lambda: box_kernel(cfg.kernel_size or 5),
-        "motion": lambda: motion_kernel(cfg.motion_length, cfg.motion_angle, cfg.kernel_size),
+    def separable(factor):  # the kernel makers' own 1-D factors for the two 1-D passes (no SVD)
+        return Blur.separable(factor, factor, cfg.boundary)
+
+    builders = {
+        "gaussian": lambda: separable(gaussian_kernel_1d(cfg.kernel_sigma, cfg.kernel_size)),
+        "box": lambda: separable(box_kernel_1d(cfg.kernel_size or 5)),
+        "motion": lambda: Blur(motion_kernel(cfg.motion_length, cfg.motion_angle, cfg.kernel_size), cfg.boundary),
     }
-    if cfg.kernel not in kernels:
-        raise PixelwiseError(f"unknown kernel {cfg.kernel!r}; choose one of {', '.join(kernels)}.")
-    return Blur(kernels[cfg.kernel](), cfg.boundary)
+    if cfg.kernel not in builders:
+        raise PixelwiseError(f"unknown kernel {cfg.kernel!r}; choose one of {', '.join(builders)}.")
+    return builders[cfg.kernel]()
 
 
 def _downsample(cfg: SolveConfig, shape, g) -> LinearOperator:
