@@ -255,6 +255,10 @@ def test_inpainting_casts_its_mask_once_per_dtype_and_follows_a_new_mask():
     op = Inpainting(torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
     x = torch.ones(1, 1, 2, 2)
     assert op._m(x) is op._m(x)  # cached in the input's dtype and device
+    with pytest.raises(PixelwiseError, match="does not match the image"):
+        op.A(torch.ones(1, 1, 3, 2))  # an image of another shape is still checked after the cache is filled
+    with pytest.raises(PixelwiseError, match="N, C, H, W"):
+        op.A(torch.ones(1, 2, 2))
     torch.testing.assert_close(op.A(x), torch.tensor([[[[1.0, 0.0], [0.0, 1.0]]]]))
     op.mask = torch.tensor([[0.0, 1.0], [1.0, 1.0]])  # a new mask replaces the cached casts
     torch.testing.assert_close(op.A(x), torch.tensor([[[[0.0, 1.0], [1.0, 1.0]]]]))

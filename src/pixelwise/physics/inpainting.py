@@ -46,9 +46,15 @@ class Inpainting(LinearOperator):
         if not bool(mask.any()):
             raise PixelwiseError("inpainting mask removes every pixel; keep at least one.")
         self._mask = mask
-        self._cast: dict = {}  # (dtype, device) -> the mask in that dtype, so A does not convert it every call
+        # (dtype, device, image shape) -> the mask in that dtype, once checked against that shape: A is one
+        # multiply, so converting or validating on every call would be a visible part of its time
+        self._cast: dict = {}
 
     def _m(self, x):
+        if isinstance(x, torch.Tensor):
+            m = self._cast.get((x.dtype, x.device, x.shape[1:]))
+            if m is not None and x.dim() == 4:
+                return m
         check_image(x, "Inpainting")
         m = self.mask
         if tuple(m.shape[-2:]) != tuple(x.shape[-2:]) or (m.dim() == 3 and m.shape[0] not in (1, x.shape[1])):
@@ -56,10 +62,9 @@ class Inpainting(LinearOperator):
                 f"inpainting mask of shape {tuple(m.shape)} does not match the image "
                 f"{tuple(x.shape[1:])}; give a mask of the image's height and width."
             )
-        key = (x.dtype, x.device)
-        if key not in self._cast:
-            self._cast[key] = m.to(dtype=x.dtype, device=x.device)
-        return self._cast[key]
+        cast = m.to(dtype=x.dtype, device=x.device)
+        self._cast[(x.dtype, x.device, x.shape[1:])] = cast
+        return cast
 
     def A(self, x):  # noqa: N802
         return x * self._m(x)
