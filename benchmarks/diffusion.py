@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", required=True, help="an .npz of digits with labels, or 'mnist' / 'digits'")
     p.add_argument("--minutes", type=float, default=10.0, help="DDPM training budget (the target allows 30)")
     p.add_argument("--classifier-minutes", type=float, default=2.0)
-    p.add_argument("--T", type=int, default=200, dest="T")
+    p.add_argument("--T", type=int, default=1000, dest="T", help="diffusion steps (Ho et al.: 1000)")
     p.add_argument("--schedule", default="cosine")
     p.add_argument("--base", type=int, default=24)
     p.add_argument("--mults", default="1,2,2")
