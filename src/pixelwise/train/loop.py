@@ -246,7 +246,8 @@ def _compiled(model: torch.nn.Module, log: Callable[[str], None]) -> Callable:
             try:
                 return compiled(x)
             except Exception as error:  # noqa: BLE001 (any backend failure: train uncompiled instead)
-                log(f"torch.compile failed ({type(error).__name__}: {str(error).splitlines()[0][:200]}); "
+                reason = (str(error).splitlines() or [""])[0][:200]
+                log(f"torch.compile failed ({type(error).__name__}: {reason}); "
                     "training without it")
                 compiled = model
         return model(x)
