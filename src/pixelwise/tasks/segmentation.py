@@ -451,7 +451,10 @@ def predict(run_dir: str | Path, inputs: Sequence[str | Path], out: str | Path, 
     config, model = load_run(run_dir)
     paths = list_images(inputs)
     # eager channels-last with batch norm folded into the convolutions: benchmarks/predict_throughput.py
-    # measured 70% of the matmul peak for it, 56% unfolded and 52% for the frozen TorchScript graph
+    # measured 70% of the matmul peak for it, 56% unfolded and 52% for the frozen TorchScript graph.
+    # torch.compile with frozen weights (oneDNN prepacked convolutions, ReLU fused) was no faster: 2.14 vs
+    # 2.18 s per 4x3x512x512 batch, interleaved in one process, after 8 s (warm cache) to 35 s of compiling;
+    # the same oneDNN convolutions take 87-90% of the time either way (branch compile2-parked has the wiring)
     model = inference_model(model, config, batch_size) if frozen else optimize_for_inference(model, shuffle_up=False)
     out = Path(out)
     mode = "RGB" if config.channels == 3 else "L"
