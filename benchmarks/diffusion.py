@@ -18,7 +18,6 @@ skips training when OUT already holds this benchmark's trained classifier and DD
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 import time
@@ -120,8 +119,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _history(run_dir: Path) -> list[dict]:
-    with open(run_dir / "history.csv", newline="") as f:
-        return list(csv.DictReader(f))
+    from pixelwise.train.runs import read_csv
+
+    return read_csv(run_dir / "history.csv")
 
 
 def _trained_classifier(run_dir: Path, data, base: int):
