@@ -47,7 +47,8 @@ def test_recipe_trains_samples_and_is_reproducible(tmp_path):
 @pytest.mark.parametrize("kwargs,words", [
     ({"T": 0}, "T="), ({"schedule": "sigmoid"}, "schedule"), ({"variance": "learned"}, "variance"),
     ({"mults": ()}, "mults"), ({"split": (1.0, 0.0)}, "split"), ({"clip_x0": 0.0}, "clip_x0"),
-    ({"max_images": 1}, "max_images"), ({"ema": 1.0}, "ema="),
+    ({"max_images": 1}, "max_images"), ({"ema": 1.0}, "ema="), ({"min_snr": 0.0}, "min_snr="),
+    ({"min_snr": -5.0}, "min_snr="),
 ])
 def test_bad_configs(kwargs, words):
     with pytest.raises(PixelwiseError, match=words):
@@ -68,6 +69,7 @@ def test_cli_train_and_sample(tmp_path, capsys):
     (["diffuse", "train", "--mults", "1,x", "--out", "X"], "--mults"),
     (["diffuse", "train", "--T", "0", "--out", "X"], "T=0"),
     (["diffuse", "train", "--ema", "2", "--out", "X"], "ema=2"),
+    (["diffuse", "train", "--min-snr", "0", "--out", "X"], "min_snr=0"),
     (["diffuse", "sample", "--run", "X"], "not a diffusion run folder"),
     (["diffuse", "sample", "--run", "X", "-n", "0"], "n=0"),
 ])
@@ -76,3 +78,27 @@ def test_cli_bad_input(tmp_path, capsys, argv, words):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert words in err and err.count("\n") == 1
+
+
+def test_min_snr_training_weights_the_loss_and_still_learns(tmp_path):
+    """``min_snr`` trains with the weighted objective: the same data and seed give a different run than the
+    plain objective (the weights are not all 1 at T = 20), it learns, and validation stays the plain epsilon
+    MSE (so the two runs' val_loss are comparable)."""
+    kw = dict(data="digits", T=20, base=8, mults=(1, 2), max_images=160, epochs=3, batch_size=32, lr=3e-3,
+              n_samples=2)
+    plain = run(DiffusionConfig(out=str(tmp_path / "plain"), **kw), progress=False, log=lambda m: None)
+    weighted = run(DiffusionConfig(out=str(tmp_path / "w"), min_snr=5.0, **kw), progress=False, log=lambda m: None)
+    assert weighted.history[-1]["val_loss"] < weighted.history[0]["val_loss"]
+    assert weighted.history[0]["train_loss"] < plain.history[0]["train_loss"]  # weights <= 1, some < 1
+    assert abs(weighted.history[-1]["val_loss"] - plain.history[-1]["val_loss"]) < 0.2
+    assert json.loads((tmp_path / "w" / "config.json").read_text())["min_snr"] == 5.0
+
+
+def test_weighted_mse_by_hand():
+    from pixelwise.tasks.diffusion import _mse, _weighted_mse
+
+    pred = torch.tensor([[[[1.0, 3.0]]], [[[0.0, 2.0]]]])  # (2, 1, 1, 2)
+    eps = torch.zeros_like(pred)
+    # per-sample means of squares: (1 + 9) / 2 = 5 and (0 + 4) / 2 = 2
+    assert _weighted_mse(pred, (eps, torch.tensor([1.0, 1.0]))).item() == pytest.approx(_mse(pred, eps).item())
+    assert _weighted_mse(pred, (eps, torch.tensor([0.5, 1.0]))).item() == pytest.approx((0.5 * 5 + 2) / 2)

@@ -9,7 +9,7 @@ import math
 import pytest
 import torch
 
-from pixelwise.diffusion import NoiseSchedule, epsilon_loss, sample, step
+from pixelwise.diffusion import NoiseSchedule, epsilon_loss, min_snr_weights, sample, step
 from pixelwise.models.diffusion_unet import TimeUNet, timestep_embedding
 
 SCHEDULE_TABLE = [("linear", 50), ("cosine", 50), ("linear", 7), ("cosine", 1)]
@@ -209,3 +209,20 @@ def test_epsilon_loss_trains_a_tiny_net():
         opt.step()
         losses.append(loss.item())
     assert sum(losses[-10:]) / 10 < 0.8 * sum(losses[:10]) / 10
+
+
+def test_snr_and_min_snr_weights_by_hand():
+    """betas (0.5, 0.5) give alpha_bar = (0.5, 0.25), so SNR = (1, 1/3); with gamma = 0.5 the Min-SNR weights
+    min(SNR, gamma) / SNR are (0.5, 1) (Hang et al. 2023, epsilon target)."""
+    schedule = NoiseSchedule(torch.tensor([0.5, 0.5]))
+    t = torch.tensor([0, 1, 1, 0])
+    torch.testing.assert_close(schedule.snr(t), torch.tensor([1.0, 1 / 3, 1 / 3, 1.0], dtype=torch.float64))
+    assert float(schedule.snr(1)) == pytest.approx(1 / 3)
+    torch.testing.assert_close(min_snr_weights(schedule, t, 0.5),
+                               torch.tensor([0.5, 1.0, 1.0, 0.5], dtype=torch.float64))
+    torch.testing.assert_close(min_snr_weights(schedule, t, 5.0), torch.ones(4, dtype=torch.float64))
+    cosine = NoiseSchedule.cosine(1000)
+    w = min_snr_weights(cosine, torch.arange(1000), 5.0)
+    assert w.max() == 1 and w.min() > 0 and bool((w[1:] >= w[:-1]).all())  # noisier steps weigh no less
+    with pytest.raises(ValueError, match="gamma"):
+        min_snr_weights(schedule, t, 0.0)

@@ -104,6 +104,11 @@ class NoiseSchedule:
         ab, abp = _gather(self.alpha_bars, t, x_t), _gather(self.alpha_bar_prev, t, x_t)
         return abp.sqrt() * b / (1 - ab) * x0 + a.sqrt() * (1 - abp) / (1 - ab) * x_t
 
+    def snr(self, t: torch.Tensor | int) -> torch.Tensor:
+        """Signal-to-noise ratio of x_t | x_0: SNR(t) = alpha_bar_t / (1 - alpha_bar_t) (float64, shaped like t)."""
+        ab = self.alpha_bars[t.long() if isinstance(t, torch.Tensor) else t]
+        return ab / (1 - ab)
+
     def posterior_variance(self, t: torch.Tensor | int, like: torch.Tensor | None = None) -> torch.Tensor:
         """beta_tilde_t = beta_t (1 - alpha_bar_{t-1}) / (1 - alpha_bar_t) (eq. 7); 0 at the code's t = 0."""
         v = self.betas * (1 - self.alpha_bar_prev) / (1 - self.alpha_bars)

@@ -19,7 +19,7 @@ from torch import nn
 
 from pixelwise.data.imagesets import load_image_set, split_indices
 from pixelwise.diffusion import SCHEDULES, NoiseSchedule, sample
-from pixelwise.diffusion.ddpm import VARIANCES, noised_batch
+from pixelwise.diffusion.ddpm import VARIANCES, min_snr_weights, noised_batch
 from pixelwise.errors import PixelwiseError
 from pixelwise.models.diffusion_unet import TimeUNet
 from pixelwise.train import FitConfig, fit, load_weights, prepare_run_dir, read_json, write_json
@@ -48,6 +48,7 @@ class DiffusionConfig:
     ema: float | None = 0.999  # decay of the weight average that is sampled from (Ho et al. 2020 use 0.9999)
     cache_dir: str | None = None
     compile: bool = False  # train through torch.compile (about 1.2x the steps per second on 2 CPU cores)
+    min_snr: float | None = None  # Min-SNR-gamma loss weights (Hang et al. 2023; gamma = 5); None: plain MSE
 
     def __post_init__(self):
         for name in ("T", "base", "epochs", "batch_size", "n_samples"):
@@ -66,6 +67,8 @@ class DiffusionConfig:
         if len(self.split) != 2 or min(self.split) <= 0 or abs(sum(self.split) - 1) > 1e-6:
             raise PixelwiseError(f"split={self.split} must be two positive fractions (train, val) summing "
                                  "to 1.")
+        if self.min_snr is not None and not self.min_snr > 0:
+            raise PixelwiseError(f"min_snr={self.min_snr} must be > 0, e.g. 5 (or None for the plain objective).")
         if self.clip_x0 is not None and not self.clip_x0 > 0:
             raise PixelwiseError(f"clip_x0={self.clip_x0} must be > 0 (or None for no clipping).")
         if self.ema is not None and not 0 <= self.ema < 1:
@@ -101,7 +104,16 @@ def _mse(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (prediction - target).pow(2).mean()
 
 
-def _batches(images: torch.Tensor, schedule: NoiseSchedule, batch_size: int) -> Callable:
+def _weighted_mse(prediction: torch.Tensor, target: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    """mean_i w_i ||eps_theta,i - eps_i||^2 / D: the per-sample squared error (mean over the D elements of a
+    sample) times its weight (e.g. :func:`~pixelwise.diffusion.ddpm.min_snr_weights`), averaged over the batch."""
+    eps, weights = target
+    return ((prediction - eps).pow(2).flatten(1).mean(1) * weights).mean()
+
+
+def _batches(images: torch.Tensor, schedule: NoiseSchedule, batch_size: int,
+             min_snr: float | None = None) -> Callable:
+    """Training batches ``((x_t, t), eps)``; with ``min_snr`` the target is ``(eps, Min-SNR weights)``."""
     n, bs = len(images), min(batch_size, len(images))
 
     def epoch_batches(epoch: int, generator: torch.Generator):
@@ -109,7 +121,10 @@ def _batches(images: torch.Tensor, schedule: NoiseSchedule, batch_size: int) -> 
         for start in range(0, n - bs + 1, bs):
             x0 = images[order[start:start + bs]]
             x_t, t, eps = noised_batch(schedule, x0, generator)
-            yield (x_t.float(), t), eps.float()
+            if min_snr is None:
+                yield (x_t.float(), t), eps.float()
+            else:
+                yield (x_t.float(), t), (eps.float(), min_snr_weights(schedule, t, min_snr).float())
 
     return epoch_batches
 
@@ -160,7 +175,8 @@ def run(config: DiffusionConfig, overwrite: bool = False, resume: bool = False, 
                            progress=progress, monitor="val_loss", mode="min", grad_clip=1.0,
                            ema=config.ema, compile=config.compile)
     steps = max(1, len(train) // min(config.batch_size, len(train)))
-    result = fit(model, _mse, _batches(train, schedule, config.batch_size), steps,
+    loss = _mse if config.min_snr is None else _weighted_mse  # validation stays the plain epsilon MSE
+    result = fit(model, loss, _batches(train, schedule, config.batch_size, config.min_snr), steps,
                  _validator(val, schedule, config.seed), fit_config, run_dir, resume, log)
     log(f"trained {len(result.history)} epochs in {result.seconds:.0f}s (stopped by {result.stopped})")
     metrics = evaluate(run_dir, train_images=data.images[split["train"]], log=log)
