@@ -169,3 +169,13 @@ def test_colour_denoising_run(crops, tmp_path):
     out = tmp_path / "rgb_out"
     assert main(["restore", "apply", "--run", str(run), str(crops / "c2.png"), "--out", str(out)]) == 0
     assert read_image(out / "c2.png", mode="RGB").shape == (31, 32, 3)
+
+
+def test_compile_flag_trains_through_torch_compile(crops, tmp_path, monkeypatch):
+    """``restore train --compile`` calls torch.compile once on the network (a recorder stands in for it)."""
+    calls = []
+    monkeypatch.setattr(torch, "compile", lambda model, **kw: calls.append(type(model).__name__) or model)
+    run = tmp_path / "dn"
+    assert main(["restore", "train", "--task", "denoise", "--model", "dncnn", "--depth", "3", "--width", "8",
+                 "--data", str(crops), "--out", str(run), "--compile", *QUICK]) == 0
+    assert len(calls) == 1 and json.loads((run / "config.json").read_text())["compile"] is True

@@ -58,6 +58,8 @@ def add_parser(subparsers) -> None:
     t.add_argument("--tv-lambda", default=None, help="TV baseline weight: a number or 'auto' (grid search on a "
                    "validation image); default: the heuristic of `pixelwise solve`")
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--compile", action="store_true",
+                   help="train through torch.compile (needs a C++ compiler; falls back to eager without one)")
     t.add_argument("--no-augment", action="store_true")
     t.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
     t.add_argument("--resume", action="store_true", help="continue the run in --out with its saved settings; "
@@ -105,7 +107,7 @@ def _config_kwargs(args: argparse.Namespace) -> dict:
         loss=args.loss, tv_weight=args.tv_weight, adversarial_weight=args.adversarial_weight, patch=args.patch,
         size=args.size, phantoms=args.phantoms, augment=not args.no_augment, batch_size=args.batch_size,
         steps_per_epoch=args.steps_per_epoch, lr=args.lr, protocol=args.protocol, seed=args.seed,
-        tv_lambda=_number_or_text(args.tv_lambda))
+        compile=args.compile, tv_lambda=_number_or_text(args.tv_lambda))
 
 
 def cmd_train(args: argparse.Namespace) -> int:

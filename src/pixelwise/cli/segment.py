@@ -29,6 +29,9 @@ def add_parser(subparsers) -> None:
     t.add_argument("--test-ids", default=None, help="file of test ids, used with --train-ids")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--deterministic", action="store_true", help="use deterministic algorithms")
+    t.add_argument("--compile", action="store_true",
+                   help="train through torch.compile, about 1.2x faster for the U-Net on a CPU (needs a C++ "
+                        "compiler; falls back to eager without one)")
     t.add_argument("--num-classes", type=int, default=None, help="K >= 2 for integer label masks (default: binary)")
     t.add_argument("--channels", type=int, default=3, choices=(1, 3), help="3 for RGB, 1 for grey images")
     t.add_argument("--threshold", type=int, default=127, help="binary masks: foreground is grey > threshold")
@@ -86,7 +89,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         vit_depth=args.vit_depth, heads=args.heads, epochs=epochs, minutes=args.minutes, lr=args.lr,
         weight_decay=args.weight_decay, batch_size=args.batch_size, schedule=args.schedule, patience=args.patience,
         lambda_dice=args.lambda_dice, augment=not args.no_augment, split=parse_fractions(args.split),
-        train_ids=args.train_ids, test_ids=args.test_ids, seed=args.seed, deterministic=args.deterministic)
+        train_ids=args.train_ids, test_ids=args.test_ids, seed=args.seed, deterministic=args.deterministic,
+        compile=args.compile)
     result = run(config, overwrite=args.overwrite, resume=args.resume, progress=not args.quiet)
     print(f"run folder: {result.run_dir}")
     return 0

@@ -145,6 +145,7 @@ class RestorationConfig:
     schedule: str = "cosine"
     grad_clip: float | None = 1.0  # gradient-norm clipping (VDSR clips too; it keeps unrolled CT stable)
     seed: int = 0
+    compile: bool = False  # train through torch.compile (eager fallback)
     # evaluation
     protocol: str = "auto"
     tv_lambda: float | str | None = None  # None: the heuristic of ``pixelwise solve``; "auto": a search on
@@ -234,7 +235,7 @@ class RestorationConfig:
         blind = self.regime == "measurements"
         return FitConfig(epochs=self.epochs, minutes=self.minutes, lr=self.lr, schedule=self.schedule,
                          seed=self.seed, progress=progress, monitor="val_meas_loss" if blind else "val_psnr",
-                         mode="min" if blind else "max", grad_clip=self.grad_clip)
+                         mode="min" if blind else "max", grad_clip=self.grad_clip, compile=self.compile)
 
     @property
     def eval_protocol(self) -> str:
@@ -703,22 +704,13 @@ def _measurement_picture(op: LinearOperator, y: torch.Tensor, naive: torch.Tenso
     return _display(y) if y.shape == naive.shape else _display(naive)
 
 
-def evaluate(run_dir: str | Path, data: str | None = None, protocol: str | None = None, which: str = "best",
-             log: Callable[[str], None] = print) -> dict:
-    """Score the run's network next to the naive and TV baselines; writes ``metrics.json`` (per image, and the
-    mean, median and bootstrap interval of each method and of the network's paired gain over each baseline,
-    see :func:`summaries`), ``per_case.csv``, ``plots/`` and ``report.html`` into the run folder.
-
-    ``data``: a folder of clean images, "bundled" or "phantoms" (a fresh test draw); default: the run's
-    validation images (phantoms: a test draw). In the pairs regime ``data`` holds input/ and target/.
-    """
-    run_dir = Path(run_dir)
-    cfg, model, fixed_op = load_run(run_dir, which)
-    protocol = protocol or cfg.eval_protocol
-    if protocol not in PROTOCOLS[1:]:
-        raise PixelwiseError(f"protocol {protocol!r} is not known; use one of {', '.join(PROTOCOLS[1:])}.")
+def evaluation_cases(cfg: RestorationConfig, fixed_op: LinearOperator | None, data: str | None,
+               protocol: str) -> tuple[list[tuple[str, torch.Tensor, LinearOperator, torch.Tensor]], str]:
+    """The evaluation cases of :func:`evaluate`: ``([(name, measurement, operator, truth)], source)``, each
+    measurement simulated with its own seeded generator (``cfg.seed + 1000 + i``), so that a peer method run
+    later (e.g. BM3D in ``benchmarks/restore_quality.py``) sees exactly the same noisy inputs."""
     sigma = cfg.sigma / 255.0
-    cases = []  # (name, y, op, truth)
+    cases = []
     if (data or cfg.data) == "phantoms":
         source = "a test draw of phantoms"
     elif data is not None:
@@ -744,6 +736,25 @@ def evaluate(run_dir: str | Path, data: str | None = None, protocol: str | None 
                 x = (x * 255).round() / 255  # the 8-bit clean image (for sr: MATLAB's uint8 rgb2ycbcr Y)
             op = fixed_op if cfg.task in FIXED_SIZE_TASKS else build_operator(cfg, x.shape[-2:], g)
             cases.append((name, simulate(op, x, torch.full((1,), sigma), g), op, x))
+    return cases, source
+
+
+def evaluate(run_dir: str | Path, data: str | None = None, protocol: str | None = None, which: str = "best",
+             log: Callable[[str], None] = print) -> dict:
+    """Score the run's network next to the naive and TV baselines; writes ``metrics.json`` (per image, and the
+    mean, median and bootstrap interval of each method and of the network's paired gain over each baseline,
+    see :func:`summaries`), ``per_case.csv``, ``plots/`` and ``report.html`` into the run folder.
+
+    ``data``: a folder of clean images, "bundled" or "phantoms" (a fresh test draw); default: the run's
+    validation images (phantoms: a test draw). In the pairs regime ``data`` holds input/ and target/.
+    """
+    run_dir = Path(run_dir)
+    cfg, model, fixed_op = load_run(run_dir, which)
+    protocol = protocol or cfg.eval_protocol
+    if protocol not in PROTOCOLS[1:]:
+        raise PixelwiseError(f"protocol {protocol!r} is not known; use one of {', '.join(PROTOCOLS[1:])}.")
+    cases, source = evaluation_cases(cfg, fixed_op, data, protocol)
+    sigma = cfg.sigma / 255.0
     rows, panels = [], []
     methods = ("naive", "network") if cfg.regime == "pairs" else ("naive", "tv", "network")
     lam, search = default_lambda(SOLVE_NAMES[cfg.task], "tv", sigma), None
