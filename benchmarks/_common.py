@@ -23,6 +23,35 @@ def matmul_peak_gflops(n: int = 2048, repeats: int = 10) -> float:
     return 2 * n**3 / best / 1e9
 
 
+class PeakSampler:
+    """The fp32 GEMM peak sampled several times in one benchmark (call :meth:`sample` before each row and once
+    at the end). One sample is not enough on a shared machine: in-process samples ranged from 130 to 366 GFLOP/s
+    within minutes here. Fractions of peak are taken against the median sample, and every sample is reported."""
+
+    def __init__(self) -> None:
+        self.samples: list[float] = []
+
+    def sample(self) -> float:
+        self.samples.append(matmul_peak_gflops())
+        return self.samples[-1]
+
+    @property
+    def median(self) -> float:
+        ordered = sorted(self.samples)
+        n = len(ordered)
+        return ordered[n // 2] if n % 2 else (ordered[n // 2 - 1] + ordered[n // 2]) / 2
+
+    def report(self) -> dict:
+        return {"matmul_peak_gflops": round(self.median, 1), "peak_rule": "median of samples taken between the rows",
+                "peak_samples_gflops": [round(v, 1) for v in self.samples]}
+
+    def add_fractions(self, rows) -> None:
+        """Set ``fraction_of_peak`` = gflops / median peak on each row (dicts) that has ``gflops``."""
+        for row in rows:
+            if "gflops" in row:
+                row["fraction_of_peak"] = round(row["gflops"] / self.median, 3)
+
+
 def count_flops(fn: Callable[[], object]) -> int:
     """FLOPs of one call, counted by torch's FlopCounterMode (a multiply-add counts as 2 FLOPs)."""
     from torch.utils.flop_counter import FlopCounterMode

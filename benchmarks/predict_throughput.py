@@ -2,9 +2,10 @@
 
 The network part is timed on batches already in memory (no-grad, channels-last; eager and frozen
 TorchScript with batch norm folded into the convolutions), its achieved GFLOP/s compared with the
-machine's fp32 matrix-multiply peak. End to end runs :func:`pixelwise.tasks.segmentation.predict` on
-JPEG files (decoding, resizing and writing overlapped with compute). Targets (issue 2): network >= 80%
-of peak; end-to-end images/s within 20% of network-only. Weights are random: speed does not depend on them.
+machine's fp32 matrix-multiply peak (the median of samples taken before each row and at the end).
+End to end runs :func:`pixelwise.tasks.segmentation.predict` on JPEG files (decoding, resizing and
+writing overlapped with compute). Targets (issue 2): network >= 80% of peak; end-to-end images/s within
+20% of network-only. Weights are random: speed does not depend on them.
 
     python benchmarks/predict_throughput.py [--n 16 --size 512 --batch 4]
 """
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _common import best_time, count_flops, emit, machine, matmul_peak_gflops
+from _common import PeakSampler, best_time, count_flops, emit, machine
 
 from pixelwise.data.io import write_image
 from pixelwise.models.inference import optimize_for_inference
@@ -34,7 +35,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     torch.manual_seed(0)
-    peak = matmul_peak_gflops()
+    peak = PeakSampler()
     config = SegmentationConfig(data="", size=args.size, norm_mean=[0.5] * 3, norm_std=[0.25] * 3)
     model = build_model(config).eval()
     x = torch.randn(args.batch, 3, args.size, args.size).contiguous(memory_format=torch.channels_last)
@@ -42,17 +43,22 @@ def main() -> None:
     results = {}
     with torch.inference_mode():
         eager = model.to(memory_format=torch.channels_last)
+        peak.sample()
         t = best_time(lambda: eager(x), args.repeats, warmup=1)
-        results["network_eager"] = _row(flops, t, args.batch, peak)
+        results["network_eager"] = _row(flops, t, args.batch)
     for name, shuffle in (("network_folded_bn", False), ("network_folded_bn_shuffle_up", True)):
         fast = optimize_for_inference(model, shuffle_up=shuffle)
         with torch.inference_mode():
+            peak.sample()
             t = best_time(lambda: fast(x), args.repeats, warmup=1)  # noqa: B023 (timed inside the loop)
-            results[name] = _row(flops, t, args.batch, peak)
+            results[name] = _row(flops, t, args.batch)
     frozen = inference_model(build_model(config).eval(), config)
     with torch.inference_mode():
+        peak.sample()
         t = best_time(lambda: frozen(x), args.repeats, warmup=2)
-        results["network_frozen"] = _row(flops, t, args.batch, peak)
+        results["network_frozen"] = _row(flops, t, args.batch)
+    peak.sample()
+    peak.add_fractions(results.values())
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -69,7 +75,7 @@ def main() -> None:
     end_to_end = args.n / seconds
     best_net = max(results.values(), key=lambda r: r["images_per_s"])
     out = {"benchmark": "predict_throughput", "input": [args.batch, 3, args.size, args.size], "images": args.n,
-           "machine": machine(), "matmul_peak_gflops": round(peak, 1),
+           "machine": machine(), **peak.report(),
            "gflop_per_image": round(flops / args.batch / 1e9, 2),
            **results, "end_to_end_images_per_s": round(end_to_end, 2),
            "end_to_end_vs_network": round(end_to_end / best_net["images_per_s"], 3),
@@ -78,10 +84,9 @@ def main() -> None:
     emit(out)
 
 
-def _row(flops: float, seconds: float, batch: int, peak: float) -> dict:
-    gflops = flops / seconds / 1e9
+def _row(flops: float, seconds: float, batch: int) -> dict:
     return {"seconds_per_batch": round(seconds, 4), "images_per_s": round(batch / seconds, 2),
-            "gflops": round(gflops, 1), "fraction_of_peak": round(gflops / peak, 3)}
+            "gflops": round(flops / seconds / 1e9, 1)}
 
 
 if __name__ == "__main__":

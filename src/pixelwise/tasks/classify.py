@@ -43,10 +43,7 @@ def train_classifier(images: np.ndarray, labels: np.ndarray, config: ClassifierC
     if labels.min() < 0:
         raise PixelwiseError("class labels must be non-negative integers.")
     k = int(labels.max()) + 1
-    rng = np.random.default_rng(config.seed)
-    order = rng.permutation(len(images))
-    n_val = max(1, int(round(config.val_fraction * len(images))))
-    val, train = order[:n_val], order[n_val:]
+    val, train = classifier_split(len(images), config)
     x = torch.from_numpy(np.ascontiguousarray(images, np.float32))
     y = torch.from_numpy(labels)
     torch.manual_seed(config.seed)
@@ -75,6 +72,14 @@ def train_classifier(images: np.ndarray, labels: np.ndarray, config: ClassifierC
     return model.eval(), float(result.best_value)
 
 
+def classifier_split(n: int, config: ClassifierConfig) -> tuple[np.ndarray, np.ndarray]:
+    """``(validation, training)`` indices of :func:`train_classifier` for ``n`` images (seeded by
+    ``config.seed``), so that its held-out digits can be found again, e.g. to score real digits beside samples."""
+    order = np.random.default_rng(config.seed).permutation(n)
+    n_val = max(1, int(round(config.val_fraction * n)))
+    return order[:n_val], order[n_val:]
+
+
 @torch.no_grad()
 def mode_coverage(classifier: torch.nn.Module, images: np.ndarray | torch.Tensor, num_classes: int = 10,
                   confidence: float = 0.9) -> dict:
@@ -90,4 +95,4 @@ def mode_coverage(classifier: torch.nn.Module, images: np.ndarray | torch.Tensor
             "n": int(len(x))}
 
 
-__all__ = ["ClassifierConfig", "mode_coverage", "train_classifier"]
+__all__ = ["ClassifierConfig", "classifier_split", "mode_coverage", "train_classifier"]
