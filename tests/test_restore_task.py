@@ -22,6 +22,8 @@ from pixelwise.tasks.restoration import (
     TV_TOL,
     RestorationConfig,
     evaluate,
+    evaluation_cases,
+    load_run,
     resume_config,
     run,
     score,
@@ -259,6 +261,23 @@ def test_eval_writes_intervals_and_a_self_contained_report(tmp_path, crops):
     assert all((result.run_dir / link).is_file() for link in links)
     assert str(tmp_path) not in page  # relative links only: the folder can move
     assert f"{m['gain']['tv']['psnr']['mean']:+.2f}" in page and all(r["case"] in page for r in rows)
+
+
+def test_evaluation_cases_are_the_inputs_evaluate_scored(tmp_path, crops):
+    """A peer method (BM3D in the benchmark) must see the same noisy images as the network: the rebuilt cases
+    are identical call to call, and the network applied to them reproduces evaluate's per-case PSNRs."""
+    extra = dict(TINY, data=str(crops), depth=3, width=8, epochs=1, steps_per_epoch=2)
+    result = run(RestorationConfig(out=str(tmp_path / "run"), **extra), progress=False, log=lambda s: None)
+    m = evaluate(result.run_dir, str(crops), log=lambda s: None)
+    cfg, model, fixed_op = load_run(result.run_dir, "best")
+    cases, source = evaluation_cases(cfg, fixed_op, str(crops), m["protocol"])
+    again, _ = evaluation_cases(cfg, fixed_op, str(crops), m["protocol"])
+    assert source == str(crops.resolve()) and [c[0] for c in cases] == [r["case"] for r in m["per_case"]]
+    for (_, y, op, x), (_, y2, _, x2), row in zip(cases, again, m["per_case"], strict=True):
+        assert torch.equal(y, y2) and torch.equal(x, x2) and not torch.equal(y, x)
+        with torch.no_grad():
+            out = model((y.float(), op)).double()
+        assert score(out, x, m["protocol"])["psnr"] == pytest.approx(row["psnr_network"], abs=1e-9)
 
 
 # --- protocols against hand-computed numbers ---------------------------------------------------------------
