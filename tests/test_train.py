@@ -259,3 +259,28 @@ def test_compiled_training_follows_the_plain_one(tmp_path):
     np.testing.assert_allclose(runs[True][0], runs[False][0], rtol=1e-4)
     torch.testing.assert_close(runs[True][1], runs[False][1], rtol=1e-4, atol=1e-5)
     assert runs[True][0][1] < runs[True][0][0]  # and it learns
+
+
+@pytest.mark.parametrize("kind", ["cosine", "onecycle", "constant"])
+def test_warmup_ramps_linearly_then_follows_the_schedule(kind):
+    for step in (0, 4, 9):  # (step + 1) / 10 of the scheduled rate
+        assert learning_rate(kind, 1e-3, step, 100, warmup_steps=10) == pytest.approx(
+            (step + 1) / 10 * learning_rate(kind, 1e-3, step, 100))
+    for step in (10, 50, 99):
+        assert learning_rate(kind, 1e-3, step, 100, warmup_steps=10) == learning_rate(kind, 1e-3, step, 100)
+
+
+@pytest.mark.parametrize("value", [-1, 2.5])
+def test_bad_warmup_is_refused(value):
+    with pytest.raises(PixelwiseError, match="warmup_steps"):
+        FitConfig(warmup_steps=value)
+
+
+def test_fit_warms_the_learning_rate_up():
+    """8 steps per epoch, 20 warm-up steps, constant schedule: the last step of epoch 1 runs at 8/20 of the
+    rate, of epoch 2 at 16/20, then the full rate."""
+    x, y = regression_problem()
+    torch.manual_seed(0)
+    result = fit(torch.nn.Linear(3, 1), torch.nn.functional.mse_loss, make_batches(x, y), 8, validator(x, y),
+                 config(epochs=3, lr=0.01, schedule="constant", warmup_steps=20), None, log=lambda s: None)
+    assert [r["lr"] for r in result.history] == pytest.approx([0.004, 0.008, 0.01])

@@ -54,6 +54,8 @@ def add_parser(subparsers) -> None:
     t.add_argument("--epochs", type=int, default=None, help="epochs (default 10; the upper bound with --minutes)")
     t.add_argument("--minutes", type=float, default=None, help="time budget")
     t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--warmup", type=int, default=200,
+                   help="learning-rate warm-up steps (keeps Adam's first steps from killing a residual net)")
     t.add_argument("--protocol", default="auto", choices=("auto", "plain", "denoise", "sr"))
     t.add_argument("--tv-lambda", default=None, help="TV baseline weight: a number or 'auto' (grid search on a "
                    "validation image); default: the heuristic of `pixelwise solve`")
@@ -106,7 +108,7 @@ def _config_kwargs(args: argparse.Namespace) -> dict:
         depth=args.depth, width=args.width, iterations=args.iterations, shared=args.shared, up=args.up,
         loss=args.loss, tv_weight=args.tv_weight, adversarial_weight=args.adversarial_weight, patch=args.patch,
         size=args.size, phantoms=args.phantoms, augment=not args.no_augment, batch_size=args.batch_size,
-        steps_per_epoch=args.steps_per_epoch, lr=args.lr, protocol=args.protocol, seed=args.seed,
+        steps_per_epoch=args.steps_per_epoch, lr=args.lr, warmup=args.warmup, protocol=args.protocol, seed=args.seed,
         compile=args.compile, tv_lambda=_number_or_text(args.tv_lambda))
 
 

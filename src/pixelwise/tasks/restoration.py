@@ -143,6 +143,7 @@ class RestorationConfig:
     minutes: float | None = None
     lr: float = 1e-3
     schedule: str = "cosine"
+    warmup: int = 200  # learning-rate warm-up steps (train.schedule: Adam's first steps can kill a residual net)
     grad_clip: float | None = 1.0  # gradient-norm clipping (VDSR clips too; it keeps unrolled CT stable)
     seed: int = 0
     compile: bool = False  # train through torch.compile (eager fallback)
@@ -234,8 +235,9 @@ class RestorationConfig:
         regime has no clean images."""
         blind = self.regime == "measurements"
         return FitConfig(epochs=self.epochs, minutes=self.minutes, lr=self.lr, schedule=self.schedule,
-                         seed=self.seed, progress=progress, monitor="val_meas_loss" if blind else "val_psnr",
-                         mode="min" if blind else "max", grad_clip=self.grad_clip, compile=self.compile)
+                         warmup_steps=self.warmup, seed=self.seed, progress=progress,
+                         monitor="val_meas_loss" if blind else "val_psnr", mode="min" if blind else "max",
+                         grad_clip=self.grad_clip, compile=self.compile)
 
     @property
     def eval_protocol(self) -> str:

@@ -40,6 +40,7 @@ class FitConfig:
     weight_decay: float = 0.0
     betas: tuple[float, float] = (0.9, 0.999)  # Adam's; GANs use (0.5, 0.999) after Radford et al. 2016
     schedule: str = "cosine"
+    warmup_steps: int = 0  # linear learning-rate warm-up over the first steps (see train.schedule)
     patience: int | None = None  # stop after this many epochs without improvement of ``monitor``
     monitor: str = "val_iou"
     mode: str = "max"  # "max" or "min" for ``monitor``
@@ -64,6 +65,8 @@ class FitConfig:
             raise PixelwiseError(f"weight_decay={self.weight_decay} must be >= 0.")
         if self.schedule not in SCHEDULES:
             raise PixelwiseError(f"schedule={self.schedule!r} is not known; use one of {', '.join(SCHEDULES)}.")
+        if int(self.warmup_steps) != self.warmup_steps or self.warmup_steps < 0:
+            raise PixelwiseError(f"warmup_steps={self.warmup_steps} must be a whole number >= 0 (0: no warm-up).")
         if self.patience is not None and self.patience < 1:
             raise PixelwiseError(f"patience={self.patience} must be >= 1 (or unset to train to the end).")
         if self.mode not in ("max", "min"):
@@ -159,7 +162,7 @@ def fit(model: torch.nn.Module, loss_fn: Callable, train_batches: Callable[[int,
         bar = tqdm(total=min(steps_per_epoch, planned_steps - step), disable=not config.progress, leave=False,
                    desc=f"epoch {epoch + 1}/{_epochs(planned_steps, steps_per_epoch)}", dynamic_ncols=True)
         for i, (x, y) in enumerate(train_batches(epoch, generator)):
-            lr = learning_rate(config.schedule, config.lr, step, planned_steps)
+            lr = learning_rate(config.schedule, config.lr, step, planned_steps, warmup_steps=config.warmup_steps)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             loss = loss_fn(forward(x), y)
