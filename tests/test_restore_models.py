@@ -136,3 +136,22 @@ def test_dip_improves_on_noisy_input_with_early_stopping():
     psnrs = [r["psnr"] for r in result.trace]
     assert max(psnrs) > noisy_psnr + 1.0, (max(psnrs), noisy_psnr)
     assert result.best_iteration == result.trace[psnrs.index(max(psnrs))]["iteration"]
+
+
+
+@pytest.mark.parametrize("make,convs", [
+    (lambda: VDSR(1, 6, 48), lambda m: list(m.body)[:-1]),
+    (lambda: PostUpsample(1, 3, 5, 48), lambda m: list(m.features)),
+])
+def test_plain_relu_stacks_are_he_initialised(make, convs):
+    """Every convolution before the (zero) last one: weights of mean 0 and std sqrt(2 / fan_in), biases 0."""
+    torch.manual_seed(0)
+    layers = [c for c in convs(make()) if isinstance(c, torch.nn.Conv2d)]
+    assert len(layers) >= 5
+    for conv in layers:
+        w = conv.weight.detach()
+        fan_in = w[0].numel()
+        n = w.numel()
+        assert abs(float(w.mean())) < 4 * (2 / fan_in) ** 0.5 / n ** 0.5
+        assert float(w.std()) == pytest.approx((2 / fan_in) ** 0.5, rel=4 / (2 * n) ** 0.5 + 0.02)
+        assert not conv.bias.any()
