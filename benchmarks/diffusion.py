@@ -16,7 +16,11 @@ skips training when OUT already holds this benchmark's trained classifier and DD
 
 The judge's own ceiling is reported beside the samples: ``real_digits`` is the same measure on the
 classifier's held-out real digits (its validation split, never trained on), so a confident fraction of
-samples can be read against what real digits score under the same classifier.
+samples can be read against what real digits score under the same classifier. The classifier is trained
+with small affine jitter of its training digits (``--no-augment`` turns it off): without it, it reached
+96.6% validation accuracy and called only 93% of held-out real digits confidently, so the judge, not the
+samples, capped the measure. ``confident_fraction_on_non_digits`` shows the judge is not a rubber stamp:
+the same measure on uniform noise and on real digits with their pixels shuffled.
 """
 
 from __future__ import annotations
@@ -51,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--compile", action="store_true", help="train through torch.compile")
     p.add_argument("--min-snr", type=float, default=None, help="Min-SNR-gamma loss weighting (Hang et al. 2023)")
     p.add_argument("--reuse", action="store_true", help="reuse the classifier and DDPM already trained in --out")
+    p.add_argument("--retrain-classifier", action="store_true",
+                   help="with --reuse: train the classifier afresh (a new judge for the same DDPM)")
+    p.add_argument("--no-augment", action="store_true", help="train the classifier without affine jitter")
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
 
@@ -66,15 +73,18 @@ def main(argv: list[str] | None = None) -> int:
     if data.labels is None:
         raise SystemExit("the benchmark needs labelled digits (an .npz with 'labels', 'mnist' or 'digits').")
     out = Path(args.out)
-    classifier_config = ClassifierConfig(epochs=1000, minutes=args.classifier_minutes, seed=args.seed)
-    if args.reuse:
+    classifier_config = ClassifierConfig(epochs=1000, minutes=args.classifier_minutes, seed=args.seed,
+                                         augment=not args.no_augment)
+    if args.reuse and not args.retrain_classifier:
         classifier, accuracy = _trained_classifier(out / "classifier", data, classifier_config.base)
+    else:
+        classifier, accuracy = train_classifier(data.images, data.labels, classifier_config, out / "classifier",
+                                                log=say)
+    if args.reuse:
         run_dir = out / "ddpm"
         history = _history(run_dir)
         sampling_seconds = read_json(run_dir / "metrics.json")["sampling_seconds"]
     else:
-        classifier, accuracy = train_classifier(data.images, data.labels, classifier_config, out / "classifier",
-                                                log=say)
         config = DiffusionConfig(data=args.data, out=str(out / "ddpm"), T=args.T, schedule=args.schedule,
                                  base=args.base, mults=tuple(int(m) for m in args.mults.split(",")), epochs=1000,
                                  minutes=args.minutes, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
@@ -86,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     say(f"classifier validation accuracy {accuracy:.4f}")
     held_out = classifier_split(len(data.images), classifier_config)[0]
     real = mode_coverage(classifier, data.images[held_out])
+    not_digits = _not_digits(data.images[held_out], args.seed)
+    sanity = {name: round(mode_coverage(classifier, x)["confident_fraction"], 4) for name, x in not_digits.items()}
     draws = []
     for k in range(args.draws):
         samples = generate(run_dir, args.samples, args.seed + k, variance=args.variance)
@@ -100,7 +112,9 @@ def main(argv: list[str] | None = None) -> int:
         "data": str(args.data),
         "classifier": {"val_accuracy": accuracy, "minutes": args.classifier_minutes,
                        "real_digits": {"n": real["n"], "classes_found": real["classes_found"],
-                                       "confident_fraction": round(real["confident_fraction"], 4)}},
+                                       "confident_fraction": round(real["confident_fraction"], 4)},
+                       "augment": classifier_config.augment,
+                       "confident_fraction_on_non_digits": sanity},
         "ddpm": {"T": trained["T"], "schedule": trained["schedule"], "base": trained["base"],
                  "mults": trained["mults"], "ema": trained["ema"], "variance": args.variance,
                  "compile": trained.get("compile", False), "min_snr": trained.get("min_snr"),
@@ -125,6 +139,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         Path(args.json).write_text(text + "\n")
     return 0
+
+
+def _not_digits(real, seed: int) -> dict:
+    """Images that are not digits, for the judge's sanity: a judge that calls these confidently would pass
+    any sampler. Uniform noise, and each real digit with its pixels shuffled (the same grey levels, no shape)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    flat = real.reshape(len(real), -1)
+    shuffled = np.stack([row[rng.permutation(flat.shape[1])] for row in flat]).reshape(real.shape)
+    return {"uniform_noise": rng.random(real.shape, dtype=np.float32), "shuffled_real_digits": shuffled}
 
 
 def _history(run_dir: Path) -> list[dict]:

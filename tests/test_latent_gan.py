@@ -18,7 +18,7 @@ from pixelwise.losses.gan import (
     wgan_generator_loss,
 )
 from pixelwise.models.gan import GAN, DigitClassifier, Discriminator, Generator
-from pixelwise.tasks.classify import mode_coverage
+from pixelwise.tasks.classify import ClassifierConfig, jitter, mode_coverage, train_classifier
 from pixelwise.tasks.gan import AdversarialObjective, GANConfig, fit_config, train_batches
 from pixelwise.train import fit
 from pixelwise.train.checkpoint import load_state
@@ -213,3 +213,74 @@ def test_cli_gan_end_to_end(tmp_path):
     assert main(["latent", "sample", "--run", str(out), "-n", "4", "--out", str(tmp_path / "s.png")]) == 0
     assert (tmp_path / "s.png").is_file()
     assert main(["latent", "eval", "--run", str(out)]) == 0
+
+
+def _blob(size: int, centre: tuple[float, float], sigma: float) -> torch.Tensor:
+    yy, xx = torch.meshgrid(torch.arange(size, dtype=torch.float64), torch.arange(size, dtype=torch.float64),
+                            indexing="ij")
+    return torch.exp(-((yy - centre[0]) ** 2 + (xx - centre[1]) ** 2) / (2 * sigma ** 2))[None, None]
+
+
+def _moments(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Mass, centroid (row, col) and mean squared radius about the centroid of each image (N, 1, H, W)."""
+    size = x.shape[-1]
+    yy, xx = torch.meshgrid(torch.arange(size, dtype=x.dtype), torch.arange(size, dtype=x.dtype), indexing="ij")
+    mass = x.sum((1, 2, 3))
+    cy, cx = (x * yy).sum((1, 2, 3)) / mass, (x * xx).sum((1, 2, 3)) / mass
+    r2 = (x * ((yy - cy[:, None, None, None]) ** 2 + (xx - cx[:, None, None, None]) ** 2)).sum((1, 2, 3)) / mass
+    return mass, torch.stack([cy, cx], 1), r2
+
+
+def test_jitter_with_no_range_is_the_identity():
+    x = torch.rand(3, 2, 9, 7, generator=torch.Generator().manual_seed(1))
+    out = jitter(x, torch.Generator().manual_seed(0), 0.0, 0.0, 0.0)
+    torch.testing.assert_close(out, x, atol=1e-6, rtol=0)
+
+
+def test_jitter_shift_moves_mass_by_at_most_the_range():
+    """Pure translation of an interior blob: bilinear weights sum to one, so the mass is kept, and the
+    centroid moves by at most max_shift of the side in each axis (and by different amounts per image)."""
+    x = _blob(31, (15.0, 15.0), 1.5).repeat(16, 1, 1, 1)
+    out = jitter(x, torch.Generator().manual_seed(0), max_rotation=0.0, max_shift=0.1, max_scale=0.0)
+    mass0, c0, _ = _moments(x)
+    mass, c, _ = _moments(out)
+    torch.testing.assert_close(mass, mass0, rtol=1e-6, atol=0)
+    moved = (c - c0).abs()
+    assert moved.max() <= 0.1 * 31 + 1e-6 and moved.max() > 0.5 * 0.1 * 31 / 2
+    assert len({round(float(v), 3) for v in moved[:, 0]}) == 16
+
+
+def test_jitter_rotation_keeps_a_centred_round_blob_and_zoom_scales_its_radius():
+    sigma = 5.0
+    x = _blob(41, (20.0, 20.0), sigma).repeat(8, 1, 1, 1)
+    rotated = jitter(x, torch.Generator().manual_seed(0), max_rotation=45.0, max_shift=0.0, max_scale=0.0)
+    # bilinear interpolation errs by at most h^2/8 max|f''| per axis, 1 / (4 sigma^2) for this unit-peak blob
+    torch.testing.assert_close(rotated, x, atol=1 / (4 * sigma**2), rtol=0)
+    zoomed = jitter(x, torch.Generator().manual_seed(0), max_rotation=0.0, max_shift=0.0, max_scale=0.2)
+    _, c, r2 = _moments(zoomed)
+    _, c0, r20 = _moments(x)
+    ratio = (r2 / r20).sqrt()  # the radius scales by the zoom, which lies in 1 +- 0.2
+    assert ((ratio > 0.8 - 1e-2) & (ratio < 1.2 + 1e-2)).all() and (ratio - 1).abs().max() > 0.05
+    torch.testing.assert_close(c, c0, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("kwargs,words", [
+    ({"max_rotation": -1}, "max_rotation"), ({"max_shift": float("nan")}, "max_shift"),
+    ({"max_scale": 1.0}, "max_scale"), ({"val_fraction": 1.0}, "val_fraction"),
+])
+def test_bad_classifier_configs(kwargs, words):
+    with pytest.raises(PixelwiseError, match=words):
+        ClassifierConfig(**kwargs)
+
+
+def test_jittered_training_is_seeded_and_differs_from_plain():
+    rng = np.random.default_rng(0)
+    images = rng.random((40, 1, 8, 8)).astype(np.float32)
+    labels = np.arange(40) % 4
+    runs = [train_classifier(images, labels, ClassifierConfig(epochs=2, batch_size=8, base=4, augment=a),
+                             log=lambda m: None)[0] for a in (True, True, False)]
+    x = torch.from_numpy(images)
+    with torch.no_grad():
+        a, b, c = (m(x) for m in runs)
+    torch.testing.assert_close(a, b)
+    assert (a - c).abs().max() > 1e-4
