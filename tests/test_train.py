@@ -278,9 +278,12 @@ def test_bad_warmup_is_refused(value):
 
 def test_fit_warms_the_learning_rate_up():
     """8 steps per epoch, 20 warm-up steps, constant schedule: the last step of epoch 1 runs at 8/20 of the
-    rate, of epoch 2 at 16/20, then the full rate."""
+    rate, of epoch 2 at 16/20, then the full rate. A run of 24 steps warms up over a fifth of them (4)."""
     x, y = regression_problem()
     torch.manual_seed(0)
     result = fit(torch.nn.Linear(3, 1), torch.nn.functional.mse_loss, make_batches(x, y), 8, validator(x, y),
-                 config(epochs=3, lr=0.01, schedule="constant", warmup_steps=20), None, log=lambda s: None)
-    assert [r["lr"] for r in result.history] == pytest.approx([0.004, 0.008, 0.01])
+                 config(epochs=13, lr=0.01, schedule="constant", warmup_steps=20), None, log=lambda s: None)
+    assert [r["lr"] for r in result.history][:4] == pytest.approx([0.004, 0.008, 0.01, 0.01])
+    short = fit(torch.nn.Linear(3, 1), torch.nn.functional.mse_loss, make_batches(x, y, bs=16), 4, validator(x, y),
+                config(epochs=6, lr=0.01, schedule="constant", warmup_steps=20), None, log=lambda s: None)
+    assert [r["lr"] for r in short.history] == pytest.approx([0.01] * 6)  # 24 steps: warm-up over 4

@@ -40,7 +40,7 @@ class FitConfig:
     weight_decay: float = 0.0
     betas: tuple[float, float] = (0.9, 0.999)  # Adam's; GANs use (0.5, 0.999) after Radford et al. 2016
     schedule: str = "cosine"
-    warmup_steps: int = 0  # linear learning-rate warm-up over the first steps (see train.schedule)
+    warmup_steps: int = 0  # linear learning-rate warm-up (train.schedule), at most a fifth of the planned steps
     patience: int | None = None  # stop after this many epochs without improvement of ``monitor``
     monitor: str = "val_iou"
     mode: str = "max"  # "max" or "min" for ``monitor``
@@ -162,7 +162,8 @@ def fit(model: torch.nn.Module, loss_fn: Callable, train_batches: Callable[[int,
         bar = tqdm(total=min(steps_per_epoch, planned_steps - step), disable=not config.progress, leave=False,
                    desc=f"epoch {epoch + 1}/{_epochs(planned_steps, steps_per_epoch)}", dynamic_ncols=True)
         for i, (x, y) in enumerate(train_batches(epoch, generator)):
-            lr = learning_rate(config.schedule, config.lr, step, planned_steps, warmup_steps=config.warmup_steps)
+            warmup = min(config.warmup_steps, planned_steps // 5)  # a short run is not all warm-up
+            lr = learning_rate(config.schedule, config.lr, step, planned_steps, warmup_steps=warmup)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             loss = loss_fn(forward(x), y)
