@@ -38,8 +38,9 @@ def he_init(layers: nn.Module) -> nn.Module:
     biases zero, so that a plain ReLU stack keeps the scale of its input from layer to layer.
 
     VDSR's paper trains with it (Kim et al. 2016, sec. 4.1). PyTorch's default (uniform weights of variance
-    1 / (3 fan_in) and random biases) divides the weight-driven part of the signal by about 6 per ReLU layer,
-    so a deep stack without normalisation starts with features made mostly of its random biases."""
+    1 / (3 fan_in) and random biases) divides the mean square of the weight-driven part of the signal by
+    about 6 per ReLU layer, so a deep stack without normalisation starts with features made mostly of its
+    random biases."""
     for layer in layers.modules():
         if isinstance(layer, nn.Conv2d):
             nn.init.kaiming_normal_(layer.weight, mode="fan_in", nonlinearity="relu")
