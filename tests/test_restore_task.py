@@ -51,6 +51,7 @@ TINY = dict(patch=24, val_size=32, batch_size=8, steps_per_epoch=20, epochs=3, l
 # (id, config, minimum gain of the network over the naive baseline in dB); every case runs 60 Adam steps
 REGIME_CASES = [
     ("simulate-denoise-dncnn", dict(task="denoise", model="dncnn", depth=4, width=16), 2.0),
+    ("simulate-denoise-unet", dict(task="denoise", model="unet", depth=2, width=8), 2.0),
     ("simulate-blind-denoise", dict(task="denoise", model="dncnn", depth=4, width=16, sigma_range=(10.0, 40.0)), 2.0),
     ("simulate-sr-post", dict(task="sr", model="post", scale=2, depth=3, width=32, steps_per_epoch=30, lr=3e-3), 0.4),
     ("simulate-mri-unet", dict(task="mri", model="unet", data="phantoms", size=32, phantoms=16, depth=2, width=8,

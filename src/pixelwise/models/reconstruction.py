@@ -3,6 +3,11 @@
 - :class:`ResidualUNet`: ``x = x0 + UNet(x0)`` applied to the naive reconstruction ``x0`` (adjoint,
   zero-filled k-space, filtered back-projection), the post-processing approach of Jin, McCann, Froustey &
   Unser (2017), "Deep Convolutional Neural Network for Inverse Problems in Imaging", IEEE TIP 26(9).
+  For denoising (``x0`` the noisy image) it is a residual U-Net denoiser in the manner of DRUNet (Zhang, Li,
+  Zuo, Zhang, Van Gool & Timofte 2021, "Plug-and-Play Image Restoration with Deep Denoiser Prior", IEEE
+  TPAMI). On a CPU it learns faster than DnCNN: most of its convolutions run at reduced resolution, so a
+  training step of the default (depth 3, 32 channels) costs about a third of DnCNN-17's (64 channels) per pixel,
+  and its receptive field is larger.
 - :class:`Unrolled`: K iterations of a gradient step on 1/2 ||A x - y||^2 followed by a learned CNN
   correction, trained end to end (Adler & Oektem 2017, "Solving ill-posed inverse problems using
   iterative deep neural networks", Inverse Problems 33; Gregor & LeCun 2010 for the unrolling idea).
