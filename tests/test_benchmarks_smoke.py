@@ -1,0 +1,63 @@
+"""The speed benchmarks run end to end at toy sizes and print well-formed JSON (their figures are not checked:
+speed is measured by running them at full size, never in tests). The shared helpers are checked by value."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture()
+def common(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import _common
+
+    return _common
+
+
+def test_convolutions_alone_counts_every_convolution_and_its_flops(common):
+    """A 3x3 convolution 2 -> 4 on 5x6 and a 2x2 stride-2 transposed convolution 4 -> 3 back to 10x12: FLOPs by
+    hand are 2 * 9 * 2 * 4 * 30 = 4,320 and 2 * 4 * 4 * 3 * 30 = 2,880 per image (a multiply-add is 2)."""
+    model = torch.nn.Sequential(torch.nn.Conv2d(2, 4, 3, padding=1), torch.nn.ReLU(),
+                                torch.nn.ConvTranspose2d(4, 3, 2, stride=2))
+    x = torch.randn(3, 2, 5, 6)
+    forward = common.convolutions_alone(model, x, train=False, repeats=1)
+    assert forward["layers"] == 2
+    assert forward["flops"] == 3 * (4320 + 2880)
+    # training: the first layer's input needs no gradient, so it costs forward + weight gradient (2x), the second
+    # forward + input gradient + weight gradient (3x)
+    backward = common.convolutions_alone(model, x, train=True, repeats=1)
+    assert backward["flops"] == 3 * (2 * 4320 + 3 * 2880)
+
+
+def test_the_peak_is_the_faster_gemm_library(common, monkeypatch):
+    monkeypatch.setattr(common, "blas_gemm_gflops", lambda: 100.0)
+    monkeypatch.setattr(common, "onednn_gemm_gflops", lambda: 250.0)
+    sampler = common.PeakSampler()
+    for _ in range(3):
+        sampler.sample()
+    report = sampler.report()
+    assert report["matmul_peak_gflops"] == 250.0
+    assert report["peak_samples_by_library_gflops"] == {"blas_mm": [100.0] * 3, "onednn_1x1_conv": [250.0] * 3}
+    row = {"gflops": 200.0}
+    sampler.add_fractions([row])
+    assert row["fraction_of_peak"] == 0.8
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script,args,key", [
+    ("predict_throughput.py", ["--n", "3", "--size", "32", "--batch", "2", "--repeats", "1", "--compile"],
+     "end_to_end_images_per_s"),
+    ("train_throughput.py", ["--batch", "1", "--size", "32", "--repeats", "1"], "pixelwise_unet_convolutions_alone"),
+])
+def test_speed_benchmark_runs(script, args, key):
+    done = subprocess.run([sys.executable, str(BENCHMARKS / script), *args], capture_output=True, text=True,
+                          timeout=600, cwd=BENCHMARKS)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout)
+    assert key in result and result["matmul_peak_gflops"] > 0
