@@ -6,7 +6,9 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from pixelwise.cli import main
 
@@ -30,6 +32,13 @@ def test_train_eval_predict(polyp_folder, tmp_path, capsys):
                  "--quiet"]) == 0
     assert len(list((tmp_path / "m").glob("*.png"))) == 48
     assert "wrote 48 masks" in capsys.readouterr().out
+    # --compile: the same masks (48 = 6 batches of 8: one compile), up to a logit rounded across zero
+    assert main(["segment", "predict", "--run", str(out), str(polyp_folder / "images"), "--out", str(tmp_path / "c"),
+                 "--batch-size", "8", "--quiet", "--compile"]) == 0
+    assert "torch.compile failed" not in capsys.readouterr().out
+    eager = np.stack([np.asarray(Image.open(p)) for p in sorted((tmp_path / "m").glob("*.png"))])
+    compiled = np.stack([np.asarray(Image.open(p)) for p in sorted((tmp_path / "c").glob("*.png"))])
+    assert eager.shape == compiled.shape and (eager == compiled).mean() > 0.999
 
 
 def test_resume_continues_a_run(polyp_folder, tmp_path):

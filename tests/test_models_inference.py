@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 from pixelwise.models.fcn import FCN
-from pixelwise.models.inference import ShuffleUp, fold_batch_norm, optimize_for_inference
+from pixelwise.models.inference import CompiledInference, ShuffleUp, fold_batch_norm, optimize_for_inference
 from pixelwise.models.unet import UNet
 
 
@@ -63,3 +63,39 @@ def test_fold_by_hand():
     # y = 5 * (2x + 1 - 3) / 2 - 1 = 5x - 6
     assert isinstance(folded[1], nn.Identity)
     assert folded[0].weight.item() == pytest.approx(5.0) and folded[0].bias.item() == pytest.approx(-6.0)
+
+
+def test_compiled_inference_equals_eager_at_any_batch():
+    """One compile at batch 3; 7 = 3 + 3 + 1 (split, then the last chunk padded) and 2 (padded) agree with
+    the unfolded eager model, and padding rows never leak into the outputs."""
+    torch.manual_seed(0)
+    model = _randomise_statistics(UNet(3, 2, depth=2, base_channels=4))
+    compiled = CompiledInference(model, batch_size=3)
+    x = torch.randn(7, 3, 21, 19)
+    with torch.inference_mode():
+        expected = model(x)
+        torch.testing.assert_close(compiled(x), expected, rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(compiled(x[:2]), expected[:2], rtol=1e-4, atol=1e-4)
+    assert not compiled.failed
+
+
+def test_compiled_inference_falls_back_to_eager_once(monkeypatch):
+    torch.manual_seed(0)
+    model = _randomise_statistics(UNet(1, 1, depth=1, base_channels=4))
+    messages = []
+    compiled = CompiledInference(model, batch_size=2, log=messages.append)
+
+    def broken(x):
+        raise RuntimeError("no C++ compiler\nsecond line")
+
+    monkeypatch.setattr(compiled, "compiled", broken)
+    x = torch.randn(3, 1, 12, 12)
+    with torch.inference_mode():
+        torch.testing.assert_close(compiled(x), model(x), rtol=1e-4, atol=1e-4)
+        compiled(x)
+    assert messages == ["torch.compile failed (RuntimeError: no C++ compiler); predicting without it"]
+
+
+def test_compiled_inference_refuses_a_bad_batch_size():
+    with pytest.raises(ValueError, match="batch_size=0"):
+        CompiledInference(UNet(1, 1, depth=1, base_channels=4), batch_size=0)

@@ -72,6 +72,9 @@ def add_parser(subparsers) -> None:
     r.add_argument("--tta", default="none", choices=("none", "flips", "dihedral"),
                    help="test-time augmentation: average the probabilities over flips (4 passes) or all 8 "
                         "symmetries of the square (dihedral); default none")
+    r.add_argument("--compile", action="store_true",
+                   help="run the network through torch.compile with frozen weights (compiles once, at the first "
+                        "batch; faster on some processors: benchmarks/predict_throughput.py measures it)")
     r.add_argument("--quiet", action="store_true")
     r.set_defaults(func=cmd_predict)
 
@@ -109,6 +112,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     if args.batch_size < 1:
         raise PixelwiseError(f"--batch-size {args.batch_size} must be >= 1.")
-    written = predict(args.run, args.inputs, args.out, args.batch_size, progress=not args.quiet, tta=args.tta)
+    written = predict(args.run, args.inputs, args.out, args.batch_size, progress=not args.quiet, tta=args.tta,
+                      compile=args.compile)
     print(f"wrote {len(written)} masks to {args.out}")
     return 0

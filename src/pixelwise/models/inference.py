@@ -12,6 +12,10 @@
 
 :func:`optimize_for_inference` applies both and returns a new model; the input model is not modified.
 Outputs agree with the original in eval mode to float rounding.
+
+:class:`CompiledInference` goes one step further where a C++ compiler is at hand: the folded model through
+``torch.compile`` with frozen weights (inductor's ``freezing``: weights become constants, oneDNN convolutions get
+prepacked weights and fused ReLUs), run at one fixed batch size so that it compiles once.
 """
 
 from __future__ import annotations
@@ -91,4 +95,48 @@ def optimize_for_inference(model: nn.Module, shuffle_up: bool = True) -> nn.Modu
     return fast.to(memory_format=torch.channels_last)
 
 
-__all__ = ["ShuffleUp", "fold_batch_norm", "optimize_for_inference"]
+class CompiledInference(nn.Module):
+    """``model`` folded (:func:`optimize_for_inference`) and compiled with frozen weights, for no-grad inference.
+
+    Every call runs at ``batch_size``: a smaller batch is padded with zeros and the padding's outputs dropped,
+    a larger one is split, so the graph is compiled once (the first call; seconds to tens of seconds) and never
+    again for a short last batch. Samples are independent in eval mode, so padding does not change the others.
+    If compiling fails (no C++ compiler, an unsupported layer), the call reports why through ``log`` once and
+    the folded eager model answers from then on. (N, ...) -> the model's (N, ...).
+    """
+
+    def __init__(self, model: nn.Module, batch_size: int, log=print):
+        super().__init__()
+        if batch_size < 1:
+            raise ValueError(f"batch_size={batch_size} must be >= 1.")
+        self.eager = optimize_for_inference(model, shuffle_up=False)
+        self.batch_size = batch_size
+        self.log = log
+        # a plain attribute, not a submodule: it wraps ``self.eager`` and must not duplicate its weights
+        object.__setattr__(self, "compiled", torch.compile(self.eager, options={"freezing": True}))
+        self.failed = False
+
+    def _run(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.failed:
+            try:
+                return self.compiled(x)
+            except Exception as error:  # noqa: BLE001 (any backend failure: run eager instead)
+                reason = (str(error).splitlines() or [""])[0][:200]
+                self.log(f"torch.compile failed ({type(error).__name__}: {reason}); predicting without it")
+                self.failed = True
+        return self.eager(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, n = self.batch_size, x.shape[0]
+        outputs = []
+        for start in range(0, n, b):
+            chunk = x[start:start + b]
+            short = b - chunk.shape[0]
+            if short:
+                chunk = torch.cat([chunk, chunk.new_zeros((short, *chunk.shape[1:]))])
+            chunk = chunk.contiguous(memory_format=torch.channels_last) if chunk.dim() == 4 else chunk
+            outputs.append(self._run(chunk)[:b - short])
+        return torch.cat(outputs)
+
+
+__all__ = ["CompiledInference", "ShuffleUp", "fold_batch_norm", "optimize_for_inference"]

@@ -439,24 +439,36 @@ def evaluate(run_dir: str | Path, data: str | None = None, progress: bool = True
 
 
 def predict(run_dir: str | Path, inputs: Sequence[str | Path], out: str | Path, batch_size: int = 4,
-            progress: bool = True, frozen: bool = False, tta: str = "none") -> list[Path]:
+            progress: bool = True, frozen: bool = False, tta: str = "none", compile: bool = False,
+            log: Callable[[str], None] = print) -> list[Path]:
     """Write one mask PNG per input image at the image's own size (binary 0/255, labels 0..K-1).
 
-    Decoding and writing run in background threads, overlapped with the network. ``frozen=True`` uses
-    :func:`inference_model` (traced, frozen, batch norm folded), which was slower on the 2-core machine
-    this was measured on; it is there for machines where it pays. ``tta`` as in :func:`tta_logits`.
+    Decoding and writing run in background threads, overlapped with the network. The network is the
+    trained model with batch norm folded into the convolutions, eager and channels-last, unless:
+    ``compile=True``: the same through ``torch.compile`` with frozen weights
+    (:class:`~pixelwise.models.inference.CompiledInference`; compiles once, at the first batch);
+    ``frozen=True``: :func:`inference_model` (traced, frozen TorchScript).
+    Which pays depends on the processor (``benchmarks/predict_throughput.py`` measures all three): on the
+    machine of an earlier session compiling was no faster (2.14 against 2.18 s per 4x3x512x512 batch, after
+    8 to 35 s of compiling) and TorchScript was slower; on the AMD Zen 5 machine of 2026-12-01 the compiled
+    network was 1% to 12% faster than eager in three measurements (after 3 to 7 s of compiling) and
+    TorchScript about 30% slower. ``tta`` as in :func:`tta_logits`.
     """
     from tqdm.auto import tqdm
 
+    from pixelwise.models.inference import CompiledInference
+
     _symmetries(tta)
+    if batch_size < 1:
+        raise PixelwiseError(f"batch_size={batch_size} must be >= 1.")
     config, model = load_run(run_dir)
     paths = list_images(inputs)
-    # eager channels-last with batch norm folded into the convolutions: benchmarks/predict_throughput.py
-    # measured 70% of the matmul peak for it, 56% unfolded and 52% for the frozen TorchScript graph.
-    # torch.compile with frozen weights (oneDNN prepacked convolutions, ReLU fused) was no faster: 2.14 vs
-    # 2.18 s per 4x3x512x512 batch, interleaved in one process, after 8 s (warm cache) to 35 s of compiling;
-    # the same oneDNN convolutions take 87-90% of the time either way (branch compile2-parked has the wiring)
-    model = inference_model(model, config, batch_size) if frozen else optimize_for_inference(model, shuffle_up=False)
+    if frozen:
+        model = inference_model(model, config, batch_size)
+    elif compile:
+        model = CompiledInference(model, batch_size, log)
+    else:
+        model = optimize_for_inference(model, shuffle_up=False)
     out = Path(out)
     mode = "RGB" if config.channels == 3 else "L"
 
