@@ -363,6 +363,19 @@ def test_bad_phantom_arguments(n, size):
         random_ellipses(n, size, torch.Generator())
 
 
+# --- the default training crop -------------------------------------------------------------------------------
+@pytest.mark.parametrize("kw,patch", [
+    (dict(), 40),  # DnCNN's 40 x 40
+    (dict(model="unet", depth=4), 40),
+    (dict(model="vdsr", task="sr", scale=3), 42),  # rounded up to a multiple of the scale (40 was an error)
+    (dict(model="post", task="sr", scale=4), 40),
+    (dict(model="srcnn", task="sr", scale=7), 42),
+    (dict(model="unet", patch=48), 48),  # a given patch is kept
+])
+def test_default_patch(kw, patch):
+    assert RestorationConfig(**kw).patch == patch
+
+
 # --- configuration errors -----------------------------------------------------------------------------------
 BAD_CONFIGS = [
     (dict(task="dehaze"), "task"),

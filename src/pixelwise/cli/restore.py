@@ -46,7 +46,8 @@ def add_parser(subparsers) -> None:
     t.add_argument("--loss", default="l2", choices=("l2", "l1", "huber"))
     t.add_argument("--tv-weight", type=float, default=0.0)
     t.add_argument("--adversarial-weight", type=float, default=0.0, help="SRGAN-style patch GAN term (e.g. 1e-3)")
-    t.add_argument("--patch", type=int, default=40)
+    t.add_argument("--patch", type=int, default=None,
+                   help="training crop (default 40, rounded up to a multiple of --scale for sr: 42 for x3)")
     t.add_argument("--size", type=int, default=64, help="mri / ct image size and phantom size")
     t.add_argument("--phantoms", type=int, default=64, help="number of training phantoms")
     t.add_argument("--batch-size", type=int, default=16)

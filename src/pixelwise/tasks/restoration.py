@@ -99,6 +99,15 @@ NAIVE_NAMES = {"denoise": "noisy", "sr": "bicubic", "deblur": "blurred", "inpain
                "mri": "zero-filled", "ct": "FBP"}
 
 
+def default_patch(multiple: int = 1) -> int:
+    """The training crop when none is given: DnCNN's 40 x 40 (Zhang et al. 2017), rounded up to a multiple of
+    ``multiple`` (the scale, for super-resolution: 42 for x3). The same for every model: 7-minute probes of the
+    depth-3 residual U-Net (batch 16, sigma 25, train400, 2 cores) reached a validation PSNR of 28.68 dB with
+    40 x 40 crops (4,800 steps) and 28.58 dB with 64 x 64 (2,100 steps), although its deepest level sees only
+    5 x 5 of a 40-pixel crop."""
+    return -(-40 // multiple) * multiple
+
+
 @dataclass
 class RestorationConfig:
     task: str = "denoise"
@@ -130,7 +139,7 @@ class RestorationConfig:
     tv_weight: float = 0.0
     adversarial_weight: float = 0.0  # SRGAN-style patch-discriminator term (1e-3 in SRGAN); 0 turns it off
     # data and training
-    patch: int = 40  # training crop (must be a multiple of ``scale`` for sr)
+    patch: int | None = None  # training crop (a multiple of ``scale`` for sr); None: :func:`default_patch`
     size: int = 64  # mri / ct image size and phantom size
     phantoms: int = 64  # number of training phantoms
     pool: int = 256  # measurements regime: number of fixed measured patches
@@ -157,6 +166,8 @@ class RestorationConfig:
     figure_count: int = 4
 
     def __post_init__(self):
+        if self.patch is None:
+            self.patch = default_patch(self.scale if self.task == "sr" else 1)
         for name, allowed in (("task", TASKS), ("model", MODELS), ("regime", REGIMES), ("protocol", PROTOCOLS),
                               ("loss", tuple(LOSSES)), ("schedule", SCHEDULES)):
             if getattr(self, name) not in allowed:
