@@ -10,9 +10,9 @@ peak; end-to-end images/s within 20% of network-only. Weights are random: speed 
 
     python benchmarks/predict_throughput.py [--n 16 --size 512 --batch 4 --compile]
 
-Measured 2026-12-01 (AMD Zen 5, 2 threads; peak 531-557 GFLOP/s from oneDNN, while MKL's torch.mm gives 240):
+Measured 2026-12-01 (AMD Zen 5, 2 threads; peak 527-557 GFLOP/s from oneDNN, while MKL's torch.mm gives 240):
 folded eager network 0.59-0.61 of peak, compiled 0.60-0.63 (3-7 s to compile), frozen TorchScript 0.39-0.41;
-end to end within 3% of the network. The U-Net's convolutions timed alone at their shapes reach only 0.69 of
+end to end within 4% of the network. The U-Net's convolutions timed alone at their shapes reach only 0.69 of
 peak (``convolutions_alone``: the 32- and 64-channel layers at full resolution run at 0.5-0.7, the 256- and
 512-channel ones at 1.0), so no schedule of this network reaches the 0.80 target on this machine; the best
 network row is 0.86 of that ceiling.
