@@ -40,21 +40,18 @@ def onednn_gemm_gflops(channels: int = 512, pixels: int = 4096, repeats: int = 1
     return 2 * side * side * channels**2 / seconds / 1e9
 
 
-def matmul_peak_gflops() -> float:
-    """The machine's fp32 matrix-multiply peak: the faster of the two GEMM libraries torch uses on a CPU.
+class PeakSampler:
+    """The machine's fp32 matrix-multiply peak, sampled several times in one benchmark (call :meth:`sample` before
+    each row and once at the end). Each sample is the faster of the two GEMM libraries torch uses on a CPU.
 
     One library is not enough. On an AMD Zen 5 machine here, MKL's ``torch.mm`` ran at about 235 GFLOP/s and
     oneDNN's GEMM at about 550 GFLOP/s on the same two cores (MKL appears not to use AVX-512 on this AMD
     processor), and the U-Net's convolutions, which run on oneDNN, reached 1.36 times the MKL figure: against
-    MKL alone the "fraction of peak" measured the library, not the network."""
-    return max(blas_gemm_gflops(), onednn_gemm_gflops())
+    MKL alone the "fraction of peak" measured the library, not the network.
 
-
-class PeakSampler:
-    """The fp32 GEMM peak sampled several times in one benchmark (call :meth:`sample` before each row and once
-    at the end). One sample is not enough on a shared machine: in-process samples ranged from 130 to 366 GFLOP/s
-    within minutes here. Fractions of peak are taken against the median sample, and every sample is reported,
-    with each library's figure."""
+    One sample is not enough on a shared machine either: in-process samples ranged from 130 to 366 GFLOP/s
+    within minutes on an earlier machine. Fractions of peak are taken against the median sample, and every
+    sample is reported, with each library's figure."""
 
     def __init__(self) -> None:
         self.samples: list[float] = []
