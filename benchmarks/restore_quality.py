@@ -13,11 +13,12 @@ Parts (``--parts``, each trained for ``--minutes`` with the recipe ``pixelwise.t
   28.55 dB); the U-Net 9,157 steps, 30.52 dB (validation 28.87 dB; it passed DnCNN's final validation
   figure after 13 minutes; a second seed: 30.51 dB against BM3D's 30.31). The U-Net runs most of its
   convolutions at reduced resolution, so a step costs about a third of DnCNN's per pixel: on a CPU budget it
-  simply sees more data. Those U-Net runs used 64 x 64 patches; with 40 x 40 (the default since, after
-  7-minute probes: 28.68 against 28.58 dB validation) a step is 2.6 times cheaper, and 60 minutes gave 40,203
-  steps, 30.60 dB against BM3D's 30.33 (+0.27 dB, paired 95% interval 0.08 to 0.44, better on 10 of 12;
-  validation 28.46 / 28.71 / 28.85 / 28.91 / 28.93 dB at 5 / 15 / 30 / 45 / 60 minutes, against 28.34 / 28.57 /
-  28.74 / 28.85 / 28.87 with patch 64). One seed.
+  simply sees more data. Those U-Net runs used 64 x 64 patches. The part now uses 40 x 40: in 7-minute
+  probes on one machine (an AMD Zen 5, about twice as fast as the one above) 40 x 40 took 4,800 steps to
+  64 x 64's 2,100 and reached 28.68 against 28.58 dB validation PSNR. On that machine, 60 minutes with 40 x 40
+  gave 40,203 steps and 30.60 dB against BM3D's 30.33 (+0.27 dB, paired 95% interval 0.08 to 0.44, better on
+  10 of 12; validation 28.46 / 28.71 / 28.85 / 28.91 / 28.93 dB at 5 / 15 / 30 / 45 / 60 minutes). One seed;
+  no 60-minute run with 64 x 64 on that machine, so the hour's gain is not split between patch and machine.
 - ``sr``: x3 super-resolution with the post-upsampling network on ``--train`` (Y channel), scored on
   ``--sr-test`` (e.g. Set5; default the bundled photographs) with the Y-channel, scale-shave protocol.
   References on Set5: bicubic 30.39 dB, SRCNN 32.75 dB.

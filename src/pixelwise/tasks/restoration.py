@@ -104,8 +104,7 @@ def default_patch(multiple: int = 1) -> int:
     ``multiple`` (the scale, for super-resolution: 42 for x3). The same for every model: 7-minute probes of the
     depth-3 residual U-Net (batch 16, sigma 25, train400, 2 cores) reached a validation PSNR of 28.68 dB with
     40 x 40 crops (4,800 steps) and 28.58 dB with 64 x 64 (2,100 steps), although its deepest level sees only
-    5 x 5 of a 40-pixel crop; over 60 minutes, 28.93 against 28.87 dB, and 30.60 against 30.52 dB on twelve test
-    photographs (``benchmarks/restore_quality.py``)."""
+    5 x 5 of a 40-pixel crop."""
     return -(-40 // multiple) * multiple
 
 
