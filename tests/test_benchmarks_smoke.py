@@ -1,11 +1,12 @@
-"""The speed benchmarks run end to end at toy sizes and print well-formed JSON (their figures are not checked:
-speed is measured by running them at full size, never in tests). The shared helpers are checked by value."""
+"""The benchmarks run end to end at toy sizes and print well-formed JSON (their figures are not checked: speed
+and quality are measured by running them at full size, never in tests). The shared helpers are checked by value."""
 
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -61,3 +62,30 @@ def test_speed_benchmark_runs(script, args, key):
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout)
     assert key in result and result["matmul_peak_gflops"] > 0
+
+
+@pytest.mark.slow
+def test_diffusion_benchmark_runs_and_reuses_its_draws(tmp_path):
+    """Toy sizes: both judges (plain, then outlier exposure on the same DDPM with --reuse), the short-training
+    control, and the kept draws: scored again by the same judge, they give the same figures."""
+    rng = np.random.default_rng(0)
+    data = tmp_path / "digits.npz"
+    np.savez(data, images=(rng.random((40, 8, 8)) * 255).astype(np.uint8), labels=np.arange(40) % 10)
+    common = ["--data", str(data), "--out", str(tmp_path / "out"), "--T", "4", "--base", "4", "--mults", "1,2",
+              "--samples", "4", "--draws", "2", "--threads", "1", "--classifier-minutes", "0.01"]
+
+    def bench(*args):
+        done = subprocess.run([sys.executable, str(BENCHMARKS / "diffusion.py"), *common, *args],
+                              capture_output=True, text=True, timeout=600, cwd=BENCHMARKS)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return json.loads(done.stdout)
+
+    first = bench("--minutes", "0.02", "--control-minutes", "0.01")
+    assert len(first["draws"]) == 2 and first["control_ddpm_short_training"]["epochs"] >= 1
+    assert "scribbles_never_trained_on" in first["classifier"]["confident_fraction_on_non_digits"]
+    assert len(list((tmp_path / "out" / "ddpm" / "draws").glob("*.npy"))) == 2
+    oe = bench("--reuse", "--retrain-classifier", "--outlier-exposure", "0.5")
+    assert oe["classifier"]["outlier_exposure"] == 0.5 and (tmp_path / "out" / "classifier-oe").is_dir()
+    assert oe["ddpm"]["epochs"] == first["ddpm"]["epochs"]
+    again = bench("--reuse")  # the plain judge of the first run, on the kept draws
+    assert again["draws"] == first["draws"]

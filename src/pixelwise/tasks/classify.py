@@ -1,6 +1,12 @@
 """A digit classifier trained by pixelwise (with :func:`pixelwise.train.fit`) and the mode-coverage measure
 of generated samples: the class histogram under the classifier, its entropy, and the share of confidently
 classified samples, so that mode collapse shows as a number.
+
+A classifier trained on digits alone is often confident on images that are no digit at all (uniform noise,
+scrambled pixels): its softmax has never been asked to say "none of these". With
+``ClassifierConfig.outlier_exposure`` it is also trained on synthetic non-digits (:func:`non_digits`) towards
+the uniform distribution over the classes (outlier exposure, Hendrycks, Mazeika and Dietterich, ICLR 2019),
+so that its confidence means "looks like this digit", which is what a judge of generated samples needs.
 """
 
 from __future__ import annotations
@@ -32,6 +38,9 @@ class ClassifierConfig:
     max_rotation: float = 10.0
     max_shift: float = 0.08
     max_scale: float = 0.1
+    # weight lambda of the outlier-exposure term (0 = off; Hendrycks et al. use 0.5): each training batch of B
+    # digits is joined by B non_digits() pushed towards uniform class probabilities
+    outlier_exposure: float = 0.0
 
     def __post_init__(self):
         if not 0 < self.val_fraction < 1:
@@ -39,6 +48,8 @@ class ClassifierConfig:
         for name in ("max_rotation", "max_shift", "max_scale"):
             if not getattr(self, name) >= 0:
                 raise PixelwiseError(f"{name}={getattr(self, name)} must be >= 0 (0 turns that jitter off).")
+        if not self.outlier_exposure >= 0:
+            raise PixelwiseError(f"outlier_exposure={self.outlier_exposure} must be >= 0 (0 turns it off).")
         if self.max_scale >= 1:
             raise PixelwiseError(f"max_scale={self.max_scale} must be < 1 (a zoom factor of 1 +- max_scale).")
 
@@ -64,12 +75,85 @@ def jitter(x: torch.Tensor, generator: torch.Generator, max_rotation: float = 10
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
+NON_DIGIT_KINDS = ("uniform_noise", "shuffled_pixels", "smooth_blobs")
+
+
+def non_digits(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Images in [0, 1] that are no digit, as many as ``x`` (N, C, H, W), drawn from ``generator``: image i is
+    of kind ``NON_DIGIT_KINDS[i % 3]``:
+
+    - uniform noise;
+    - image i of ``x`` with its pixels shuffled (each channel's grey levels kept, the shape destroyed);
+    - smooth blobs: uniform noise averaged twice over a window of about a fifth of the side, then stretched to
+      [0, 1] and squared, so that the image has the dark background and bright, connected ink of a digit but
+      no digit's strokes.
+
+    Outliers for :func:`outlier_exposure_loss`; the benchmark's held-out controls are of other kinds."""
+    n, c, h, w = x.shape
+    out = torch.rand(x.shape, generator=generator, dtype=x.dtype)
+    shuffled = torch.arange(n) % 3 == 1
+    if shuffled.any():
+        flat = x[shuffled].reshape(int(shuffled.sum()), c, h * w)
+        order = torch.rand(flat.shape, generator=generator).argsort(-1)
+        out[shuffled] = flat.gather(-1, order).reshape(-1, c, h, w)
+    blobs = torch.arange(n) % 3 == 2
+    if blobs.any():
+        k = max(3, (min(h, w) // 5) | 1)  # odd, so that the padded average keeps the size
+        smooth = F.avg_pool2d(F.avg_pool2d(out[blobs], k, 1, k // 2, count_include_pad=False), k, 1, k // 2,
+                              count_include_pad=False)
+        lo = smooth.amin((2, 3), keepdim=True)
+        hi = smooth.amax((2, 3), keepdim=True)
+        out[blobs] = ((smooth - lo) / (hi - lo).clamp_min(1e-6)) ** 2
+    return out
+
+
+def scribbles(n: int, shape: tuple[int, int, int], seed: int, curves: tuple[int, int] = (2, 4)) -> np.ndarray:
+    """``n`` images (n, C, H, W) in [0, 1] of random pen strokes: each holds ``curves[0]`` to ``curves[1]``
+    quadratic Bezier curves with control points uniform in the central 80% of the image, drawn with a Gaussian
+    pen profile exp(-d^2 / (2 s^2)), s = H / 28 pixels (about an MNIST stroke), d the distance to the curve.
+
+    Strokes without a digit's shape: a non-digit kind that :func:`non_digits` never produces, so a judge
+    trained with outlier exposure can be tested on outliers it has not seen."""
+    c, h, w = shape
+    rng = np.random.default_rng(seed)
+    s = h / 28
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    pixels = np.stack([yy.ravel(), xx.ravel()], 1)  # (HW, 2)
+    t = np.linspace(0, 1, 48)[:, None]
+    out = np.empty((n, c, h, w), np.float32)
+    for i in range(n):
+        points = []
+        for _ in range(rng.integers(curves[0], curves[1] + 1)):
+            p = rng.uniform(0.1, 0.9, (3, 2)) * [h - 1, w - 1]
+            points.append((1 - t) ** 2 * p[0] + 2 * t * (1 - t) * p[1] + t**2 * p[2])
+        curve = np.concatenate(points)  # (M, 2): points 1/47 of a curve apart, closer than the pen width
+        d2 = ((pixels[:, None, :] - curve[None]) ** 2).sum(-1).min(1)
+        out[i] = np.exp(-d2 / (2 * s * s)).reshape(h, w)
+    return out
+
+
+def outlier_exposure_loss(weight: float) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """``loss(logits, target)``: cross-entropy on the rows with ``target >= 0`` plus ``weight`` times the
+    cross-entropy from the uniform distribution on the rows with ``target == -1`` (the outliers),
+    1/K sum_k -log p_k, whose minimum log K is reached at p = 1/K (Hendrycks et al. 2019, eq. 1)."""
+
+    def loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        inlier = target >= 0
+        value = F.cross_entropy(logits[inlier], target[inlier])
+        if weight > 0 and not bool(inlier.all()):
+            value = value - weight * F.log_softmax(logits[~inlier], dim=1).mean()
+        return value
+
+    return loss
+
+
 def train_classifier(images: np.ndarray, labels: np.ndarray, config: ClassifierConfig,
                      run_dir: str | Path | None = None,
                      log: Callable[[str], None] = print) -> tuple[DigitClassifier, float]:
     """Train on (N, C, H, W) images in [0, 1] with integer labels; returns (model in eval mode,
     validation accuracy). With ``config.augment`` every training batch is :func:`jitter`-ed afresh; the
-    validation images never are."""
+    validation images never are. With ``config.outlier_exposure`` every batch carries as many
+    :func:`non_digits` (made from the batch, after jitter) with target -1 (see :func:`outlier_exposure_loss`)."""
     labels = np.asarray(labels, np.int64)
     if labels.min() < 0:
         raise PixelwiseError("class labels must be non-negative integers.")
@@ -85,17 +169,20 @@ def train_classifier(images: np.ndarray, labels: np.ndarray, config: ClassifierC
         perm = torch.from_numpy(train)[torch.randperm(len(train), generator=generator)]
         for start in range(0, len(train) - bs + 1, bs):
             idx = perm[start:start + bs]
+            xb, yb = x[idx], y[idx]
             if config.augment:
-                yield jitter(x[idx], generator, config.max_rotation, config.max_shift, config.max_scale), y[idx]
-            else:
-                yield x[idx], y[idx]
+                xb = jitter(xb, generator, config.max_rotation, config.max_shift, config.max_scale)
+            if config.outlier_exposure > 0:
+                xb = torch.cat([xb, non_digits(xb, generator)])
+                yb = torch.cat([yb, torch.full_like(yb, -1)])
+            yield xb, yb
 
     def validate(m: torch.nn.Module) -> dict:
         logits = m(x[val])
         return {"val_loss": F.cross_entropy(logits, y[val]).item(),
                 "val_accuracy": (logits.argmax(1) == y[val]).float().mean().item()}
 
-    result = fit(model, F.cross_entropy, batches, max(1, len(train) // bs), validate,
+    result = fit(model, outlier_exposure_loss(config.outlier_exposure), batches, max(1, len(train) // bs), validate,
                  FitConfig(epochs=config.epochs, minutes=config.minutes, lr=config.lr, seed=config.seed,
                            progress=False, monitor="val_accuracy", mode="max"),
                  run_dir, log=log)
@@ -129,4 +216,5 @@ def mode_coverage(classifier: torch.nn.Module, images: np.ndarray | torch.Tensor
             "n": int(len(x))}
 
 
-__all__ = ["ClassifierConfig", "classifier_split", "jitter", "mode_coverage", "train_classifier"]
+__all__ = ["NON_DIGIT_KINDS", "ClassifierConfig", "classifier_split", "jitter", "mode_coverage", "non_digits",
+           "outlier_exposure_loss", "scribbles", "train_classifier"]
