@@ -25,8 +25,9 @@ and 56% of shuffled digits; with ``--augment`` (small affine jitter, 4 min, 99.6
 confident fraction of samples is therefore a weak measure of quality; read it beside these figures.
 
 ``--outlier-exposure LAMBDA`` trains the judge also on synthetic non-digits towards uniform class probabilities
-(outlier exposure, Hendrycks et al. 2019; see ``pixelwise.tasks.classify``), kept in OUT/classifier-oe so that
-both judges can score the same DDPM (``--reuse --retrain-classifier``). Its non-digit controls then include a
+(outlier exposure, Hendrycks et al. 2019; see ``pixelwise.tasks.classify``). Each kind of judge is kept in its
+own folder (OUT/classifier, classifier-augment, classifier-oe, classifier-augment-oe), so that several judges can
+score the same DDPM (``--reuse --retrain-classifier``). Its non-digit controls then include a
 kind it was never trained on, random pen strokes (``scribbles``). ``--control-minutes M`` also trains the
 same DDPM for only M minutes (OUT/ddpm-control) and scores 64 of its samples: a judge that separates quality
 must score them well below the full run's.
@@ -52,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--schedule", default="cosine")
     p.add_argument("--base", type=int, default=24)
     p.add_argument("--mults", default="1,2,2")
+    p.add_argument("--attention", type=int, default=0, help="heads of self-attention at the lowest resolution")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--samples", type=int, default=64)
@@ -60,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2, help="torch threads (the target is for 2 cores)")
     p.add_argument("--ema", type=float, default=0.999, help="decay of the sampled weight average; 0 = raw weights")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--classifier-seed", type=int, default=None,
+                   help="seed of the judge (default --seed): a second judge of the same kind, to see its spread")
     p.add_argument("--out", default="runs/bench-diffusion")
     p.add_argument("--compile", action="store_true", help="train through torch.compile")
     p.add_argument("--min-snr", type=float, default=None, help="Min-SNR-gamma loss weighting (Hang et al. 2023)")
@@ -86,9 +90,11 @@ def main(argv: list[str] | None = None) -> int:
     if data.labels is None:
         raise SystemExit("the benchmark needs labelled digits (an .npz with 'labels', 'mnist' or 'digits').")
     out = Path(args.out)
-    classifier_config = ClassifierConfig(epochs=1000, minutes=args.classifier_minutes, seed=args.seed,
+    judge_seed = args.seed if args.classifier_seed is None else args.classifier_seed
+    classifier_config = ClassifierConfig(epochs=1000, minutes=args.classifier_minutes, seed=judge_seed,
                                          augment=args.augment, outlier_exposure=args.outlier_exposure)
-    judge_dir = out / ("classifier-oe" if args.outlier_exposure > 0 else "classifier")
+    judge_dir = out / ("classifier" + ("-augment" if args.augment else "") + ("-oe" if args.outlier_exposure else "")
+                     + (f"-seed{judge_seed}" if judge_seed != args.seed else ""))
     if args.reuse and not args.retrain_classifier:
         classifier, accuracy = _trained_classifier(judge_dir, data, classifier_config.base)
     else:
@@ -100,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
                                  base=args.base, mults=tuple(int(m) for m in args.mults.split(",")), epochs=1000,
                                  minutes=minutes, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
                                  n_samples=args.samples, ema=args.ema or None, variance=args.variance,
-                                 compile=args.compile, min_snr=args.min_snr)
+                                 compile=args.compile, min_snr=args.min_snr, attention=args.attention)
         result = run(config, overwrite=True, progress=False, log=say)
         return result.run_dir, result.history, result.metrics["sampling_seconds"]
 
@@ -141,10 +147,11 @@ def main(argv: list[str] | None = None) -> int:
                        "real_digits": {"n": real["n"], "classes_found": real["classes_found"],
                                        "confident_fraction": round(real["confident_fraction"], 4)},
                        "augment": classifier_config.augment,
-                       "outlier_exposure": classifier_config.outlier_exposure,
+                       "outlier_exposure": classifier_config.outlier_exposure, "seed": judge_seed,
                        "confident_fraction_on_non_digits": sanity},
         "ddpm": {"T": trained["T"], "schedule": trained["schedule"], "base": trained["base"],
-                 "mults": trained["mults"], "ema": trained["ema"], "variance": args.variance,
+                 "mults": trained["mults"], "attention": trained.get("attention", 0), "ema": trained["ema"],
+                 "variance": args.variance,
                  "compile": trained.get("compile", False), "min_snr": trained.get("min_snr"),
                  "epochs": len(history), "budget_minutes": trained["minutes"],
                  "train_minutes": round(sum(float(h["seconds"]) for h in history) / 60, 2),

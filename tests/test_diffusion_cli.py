@@ -48,7 +48,8 @@ def test_recipe_trains_samples_and_is_reproducible(tmp_path):
     ({"T": 0}, "T="), ({"schedule": "sigmoid"}, "schedule"), ({"variance": "learned"}, "variance"),
     ({"mults": ()}, "mults"), ({"split": (1.0, 0.0)}, "split"), ({"clip_x0": 0.0}, "clip_x0"),
     ({"max_images": 1}, "max_images"), ({"ema": 1.0}, "ema="), ({"min_snr": 0.0}, "min_snr="),
-    ({"min_snr": -5.0}, "min_snr="),
+    ({"min_snr": -5.0}, "min_snr="), ({"attention": -1}, "attention="),
+    ({"attention": 5, "base": 8, "mults": (1, 2)}, "divides the 16 channels"),
 ])
 def test_bad_configs(kwargs, words):
     with pytest.raises(PixelwiseError, match=words):
@@ -58,9 +59,11 @@ def test_bad_configs(kwargs, words):
 def test_cli_train_and_sample(tmp_path, capsys):
     out = tmp_path / "run"
     code = main(["diffuse", "train", "--data", "digits", "--T", "10", "--base", "8", "--mults", "1,2",
-                 "--epochs", "1", "--max-images", "64", "--samples", "4", "--out", str(out), "--quiet"])
+                 "--epochs", "1", "--max-images", "64", "--samples", "4", "--out", str(out), "--quiet",
+                 "--attention", "2"])
     assert code == 0
     assert json.loads((out / "metrics.json").read_text())["T"] == 10
+    assert json.loads((out / "config.json").read_text())["attention"] == 2
     assert main(["diffuse", "sample", "--run", str(out), "-n", "3", "--out", str(tmp_path / "s.png")]) == 0
     assert (tmp_path / "s.png").is_file() and np.load(tmp_path / "s.npy").shape == (3, 1, 8, 8)
 

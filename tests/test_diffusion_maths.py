@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from pixelwise.diffusion import NoiseSchedule, epsilon_loss, min_snr_weights, sample, step
-from pixelwise.models.diffusion_unet import TimeUNet, timestep_embedding
+from pixelwise.models.diffusion_unet import SelfAttention2d, TimeUNet, timestep_embedding
 
 SCHEDULE_TABLE = [("linear", 50), ("cosine", 50), ("linear", 7), ("cosine", 1)]
 
@@ -169,10 +169,12 @@ def test_sampler_with_exact_noise_predictor_recovers_gaussian_data(kind, varianc
     assert seen == [4, 3, 2, 1, 0]
 
 
+@pytest.mark.parametrize("attention", [0, 2])
 @pytest.mark.parametrize("shape", [(2, 1, 28, 28), (3, 1, 8, 8), (1, 2, 13, 9), (2, 3, 5, 7)])
-def test_time_unet_shapes_and_time_dependence(shape):
+def test_time_unet_shapes_and_time_dependence(shape, attention):
     torch.manual_seed(0)
-    net = TimeUNet(shape[1], base=8, mults=(1, 2, 2))
+    net = TimeUNet(shape[1], base=8, mults=(1, 2, 2), attention=attention)
+    assert (net.mid_attention is not None) == bool(attention)
     x = torch.randn(shape)
     t = torch.arange(shape[0])
     y = net(x, t)
@@ -181,6 +183,32 @@ def test_time_unet_shapes_and_time_dependence(shape):
     assert all(p.grad is not None for p in net.parameters())
     with torch.no_grad():
         assert not torch.allclose(net(x, t), net(x, t + 37))
+
+
+def test_self_attention_by_hand_and_permutation_equivariance():
+    torch.manual_seed(0)
+    block = SelfAttention2d(4, heads=2)
+    x = torch.randn(3, 4, 5, 3)
+    # by hand: per head h (channels 2h, 2h+1), out = softmax(Q K^T / sqrt(2)) V over the 15 positions
+    z = block.norm(x)
+    qkv = torch.einsum("oc,nchw->nohw", block.qkv.weight[:, :, 0, 0], z) + block.qkv.bias[None, :, None, None]
+    q, k, v = (qkv[:, 4 * i:4 * i + 4].flatten(2) for i in range(3))  # (N, 4, HW)
+    heads = []
+    for h in range(2):
+        qh, kh, vh = (a[:, 2 * h:2 * h + 2] for a in (q, k, v))
+        weights = torch.softmax(torch.einsum("ndi,ndj->nij", qh, kh) / math.sqrt(2), dim=-1)
+        heads.append(torch.einsum("nij,ndj->ndi", weights, vh))
+    mixed = torch.cat(heads, 1).reshape(3, 4, 5, 3)
+    expected = x + torch.einsum("oc,nchw->nohw", block.proj.weight[:, :, 0, 0], mixed) \
+        + block.proj.bias[None, :, None, None]
+    torch.testing.assert_close(block(x), expected, atol=1e-5, rtol=1e-5)
+    # no position encoding: permuting the positions permutes the output alike
+    perm = torch.randperm(15)
+    shuffled = x.flatten(2)[..., perm].reshape(x.shape)
+    torch.testing.assert_close(block(shuffled), block(x).flatten(2)[..., perm].reshape(x.shape),
+                               atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="multiple of heads"):
+        SelfAttention2d(6, heads=4)
 
 
 def test_time_unet_bad_inputs_and_embedding():

@@ -34,6 +34,8 @@ def add_parser(subparsers) -> None:
                         "(default 0.999; 'none' samples from the raw weights)")
     t.add_argument("--compile", action="store_true",
                    help="train through torch.compile (needs a C++ compiler; falls back to eager without one)")
+    t.add_argument("--attention", type=int, default=0, metavar="HEADS",
+                   help="self-attention with HEADS heads at the lowest resolution (default 0: none)")
     t.add_argument("--min-snr", type=float, default=None, metavar="GAMMA",
                    help="weight the loss by min(SNR, GAMMA) / SNR (Min-SNR, Hang et al. 2023; 5 in the paper)")
     t.add_argument("--seed", type=int, default=0)
@@ -72,7 +74,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         mults=_mults(args.mults), size=args.size, max_images=args.max_images, epochs=epochs,
         minutes=args.minutes, lr=args.lr, ema=args.ema,
         batch_size=args.batch_size, seed=args.seed, n_samples=args.samples, variance=args.variance,
-        compile=args.compile, min_snr=args.min_snr)
+        compile=args.compile, min_snr=args.min_snr, attention=args.attention)
     result = run(config, overwrite=args.overwrite, resume=args.resume, progress=not args.quiet)
     print(f"run folder: {result.run_dir}")
     return 0

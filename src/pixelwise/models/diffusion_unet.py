@@ -1,6 +1,7 @@
 """A small time-conditioned U-Net for epsilon prediction (the layout of Ho et al. 2020, appendix B, shrunk:
 residual blocks with GroupNorm and SiLU, the sinusoidal time embedding of Vaswani et al. 2017 added to
-every block through a linear layer, no attention).
+every block through a linear layer; optionally one self-attention block between the two middle residual
+blocks, at the lowest resolution, as in Ho et al.'s middle stage).
 
 Shapes: ``forward(x: (N, C, H, W), t: (N,) int64) -> (N, C, H, W)`` for any H, W: the input is zero-padded
 internally up to a multiple of 2**levels and the output is cropped back, so odd sizes work.
@@ -45,6 +46,29 @@ class ResBlock(nn.Module):
         return h + self.skip(x)
 
 
+class SelfAttention2d(nn.Module):
+    """Multi-head self-attention over the H * W positions of a feature map, with a residual connection:
+    x + proj(softmax(q k^T / sqrt(d)) v), q, k, v = 1x1 convolutions of GroupNorm(x), d = C / heads
+    (Vaswani et al. 2017; the attention block of Ho et al. 2020). No position encoding: permuting the
+    positions of x permutes the output alike. (N, C, H, W) -> (N, C, H, W); the cost grows as (H W)^2."""
+
+    def __init__(self, channels: int, heads: int = 4):
+        super().__init__()
+        if channels % heads:
+            raise ValueError(f"channels={channels} must be a multiple of heads={heads}.")
+        self.heads = heads
+        self.norm = nn.GroupNorm(_groups(channels), channels)
+        self.qkv = nn.Conv2d(channels, 3 * channels, 1)
+        self.proj = nn.Conv2d(channels, channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        qkv = self.qkv(self.norm(x)).reshape(n, 3, self.heads, c // self.heads, h * w)
+        q, k, v = (qkv[:, i].transpose(-1, -2) for i in range(3))  # (N, heads, HW, d)
+        out = F.scaled_dot_product_attention(q, k, v)  # (N, heads, HW, d)
+        return x + self.proj(out.transpose(-1, -2).reshape(n, c, h, w))
+
+
 class TimeUNet(nn.Module):
     """Epsilon-prediction U-Net: ``levels`` down/up stages with channels base * mults[i].
 
@@ -53,10 +77,11 @@ class TimeUNet(nn.Module):
         base: channels of the first stage.
         mults: channel multiplier per level (its length is the number of levels).
         time_dim: width of the time embedding MLP (default 4 * base).
+        attention: heads of a :class:`SelfAttention2d` between the two middle blocks (0 = none).
     """
 
     def __init__(self, channels: int = 1, base: int = 32, mults: tuple[int, ...] = (1, 2, 2),
-                 time_dim: int | None = None):
+                 time_dim: int | None = None, attention: int = 0):
         super().__init__()
         if channels < 1 or base < 1 or not mults or min(mults) < 1:
             raise ValueError(f"channels={channels} and base={base} must be >= 1 and mults={mults} non-empty "
@@ -74,6 +99,7 @@ class TimeUNet(nn.Module):
             self.downsamples.append(nn.Conv2d(widths[i], widths[i + 1], 3, stride=2, padding=1))
         self.mid = nn.ModuleList([ResBlock(widths[-1], widths[-1], time_dim),
                                   ResBlock(widths[-1], widths[-1], time_dim)])
+        self.mid_attention = SelfAttention2d(widths[-1], attention) if attention else None
         self.upsamples = nn.ModuleList()
         self.up_blocks = nn.ModuleList()
         for i in reversed(range(self.levels)):
@@ -97,8 +123,10 @@ class TimeUNet(nn.Module):
             hidden = block(hidden, t_emb)
             skips.append(hidden)
             hidden = down(hidden)  # (N, c_{i+1}, H / 2^(i+1), W / 2^(i+1))
-        for block in self.mid:
-            hidden = block(hidden, t_emb)
+        hidden = self.mid[0](hidden, t_emb)
+        if self.mid_attention is not None:
+            hidden = self.mid_attention(hidden)
+        hidden = self.mid[1](hidden, t_emb)
         for up, block in zip(self.upsamples, self.up_blocks):
             skip = skips.pop()
             hidden = up(F.interpolate(hidden, size=skip.shape[-2:], mode="nearest"))
@@ -106,4 +134,4 @@ class TimeUNet(nn.Module):
         return self.out(hidden)[..., :h, :w]
 
 
-__all__ = ["ResBlock", "TimeUNet", "timestep_embedding"]
+__all__ = ["ResBlock", "SelfAttention2d", "TimeUNet", "timestep_embedding"]

@@ -34,6 +34,7 @@ class DiffusionConfig:
     schedule: str = "cosine"
     base: int = 32
     mults: tuple[int, ...] = (1, 2, 2)
+    attention: int = 0  # heads of self-attention at the lowest resolution (0 = none)
     size: int | None = None  # folders only
     max_images: int | None = None
     split: tuple[float, float] = (0.9, 0.1)  # train, val
@@ -63,6 +64,10 @@ class DiffusionConfig:
         self.mults = tuple(int(m) for m in self.mults)
         if not self.mults or min(self.mults) < 1:
             raise PixelwiseError(f"mults={self.mults} must be positive integers, e.g. 1,2,2.")
+        lowest = self.base * self.mults[-1]
+        if int(self.attention) != self.attention or self.attention < 0 or (self.attention and lowest % self.attention):
+            raise PixelwiseError(f"attention={self.attention} must be 0 (none) or a number of heads that divides "
+                                 f"the {lowest} channels of the lowest level (base x the last of mults).")
         self.split = tuple(float(f) for f in self.split)
         if len(self.split) != 2 or min(self.split) <= 0 or abs(sum(self.split) - 1) > 1e-6:
             raise PixelwiseError(f"split={self.split} must be two positive fractions (train, val) summing "
@@ -96,7 +101,7 @@ class EpsilonModel(nn.Module):
 
 
 def build_model(config: DiffusionConfig, channels: int) -> EpsilonModel:
-    return EpsilonModel(TimeUNet(channels, config.base, config.mults))
+    return EpsilonModel(TimeUNet(channels, config.base, config.mults, attention=config.attention))
 
 
 def _mse(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
