@@ -66,7 +66,7 @@ def test_speed_benchmark_runs(script, args, key):
 
 @pytest.mark.slow
 def test_diffusion_benchmark_runs_and_reuses_its_draws(tmp_path):
-    """Toy sizes: both judges (plain, then outlier exposure on the same DDPM with --reuse), the short-training
+    """Toy sizes: both judges (outlier exposure, then plain on the same DDPM with --reuse), the short-training
     control, and the kept draws: scored again by the same judge, they give the same figures."""
     rng = np.random.default_rng(0)
     data = tmp_path / "digits.npz"
@@ -80,12 +80,13 @@ def test_diffusion_benchmark_runs_and_reuses_its_draws(tmp_path):
         assert done.returncode == 0, done.stderr[-2000:]
         return json.loads(done.stdout)
 
-    first = bench("--minutes", "0.02", "--control-minutes", "0.01")
+    first = bench("--minutes", "0.02", "--control-minutes", "0.01")  # the default judge: outlier exposure
     assert len(first["draws"]) == 2 and first["control_ddpm_short_training"]["epochs"] >= 1
+    assert first["classifier"]["outlier_exposure"] == 0.5 and (tmp_path / "out" / "classifier-oe").is_dir()
     assert "scribbles_never_trained_on" in first["classifier"]["confident_fraction_on_non_digits"]
     assert len(list((tmp_path / "out" / "ddpm" / "draws").glob("*.npy"))) == 2
-    oe = bench("--reuse", "--retrain-classifier", "--outlier-exposure", "0.5")
-    assert oe["classifier"]["outlier_exposure"] == 0.5 and (tmp_path / "out" / "classifier-oe").is_dir()
-    assert oe["ddpm"]["epochs"] == first["ddpm"]["epochs"]
-    again = bench("--reuse")  # the plain judge of the first run, on the kept draws
+    plain = bench("--reuse", "--retrain-classifier", "--outlier-exposure", "0")
+    assert plain["classifier"]["outlier_exposure"] == 0 and (tmp_path / "out" / "classifier").is_dir()
+    assert plain["ddpm"]["epochs"] == first["ddpm"]["epochs"]
+    again = bench("--reuse")  # the first run's judge, on the kept draws
     assert again["draws"] == first["draws"]

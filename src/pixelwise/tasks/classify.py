@@ -135,7 +135,7 @@ def scribbles(n: int, shape: tuple[int, int, int], seed: int, curves: tuple[int,
 def outlier_exposure_loss(weight: float) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """``loss(logits, target)``: cross-entropy on the rows with ``target >= 0`` plus ``weight`` times the
     cross-entropy from the uniform distribution on the rows with ``target == -1`` (the outliers),
-    1/K sum_k -log p_k, whose minimum log K is reached at p = 1/K (Hendrycks et al. 2019, eq. 1)."""
+    1/K sum_k -log p_k, whose minimum log K is reached at p = 1/K (the objective of Hendrycks et al. 2019)."""
 
     def loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         inlier = target >= 0
