@@ -40,6 +40,10 @@ recipe disagree on the same samples by up to 0.10 (0.79 to 0.89 on a base-32 DDP
 1.00; so their "80% confident" says little. Judges with outlier exposure reject noise, and rank real digits,
 the 30-minute DDPM, the 2-minute DDPM and scribbles in that order.
 
+Under the three outlier-exposure judges above (the same judges, the same seeds of draws), no 30-minute DDPM
+reached 0.80 on the mean over six draws: base 24: 0.73, 0.71, 0.73; base 32 (130 epochs): 0.73, 0.71, 0.77;
+base 24 with ``--attention 4`` (166 epochs): 0.77, 0.74, 0.78 (one training seed each).
+
 Each kind of judge is kept in its own folder (OUT/classifier, classifier-oe, classifier-augment-oe, with
 ``-seedK`` for ``--classifier-seed K``), so that several judges can score the same DDPM (``--reuse
 --retrain-classifier``). ``--control-minutes M`` also trains the same DDPM for only M minutes
