@@ -117,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         classifier, accuracy = _trained_classifier(judge_dir, data, classifier_config.base)
     else:
         classifier, accuracy = train_classifier(data.images, data.labels, classifier_config, judge_dir, log=say)
+
     def trained_ddpm(name: str, minutes: float):
         if args.reuse and (out / name / "history.csv").is_file():
             return out / name, _history(out / name), read_json(out / name / "metrics.json")["sampling_seconds"]
