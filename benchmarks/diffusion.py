@@ -108,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     if data.labels is None:
         raise SystemExit("the benchmark needs labelled digits (an .npz with 'labels', 'mnist' or 'digits').")
     out = Path(args.out)
+    if args.reuse and not (out / "ddpm" / "history.csv").is_file():
+        raise SystemExit(f"--reuse: {out / 'ddpm'} holds no trained DDPM; run once without --reuse.")
     judge_seed = args.seed if args.classifier_seed is None else args.classifier_seed
     classifier_config = ClassifierConfig(epochs=1000, minutes=args.classifier_minutes, seed=judge_seed,
                                          augment=args.augment, outlier_exposure=args.outlier_exposure)
@@ -129,16 +131,11 @@ def main(argv: list[str] | None = None) -> int:
         result = run(config, overwrite=True, progress=False, log=say)
         return result.run_dir, result.history, result.metrics["sampling_seconds"]
 
-    if args.reuse and not (out / "ddpm" / "history.csv").is_file():
-        raise SystemExit(f"--reuse: {out / 'ddpm'} holds no trained DDPM; run once without --reuse.")
     run_dir, history, sampling_seconds = trained_ddpm("ddpm", args.minutes)
     say(f"classifier validation accuracy {accuracy:.4f}")
     held_out = classifier_split(len(data.images), classifier_config)[0]
     real = mode_coverage(classifier, data.images[held_out])
     not_digits = _not_digits(data.images[held_out], args.seed)
-    from pixelwise.tasks.classify import scribbles
-
-    not_digits["scribbles_never_trained_on"] = scribbles(len(held_out), data.images.shape[1:], args.seed)
     sanity = {name: round(mode_coverage(classifier, x)["confident_fraction"], 4) for name, x in not_digits.items()}
     draws = []
     for k in range(args.draws):
@@ -198,13 +195,17 @@ def main(argv: list[str] | None = None) -> int:
 
 def _not_digits(real, seed: int) -> dict:
     """Images that are not digits, for the judge's sanity: a judge that calls these confidently would pass
-    any sampler. Uniform noise, and each real digit with its pixels shuffled (the same grey levels, no shape)."""
+    any sampler. Uniform noise, each real digit with its pixels shuffled (the same grey levels, no shape), and
+    random pen strokes (a kind that outlier exposure never trains on)."""
     import numpy as np
+
+    from pixelwise.tasks.classify import scribbles
 
     rng = np.random.default_rng(seed)
     flat = real.reshape(len(real), -1)
     shuffled = np.stack([row[rng.permutation(flat.shape[1])] for row in flat]).reshape(real.shape)
-    return {"uniform_noise": rng.random(real.shape, dtype=np.float32), "shuffled_real_digits": shuffled}
+    return {"uniform_noise": rng.random(real.shape, dtype=np.float32), "shuffled_real_digits": shuffled,
+            "scribbles_never_trained_on": scribbles(len(real), real.shape[1:], seed)}
 
 
 def _samples(run_dir: Path, n: int, seed: int, variance: str, generate):
