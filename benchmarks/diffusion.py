@@ -93,8 +93,14 @@ def main(argv: list[str] | None = None) -> int:
                    help="train the judge also on non-digits towards uniform probabilities, with this weight")
     p.add_argument("--control-minutes", type=float, default=0.0,
                    help="also score a DDPM trained for only this long (0 = no such control)")
+    p.add_argument("--conditional", action="store_true",
+                   help="train a class-conditional DDPM (label dropout, classifier-free guidance); its unconditional "
+                        "samples are scored as usual, and its samples of each class in turn for each --guidance")
+    p.add_argument("--label-dropout", type=float, default=0.1, help="--conditional: probability a label is hidden")
+    p.add_argument("--guidance", default="0,2", help="--conditional: guidance weights w to score, e.g. 0,1,3")
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
+    weights = [float(w) for w in args.guidance.split(",")] if args.conditional else []
 
     from pixelwise.data.imagesets import load_image_set
     from pixelwise.tasks.classify import ClassifierConfig, classifier_split, mode_coverage, train_classifier
@@ -127,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
                                  base=args.base, mults=tuple(int(m) for m in args.mults.split(",")), epochs=1000,
                                  minutes=minutes, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
                                  n_samples=args.samples, ema=args.ema or None, variance=args.variance,
-                                 compile=args.compile, min_snr=args.min_snr, attention=args.attention)
+                                 compile=args.compile, min_snr=args.min_snr, attention=args.attention,
+                                 conditional=args.conditional, label_dropout=args.label_dropout)
         result = run(config, overwrite=True, progress=False, log=say)
         return result.run_dir, result.history, result.metrics["sampling_seconds"]
 
@@ -143,6 +150,25 @@ def main(argv: list[str] | None = None) -> int:
         draws.append(mode_coverage(classifier, samples))
         say(f"draw {k} (seed {args.seed + k}): {draws[k]['classes_found']} classes, "
             f"{draws[k]['confident_fraction']:.3f} confident")
+    guided = {}
+    for w in weights:  # a conditional DDPM: 64 samples asking for each class in turn, guidance weight w
+        asked = [k % 10 for k in range(args.samples)]
+        scored = []
+        for k in range(args.draws):
+            samples = _samples(run_dir, args.samples, args.seed + k, args.variance, generate, guidance=w)
+            scored.append(mode_coverage(classifier, samples, labels=asked))
+            say(f"guidance {w:g}, draw {k}: {scored[k]['classes_found']} classes, "
+                f"{scored[k]['confident_fraction']:.3f} confident, {scored[k]['agreement']:.3f} as asked")
+        mean = sum(d["confident_fraction"] for d in scored) / len(scored)
+        guided[f"{w:g}"] = {
+            "draws": [{"seed": args.seed + k, "classes_found": d["classes_found"],
+                       "confident_fraction": round(d["confident_fraction"], 4),
+                       "agreement": round(d["agreement"], 4),
+                       "confident_agreement": round(d["confident_agreement"], 4)} for k, d in enumerate(scored)],
+            "confident_fraction_mean_over_draws": round(mean, 4),
+            "agreement_mean": round(sum(d["agreement"] for d in scored) / len(scored), 4),
+            "confident_agreement_mean": round(sum(d["confident_agreement"] for d in scored) / len(scored), 4),
+            "target_met_on_mean_over_draws": bool(all(d["classes_found"] == 10 for d in scored) and mean >= 0.8)}
     control = None
     if args.control_minutes > 0:
         control_dir, control_history, _ = trained_ddpm("ddpm-control", args.control_minutes)
@@ -169,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
                  "mults": trained["mults"], "attention": trained.get("attention", 0), "ema": trained["ema"],
                  "variance": args.variance,
                  "compile": trained.get("compile", False), "min_snr": trained.get("min_snr"),
+                 "conditional": trained.get("conditional", False),
+                 "label_dropout": trained.get("label_dropout") if trained.get("conditional") else None,
                  "epochs": len(history), "budget_minutes": trained["minutes"],
                  "train_minutes": round(sum(float(h["seconds"]) for h in history) / 60, 2),
                  "final_val_eps_mse": float(history[-1]["val_loss"]), "threads": args.threads,
@@ -179,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
                    "confident_fraction": round(d["confident_fraction"], 4)} for k, d in enumerate(draws)],
         "confident_fraction_mean_over_draws": round(mean_fraction, 4),
         "control_ddpm_short_training": control,
+        "conditional_samples_by_guidance": guided or None,
         "target": "all 10 classes found and >= 80% of samples with confidence > 0.9, within 30 minutes",
         "target_met": bool(first["classes_found"] == 10 and first["confident_fraction"] >= 0.8),
         "target_met_on_mean_over_draws": bool(all(d["classes_found"] == 10 for d in draws)
@@ -208,15 +237,20 @@ def _not_digits(real, seed: int) -> dict:
             "scribbles_never_trained_on": scribbles(len(real), real.shape[1:], seed)}
 
 
-def _samples(run_dir: Path, n: int, seed: int, variance: str, generate):
+def _samples(run_dir: Path, n: int, seed: int, variance: str, generate, guidance: float | None = None):
     """``generate(run_dir, n, seed, variance=...)``, kept in ``run_dir/draws/`` so that a ``--reuse`` run (a new
-    judge for the same DDPM) scores the very same samples without drawing them again."""
+    judge for the same DDPM) scores the very same samples without drawing them again. With ``guidance`` (a
+    conditional DDPM) the samples ask for each class in turn, with that guidance weight."""
     import numpy as np
 
-    path = run_dir / "draws" / f"n{n}_seed{seed}_{variance}.npy"
+    asked = "" if guidance is None else f"_each_w{guidance:g}"
+    path = run_dir / "draws" / f"n{n}_seed{seed}_{variance}{asked}.npy"
     if path.is_file():
         return np.load(path)
-    samples = generate(run_dir, n, seed, variance=variance)
+    if guidance is None:
+        samples = generate(run_dir, n, seed, variance=variance)
+    else:
+        samples = generate(run_dir, n, seed, variance=variance, labels="each", guidance=guidance)
     path.parent.mkdir(exist_ok=True)
     np.save(path, samples)
     return samples

@@ -90,3 +90,25 @@ def test_diffusion_benchmark_runs_and_reuses_its_draws(tmp_path):
     assert plain["ddpm"]["epochs"] == first["ddpm"]["epochs"]
     again = bench("--reuse")  # the first run's judge, on the kept draws
     assert again["draws"] == first["draws"]
+
+
+@pytest.mark.slow
+def test_diffusion_benchmark_scores_a_conditional_ddpm_by_guidance(tmp_path):
+    """Toy sizes: a class-conditional DDPM, its unconditional draws and, per guidance weight, its draws of each
+    class in turn, with the share the judge classifies as the class asked for."""
+    rng = np.random.default_rng(0)
+    data = tmp_path / "digits.npz"
+    np.savez(data, images=(rng.random((40, 8, 8)) * 255).astype(np.uint8), labels=np.arange(40) % 10)
+    done = subprocess.run([sys.executable, str(BENCHMARKS / "diffusion.py"), "--data", str(data), "--out",
+                           str(tmp_path / "out"), "--T", "4", "--base", "4", "--mults", "1,2", "--samples", "10",
+                           "--draws", "2", "--threads", "1", "--classifier-minutes", "0.01", "--minutes", "0.02",
+                           "--conditional", "--guidance", "0,1.5"],
+                          capture_output=True, text=True, timeout=600, cwd=BENCHMARKS)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout)
+    assert result["ddpm"]["conditional"] and result["ddpm"]["label_dropout"] == 0.1 and len(result["draws"]) == 2
+    by_guidance = result["conditional_samples_by_guidance"]
+    assert sorted(by_guidance) == ["0", "1.5"]
+    for scored in by_guidance.values():
+        assert len(scored["draws"]) == 2 and 0 <= scored["confident_agreement_mean"] <= scored["agreement_mean"] <= 1
+    assert len(list((tmp_path / "out" / "ddpm" / "draws").glob("*_each_w1.5.npy"))) == 2

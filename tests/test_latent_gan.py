@@ -130,6 +130,23 @@ def test_mode_coverage(classes, found, entropy):
     assert cov["confident_fraction"] == 1.0 and sum(cov["histogram"]) == pytest.approx(1.0)
 
 
+def test_mode_coverage_agreement_with_the_classes_asked_for():
+    class Scaled(torch.nn.Module):  # class from pixel (0, 0), logit scale from pixel (0, 1): 0 gives uniform
+        def forward(self, x):
+            k = (x[:, 0, 0, 0] * 10).long().clamp(0, 9)
+            return torch.nn.functional.one_hot(k, 10).float() * 20 * x[:, 0, 0, 1, None]
+
+    x = np.zeros((4, 1, 2, 2), np.float32)
+    x[:, 0, 0, 0] = (np.array([1, 2, 3, 4]) + 0.5) / 10
+    x[:, 0, 0, 1] = [1, 1, 1, 0]  # the last image: uniform probabilities, argmax class 0, not confident
+    cov = mode_coverage(Scaled(), x, labels=np.array([1, 2, 0, 0]))
+    # classified as 1, 2, 3, 0: agree on images 0, 1 and 3; confident and agreeing on 0 and 1
+    assert cov["agreement"] == 0.75 and cov["confident_agreement"] == 0.5 and cov["confident_fraction"] == 0.75
+    assert "agreement" not in mode_coverage(Scaled(), x)
+    with pytest.raises(ValueError, match="do not match"):
+        mode_coverage(Scaled(), x, labels=np.zeros(3))
+
+
 @pytest.mark.parametrize("kwargs,words", [
     ({"model": "vae"}, "not a GAN"), ({"n_critic": 0}, "n_critic"), ({"batch_size": 1}, "batch_size"),
     ({"gp_lambda": -1}, "gp_lambda"),

@@ -38,6 +38,14 @@ def add_parser(subparsers) -> None:
                    help="self-attention with HEADS heads at the lowest resolution (default 0: none)")
     t.add_argument("--min-snr", type=float, default=None, metavar="GAMMA",
                    help="weight the loss by min(SNR, GAMMA) / SNR (Min-SNR, Hang et al. 2023; 5 in the paper)")
+    t.add_argument("--conditional", action="store_true",
+                   help="learn the class-conditional and the unconditional model in one net (labelled data: "
+                        "mnist, digits, an .npz with labels, a folder of class sub-folders); see --label-dropout")
+    t.add_argument("--label-dropout", type=float, default=0.1, metavar="P",
+                   help="--conditional: probability that a label is hidden in training (default 0.1)")
+    t.add_argument("--guidance", type=float, default=0.0, metavar="W",
+                   help="--conditional: classifier-free guidance weight of the samples drawn after training, "
+                        "each class in turn (default 0: unguided)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     t.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
@@ -51,6 +59,10 @@ def add_parser(subparsers) -> None:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--variance", default=None, choices=("beta", "posterior"),
                    help="sigma_t^2 of the sampler (default: the run's)")
+    s.add_argument("--label", default=None, type=_label, metavar="K|each",
+                   help="conditional runs: draw class K, or 'each' class in turn (default: unconditional)")
+    s.add_argument("--guidance", type=float, default=None, metavar="W",
+                   help="with --label: classifier-free guidance weight w (default: the run's; 0 = unguided)")
     s.add_argument("--out", default=None, help="PNG path (default RUN/plots/samples_seedS.png)")
     s.set_defaults(func=cmd_sample)
 
@@ -74,7 +86,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         mults=_mults(args.mults), size=args.size, max_images=args.max_images, epochs=epochs,
         minutes=args.minutes, lr=args.lr, ema=args.ema,
         batch_size=args.batch_size, seed=args.seed, n_samples=args.samples, variance=args.variance,
-        compile=args.compile, min_snr=args.min_snr, attention=args.attention)
+        compile=args.compile, min_snr=args.min_snr, attention=args.attention, conditional=args.conditional,
+        label_dropout=args.label_dropout, guidance=args.guidance)
     result = run(config, overwrite=args.overwrite, resume=args.resume, progress=not args.quiet)
     print(f"run folder: {result.run_dir}")
     return 0
@@ -88,12 +101,27 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from pixelwise.report.latent import image_grid
     from pixelwise.tasks.diffusion import generate
 
-    images = generate(args.run, args.n, args.seed, variance=args.variance)
+    if args.guidance is not None and args.label is None:
+        raise PixelwiseError(f"--guidance {args.guidance} steers samples towards a class; give the class with "
+                             "--label K (or --label each).")
+    images = generate(args.run, args.n, args.seed, variance=args.variance, labels=args.label,
+                      guidance=args.guidance)
     path = Path(args.out) if args.out else Path(args.run) / "plots" / f"samples_seed{args.seed}.png"
-    image_grid([images], path, [f"{args.n} samples"], f"DDPM samples, seed {args.seed}")
+    asked = "" if args.label is None else f", class {args.label}" + (
+        "" if args.guidance is None else f", guidance {args.guidance:g}")
+    image_grid([images], path, [f"{args.n} samples"], f"DDPM samples, seed {args.seed}{asked}")
     np.save(path.with_suffix(".npy"), images)
     print(f"wrote {args.n} samples to {path} (and {path.with_suffix('.npy').name})")
     return 0
+
+
+def _label(text: str) -> int | str:
+    if text == "each":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a class number (e.g. 3) or 'each'") from None
 
 
 def _decay(text: str) -> float | None:

@@ -1,10 +1,13 @@
 """A small time-conditioned U-Net for epsilon prediction (the layout of Ho et al. 2020, appendix B, shrunk:
 residual blocks with GroupNorm and SiLU, the sinusoidal time embedding of Vaswani et al. 2017 added to
 every block through a linear layer; optionally one self-attention block between the two middle residual
-blocks, at the lowest resolution, as in Ho et al.'s middle stage).
+blocks, at the lowest resolution, as in Ho et al.'s middle stage); optionally a class label, embedded and
+added to the time embedding, with one extra "no label" index for classifier-free guidance (Ho and Salimans,
+"Classifier-Free Diffusion Guidance", 2022).
 
-Shapes: ``forward(x: (N, C, H, W), t: (N,) int64) -> (N, C, H, W)`` for any H, W: the input is zero-padded
-internally up to a multiple of 2**levels and the output is cropped back, so odd sizes work.
+Shapes: ``forward(x: (N, C, H, W), t: (N,) int64, y: (N,) int64 | None) -> (N, C, H, W)`` for any H, W: the
+input is zero-padded internally up to a multiple of 2**levels and the output is cropped back, so odd sizes
+work. ``y`` holds labels in 0..classes-1, or ``classes`` (= ``TimeUNet.null_label``) for "no label".
 """
 
 from __future__ import annotations
@@ -78,18 +81,22 @@ class TimeUNet(nn.Module):
         mults: channel multiplier per level (its length is the number of levels).
         time_dim: width of the time embedding MLP (default 4 * base).
         attention: heads of a :class:`SelfAttention2d` between the two middle blocks (0 = none).
+        classes: number of class labels K (0 = unconditional). With K > 0 an ``nn.Embedding(K + 1, time_dim)``
+            is added to the time embedding; index K (``null_label``) means "no label", the unconditional model
+            that classifier-free guidance needs beside the conditional one.
     """
 
     def __init__(self, channels: int = 1, base: int = 32, mults: tuple[int, ...] = (1, 2, 2),
-                 time_dim: int | None = None, attention: int = 0):
+                 time_dim: int | None = None, attention: int = 0, classes: int = 0):
         super().__init__()
-        if channels < 1 or base < 1 or not mults or min(mults) < 1:
-            raise ValueError(f"channels={channels} and base={base} must be >= 1 and mults={mults} non-empty "
-                             "positive integers.")
+        if channels < 1 or base < 1 or not mults or min(mults) < 1 or classes < 0:
+            raise ValueError(f"channels={channels} and base={base} must be >= 1, mults={mults} non-empty "
+                             f"positive integers and classes={classes} >= 0.")
         time_dim = time_dim or 4 * base
-        self.channels, self.base, self.mults = channels, base, tuple(mults)
+        self.channels, self.base, self.mults, self.classes = channels, base, tuple(mults), classes
         self.levels = len(mults) - 1
         self.time_mlp = nn.Sequential(nn.Linear(base, time_dim), nn.SiLU(), nn.Linear(time_dim, time_dim))
+        self.class_embedding = nn.Embedding(classes + 1, time_dim) if classes else None
         widths = [base * m for m in mults]
         self.inc = nn.Conv2d(channels, widths[0], 3, padding=1)
         self.down_blocks = nn.ModuleList()
@@ -108,15 +115,29 @@ class TimeUNet(nn.Module):
         self.out = nn.Sequential(nn.GroupNorm(_groups(widths[0]), widths[0]), nn.SiLU(),
                                  nn.Conv2d(widths[0], channels, 3, padding=1))
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """x (N, C, H, W), t (N,) -> predicted noise (N, C, H, W)."""
+    @property
+    def null_label(self) -> int:
+        """The label index meaning "no label" (= classes); only for a class-conditional net."""
+        return self.classes
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """x (N, C, H, W), t (N,), y (N,) or None -> predicted noise (N, C, H, W).
+
+        For a class-conditional net, ``y=None`` means "no label" for every image (the unconditional model)."""
         n, _, h, w = x.shape
         if t.shape != (n,):
             raise ValueError(f"t must have shape ({n},), got {tuple(t.shape)}.")
+        if y is not None and not self.classes:
+            raise ValueError("this TimeUNet is unconditional (classes=0); build it with classes=K to pass labels.")
+        if y is not None and y.shape != (n,):
+            raise ValueError(f"y must have shape ({n},), got {tuple(y.shape)}.")
         m = 2**self.levels
         ph, pw = (-h) % m, (-w) % m  # odd sizes: pad up to a multiple of 2**levels, crop at the end
         x = F.pad(x, (0, pw, 0, ph))
         t_emb = self.time_mlp(timestep_embedding(t, self.base))  # (N, time_dim)
+        if self.class_embedding is not None:
+            y = torch.full((n,), self.null_label, dtype=torch.long) if y is None else y
+            t_emb = t_emb + self.class_embedding(y)  # (N, time_dim)
         hidden = self.inc(x)
         skips = []
         for block, down in zip(self.down_blocks, self.downsamples):

@@ -203,17 +203,28 @@ def classifier_split(n: int, config: ClassifierConfig) -> tuple[np.ndarray, np.n
 
 @torch.no_grad()
 def mode_coverage(classifier: torch.nn.Module, images: np.ndarray | torch.Tensor, num_classes: int = 10,
-                  confidence: float = 0.9) -> dict:
+                  confidence: float = 0.9, labels: np.ndarray | None = None) -> dict:
     """Class histogram of ``images`` (in [0, 1]) under ``classifier``: fractions, entropy (log K = all modes
-    evenly), the number of classes found, and the share of samples with max probability > ``confidence``."""
+    evenly), the number of classes found, and the share of samples with max probability > ``confidence``.
+
+    With ``labels`` (the classes a conditional generator was asked for, (N,)), also ``agreement``: the share
+    classified as the class asked for, and ``confident_agreement``: as it and with confidence > ``confidence``."""
     x = torch.as_tensor(np.asarray(images, np.float32))
     probs = F.softmax(classifier.eval()(x), dim=1)
     top, pred = probs.max(1)
     hist = class_histogram(pred.numpy(), num_classes)
-    return {"histogram": [round(float(h), 4) for h in hist], "entropy": histogram_entropy(hist),
-            "max_entropy": float(np.log(num_classes)), "classes_found": int((hist > 0).sum()),
-            "confident_fraction": float((top > confidence).float().mean()), "confidence": confidence,
-            "n": int(len(x))}
+    out = {"histogram": [round(float(h), 4) for h in hist], "entropy": histogram_entropy(hist),
+           "max_entropy": float(np.log(num_classes)), "classes_found": int((hist > 0).sum()),
+           "confident_fraction": float((top > confidence).float().mean()), "confidence": confidence,
+           "n": int(len(x))}
+    if labels is not None:
+        asked = torch.as_tensor(np.asarray(labels)).long()
+        if asked.shape != pred.shape:
+            raise ValueError(f"labels of shape {tuple(asked.shape)} do not match the {len(x)} images.")
+        agree = pred == asked
+        out["agreement"] = float(agree.float().mean())
+        out["confident_agreement"] = float((agree & (top > confidence)).float().mean())
+    return out
 
 
 __all__ = ["NON_DIGIT_KINDS", "ClassifierConfig", "classifier_split", "jitter", "mode_coverage", "non_digits",

@@ -4,6 +4,11 @@
 eps from the loop's generator, so runs are reproducible), monitors the epsilon loss on validation images
 with fixed noise, then samples with the ancestral loop of :mod:`pixelwise.diffusion` and writes
 ``plots/samples.png`` and ``metrics.json``. Images are scaled from [0, 1] to [-1, 1] for the diffusion.
+
+With ``conditional=True`` (labelled data only) the net also sees each image's class, replaced by "no label"
+with probability ``label_dropout``, so that one net is both the class-conditional and the unconditional model;
+samples of a chosen class are then drawn with classifier-free guidance of weight ``guidance`` (Ho and Salimans,
+"Classifier-Free Diffusion Guidance", 2022). Without labels to ask for, a conditional run samples unconditionally.
 """
 
 from __future__ import annotations
@@ -19,8 +24,8 @@ from torch import nn
 
 from pixelwise.data.imagesets import load_image_set, split_indices
 from pixelwise.diffusion import SCHEDULES, NoiseSchedule, sample
-from pixelwise.diffusion.ddpm import VARIANCES, min_snr_weights, noised_batch
-from pixelwise.errors import PixelwiseError
+from pixelwise.diffusion.ddpm import VARIANCES, drop_labels, guided_epsilon, min_snr_weights, noised_batch
+from pixelwise.errors import DataError, PixelwiseError
 from pixelwise.models.diffusion_unet import TimeUNet
 from pixelwise.train import FitConfig, fit, load_weights, prepare_run_dir, read_json, write_json
 from pixelwise.train.runs import RunResult, config_from_dict
@@ -50,6 +55,9 @@ class DiffusionConfig:
     cache_dir: str | None = None
     compile: bool = False  # train through torch.compile (about 1.2x the steps per second on 2 CPU cores)
     min_snr: float | None = None  # Min-SNR-gamma loss weights (Hang et al. 2023; gamma = 5); None: plain MSE
+    conditional: bool = False  # class-conditional (needs labels), with classifier-free guidance at sampling
+    label_dropout: float = 0.1  # conditional: probability that a label is replaced by "no label" (Ho & Salimans)
+    guidance: float = 0.0  # conditional: guidance weight w of the samples drawn after training (0 = none)
 
     def __post_init__(self):
         for name in ("T", "base", "epochs", "batch_size", "n_samples"):
@@ -79,6 +87,14 @@ class DiffusionConfig:
         if self.ema is not None and not 0 <= self.ema < 1:
             raise PixelwiseError(f"ema={self.ema} must be a decay in [0, 1), e.g. 0.999 (or none to sample from "
                                  "the raw weights).")
+        if not 0 < self.label_dropout < 1:
+            raise PixelwiseError(f"label_dropout={self.label_dropout} must lie strictly between 0 and 1 (0.1 in Ho "
+                                 "and Salimans 2022): both the conditional and the unconditional model are learnt.")
+        if not self.guidance >= 0:
+            raise PixelwiseError(f"guidance={self.guidance} must be >= 0 (0 = the conditional model unguided).")
+        if self.guidance and not self.conditional:
+            raise PixelwiseError(f"guidance={self.guidance} needs a class-conditional model; train with "
+                                 "conditional=True (--conditional) or leave guidance at 0.")
         if self.max_images is not None and self.max_images < 2:
             raise PixelwiseError(f"max_images={self.max_images} must be >= 2.")
 
@@ -89,19 +105,21 @@ class DiffusionConfig:
 
 
 class EpsilonModel(nn.Module):
-    """Adapter for :func:`pixelwise.train.fit`: ``forward((x_t, t)) = net(x_t, t)`` (fit passes one input)."""
+    """Adapter for :func:`pixelwise.train.fit`: ``forward((x_t, t[, y])) = net(x_t, t[, y])`` (fit passes one
+    input)."""
 
     def __init__(self, net: nn.Module):
         super().__init__()
         self.net = net
 
-    def forward(self, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-        x_t, t = batch
-        return self.net(x_t, t)
+    def forward(self, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        return self.net(*batch)
 
 
-def build_model(config: DiffusionConfig, channels: int) -> EpsilonModel:
-    return EpsilonModel(TimeUNet(channels, config.base, config.mults, attention=config.attention))
+def build_model(config: DiffusionConfig, channels: int, classes: int = 0) -> EpsilonModel:
+    """The run's net; ``classes`` (K > 0) only for a conditional run."""
+    return EpsilonModel(TimeUNet(channels, config.base, config.mults, attention=config.attention,
+                                 classes=classes if config.conditional else 0))
 
 
 def _mse(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -116,31 +134,38 @@ def _weighted_mse(prediction: torch.Tensor, target: tuple[torch.Tensor, torch.Te
     return ((prediction - eps).pow(2).flatten(1).mean(1) * weights).mean()
 
 
-def _batches(images: torch.Tensor, schedule: NoiseSchedule, batch_size: int,
-             min_snr: float | None = None) -> Callable:
-    """Training batches ``((x_t, t), eps)``; with ``min_snr`` the target is ``(eps, Min-SNR weights)``."""
+def _batches(images: torch.Tensor, schedule: NoiseSchedule, batch_size: int, min_snr: float | None = None,
+             labels: torch.Tensor | None = None, label_dropout: float = 0.0, null_label: int = 0) -> Callable:
+    """Training batches ``((x_t, t), eps)``, or ``((x_t, t, y), eps)`` with ``labels`` (each dropped to
+    ``null_label`` with probability ``label_dropout``); with ``min_snr`` the target is ``(eps, Min-SNR weights)``."""
     n, bs = len(images), min(batch_size, len(images))
 
     def epoch_batches(epoch: int, generator: torch.Generator):
         order = torch.randperm(n, generator=generator)
         for start in range(0, n - bs + 1, bs):
-            x0 = images[order[start:start + bs]]
-            x_t, t, eps = noised_batch(schedule, x0, generator)
+            chosen = order[start:start + bs]
+            x_t, t, eps = noised_batch(schedule, images[chosen], generator)
+            inputs = (x_t.float(), t)
+            if labels is not None:
+                inputs += (drop_labels(labels[chosen], label_dropout, null_label, generator),)
             if min_snr is None:
-                yield (x_t.float(), t), eps.float()
+                yield inputs, eps.float()
             else:
-                yield (x_t.float(), t), (eps.float(), min_snr_weights(schedule, t, min_snr).float())
+                yield inputs, (eps.float(), min_snr_weights(schedule, t, min_snr).float())
 
     return epoch_batches
 
 
-def _validator(images: torch.Tensor, schedule: NoiseSchedule, seed: int) -> Callable:
+def _validator(images: torch.Tensor, schedule: NoiseSchedule, seed: int,
+               labels: torch.Tensor | None = None) -> Callable:
+    """The epsilon MSE on validation images with fixed t and noise (and their true labels, when given)."""
     def validate(model: nn.Module) -> dict:
         g = torch.Generator().manual_seed(seed + 1)  # the same t and noise every epoch
         total = 0.0
         for start in range(0, len(images), 256):
             x_t, t, eps = noised_batch(schedule, images[start:start + 256], g)
-            total += _mse(model((x_t.float(), t)), eps).item() * len(x_t)
+            inputs = (x_t.float(), t) if labels is None else (x_t.float(), t, labels[start:start + 256])
+            total += _mse(model(inputs), eps).item() * len(x_t)
         return {"val_loss": total / len(images)}
 
     return validate
@@ -164,15 +189,19 @@ def run(config: DiffusionConfig, overwrite: bool = False, resume: bool = False, 
         saved.minutes, saved.epochs = config.minutes or saved.minutes, max(config.epochs, saved.epochs)
         config = saved
     data = load_data(config)
+    classes = _classes(data, config)
     parts = split_indices(len(data), (config.split[0], config.split[1], 0.0), config.seed)
-    split = {"train": parts["train"], "val": parts["val"], "shape": list(data.shape), "seed": config.seed}
+    split = {"train": parts["train"], "val": parts["val"], "shape": list(data.shape), "seed": config.seed,
+             "classes": classes}
     scaled = torch.from_numpy(data.images) * 2 - 1  # [0, 1] -> [-1, 1]
     train, val = scaled[split["train"]], scaled[split["val"]]
+    labels = torch.from_numpy(data.labels).long() if classes else None
+    train_labels, val_labels = (None, None) if labels is None else (labels[split["train"]], labels[split["val"]])
     schedule = NoiseSchedule.named(config.schedule, config.T)
     log(f"{len(data)} images of {data.shape} from {data.name}: {len(train)} train, {len(val)} val; "
-        f"{schedule}")
+        f"{schedule}" + (f"; conditional on {classes} classes" if classes else ""))
     torch.manual_seed(config.seed)
-    model = build_model(config, data.shape[0])
+    model = build_model(config, data.shape[0], classes)
     run_dir = prepare_run_dir(out, overwrite=overwrite, resume=resume)
     write_json(run_dir / "config.json", _config_dict(config))
     write_json(run_dir / "split.json", split)
@@ -181,11 +210,26 @@ def run(config: DiffusionConfig, overwrite: bool = False, resume: bool = False, 
                            ema=config.ema, compile=config.compile)
     steps = max(1, len(train) // min(config.batch_size, len(train)))
     loss = _mse if config.min_snr is None else _weighted_mse  # validation stays the plain epsilon MSE
-    result = fit(model, loss, _batches(train, schedule, config.batch_size, config.min_snr), steps,
-                 _validator(val, schedule, config.seed), fit_config, run_dir, resume, log)
+    batches = _batches(train, schedule, config.batch_size, config.min_snr, train_labels, config.label_dropout,
+                       classes)
+    result = fit(model, loss, batches, steps, _validator(val, schedule, config.seed, val_labels), fit_config,
+                 run_dir, resume, log)
     log(f"trained {len(result.history)} epochs in {result.seconds:.0f}s (stopped by {result.stopped})")
     metrics = evaluate(run_dir, train_images=data.images[split["train"]], log=log)
     return RunResult(run_dir, metrics, result.history, time.perf_counter() - t0)
+
+
+def _classes(data, config: DiffusionConfig) -> int:
+    """The number of classes K of a conditional run (0 for an unconditional one); labels must be 0..K-1."""
+    if not config.conditional:
+        return 0
+    if data.labels is None:
+        raise DataError(f"{config.data} has no labels, and a class-conditional DDPM needs them: use an .npz with "
+                        "'labels', mnist or digits, or a folder with one sub-folder per class; or train without "
+                        "--conditional.")
+    if data.labels.min() < 0:
+        raise DataError(f"{config.data} has a negative label ({data.labels.min()}); labels must be 0..K-1.")
+    return max(int(data.labels.max()) + 1, len(data.class_names or ()))
 
 
 def _config_dict(config: DiffusionConfig) -> dict:
@@ -202,26 +246,66 @@ def load_run(run_dir: str | Path) -> tuple[DiffusionConfig, TimeUNet, dict]:
                              "`pixelwise diffuse train`.")
     config = DiffusionConfig.from_dict(read_json(run_dir / "config.json"))
     split = read_json(run_dir / "split.json")
-    model = build_model(config, split["shape"][0])
+    model = build_model(config, split["shape"][0], split.get("classes", 0))
     best = run_dir / "checkpoints" / "best.safetensors"
     load_weights(model, best if best.is_file() else run_dir / "checkpoints" / "last.safetensors")
     return config, model.net.eval(), split
 
 
 def generate(run_dir: str | Path, n: int, seed: int = 0, callback: Callable | None = None,
-             variance: str | None = None) -> np.ndarray:
+             variance: str | None = None, labels=None, guidance: float | None = None) -> np.ndarray:
     """``n`` samples (N, C, H, W) in [0, 1] from a run's model with the ancestral sampler.
 
-    ``variance`` ("beta" or "posterior") overrides the run's choice of sigma_t^2 for this draw."""
+    ``variance`` ("beta" or "posterior") overrides the run's choice of sigma_t^2 for this draw. For a
+    conditional run, ``labels`` asks for classes: one int for all samples, a sequence of n ints, or "each"
+    (0, 1, ..., K-1, 0, 1, ...); ``guidance`` is the weight w of classifier-free guidance (default: the run's).
+    Without labels a conditional run samples from its unconditional model."""
     if n < 1:
         raise PixelwiseError(f"n={n} must be >= 1.")
     if variance is not None and variance not in VARIANCES:
         raise PixelwiseError(f"variance {variance!r} is not known; use one of {', '.join(VARIANCES)}.")
     config, net, split = load_run(run_dir)
+    y = _sample_labels(labels, n, split.get("classes", 0), run_dir)
+    w = config.guidance if guidance is None else float(guidance)
+    if not w >= 0:
+        raise PixelwiseError(f"guidance={w} must be >= 0 (0 = the conditional model unguided).")
     schedule = NoiseSchedule.named(config.schedule, config.T)
-    x = sample(net, schedule, (n, *split["shape"]), torch.Generator().manual_seed(seed),
+    model = net if y is None else _conditional_epsilon(net, y, w)
+    x = sample(model, schedule, (n, *split["shape"]), torch.Generator().manual_seed(seed),
                variance or config.variance, config.clip_x0, callback)
     return ((x.clamp(-1, 1) + 1) / 2).numpy()
+
+
+def _sample_labels(labels, n: int, classes: int, run_dir) -> torch.Tensor | None:
+    """The (n,) int64 labels asked for, or None (unconditional)."""
+    if labels is None:
+        return None
+    if not classes:
+        raise PixelwiseError(f"{run_dir} is an unconditional DDPM and cannot draw chosen classes; train one with "
+                             "--conditional on labelled data, or leave out --label.")
+    if isinstance(labels, str) and labels == "each":
+        return torch.arange(n) % classes
+    array = np.asarray(labels)
+    array = np.full(n, array) if array.ndim == 0 else array
+    if array.dtype.kind not in "iu" or array.shape != (n,) or array.min() < 0 or array.max() >= classes:
+        raise PixelwiseError(f"labels {labels!r} must be 'each', one class or {n} classes, integers in "
+                             f"0..{classes - 1} (the classes of {run_dir}).")
+    return torch.from_numpy(array.astype(np.int64))
+
+
+def _conditional_epsilon(net: TimeUNet, y: torch.Tensor, w: float) -> Callable:
+    """``model(x_t, t)`` for the sampler: eps_theta(x_t, t, y), guided by weight w (one batch of 2N for the
+    conditional and the unconditional estimates)."""
+    if w == 0:
+        return lambda x, t: net(x, t, y)
+    null = torch.full_like(y, net.null_label)
+
+    def guided(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        eps = net(torch.cat([x, x]), torch.cat([t, t]), torch.cat([y, null]))
+        conditional, unconditional = eps.chunk(2)
+        return guided_epsilon(conditional, unconditional, w)
+
+    return guided
 
 
 def evaluate(run_dir: str | Path, train_images: np.ndarray | None = None,
@@ -231,21 +315,25 @@ def evaluate(run_dir: str | Path, train_images: np.ndarray | None = None,
     from pixelwise.report.latent import image_grid, write_latent_report
 
     run_dir = Path(run_dir)
-    config, _, _ = load_run(run_dir)
+    config, _, split = load_run(run_dir)
+    labels = "each" if split.get("classes") else None  # a conditional run: every class in turn
     t0 = time.perf_counter()
-    images = generate(run_dir, config.n_samples, config.seed)
+    images = generate(run_dir, config.n_samples, config.seed, labels=labels)
     seconds = time.perf_counter() - t0
     metrics: dict = {"n_samples": config.n_samples, "T": config.T, "schedule": config.schedule,
                      "sampling_seconds": round(seconds, 2), "sample_mean": float(images.mean()),
                      "sample_std": float(images.std())}
+    if labels is not None:
+        metrics.update(conditional=True, labels="each class in turn", guidance=config.guidance)
     if train_images is not None:
         a = torch.from_numpy(images).flatten(1).double()
         b = torch.from_numpy(train_images[:5000]).flatten(1).double()
         d = a.pow(2).sum(1, keepdim=True) - 2 * a @ b.T + b.pow(2).sum(1)[None]
         metrics["nearest_train_mse"] = float((d.min(1).values.clamp_min(0) / a.shape[1]).mean())
         metrics["train_mean"] = float(train_images.mean())
+    asked = f", classes 0..{split['classes'] - 1} in turn, guidance w = {config.guidance:g}" if labels else ""
     figure = image_grid([images], run_dir / "plots" / "samples.png", [f"{config.n_samples} samples"],
-                        f"DDPM samples (T = {config.T}, {config.schedule} schedule, seed {config.seed})")
+                        f"DDPM samples (T = {config.T}, {config.schedule} schedule, seed {config.seed}{asked})")
     write_json(run_dir / "metrics.json", metrics)
     write_latent_report(run_dir, f"DDPM, T = {config.T}", metrics, [figure])
     log(f"sampled {config.n_samples} images in {seconds:.1f}s; grid {figure}")
