@@ -64,6 +64,17 @@ def test_speed_benchmark_runs(script, args, key):
     assert key in result and result["matmul_peak_gflops"] > 0
 
 
+def test_within_class_spread_by_hand(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    from diffusion import _within_class_spread
+
+    images = np.array([[0.0, 0.0], [1.0, 1.0], [1.0, 0.0], [0.5, 0.5]])
+    # class 0: images 0, 1, 2 -> per-pixel mean squared differences 1, 1/2, 1/2 per pair, mean 2/3;
+    # class 1: image 3 alone (no pair) is left out
+    assert _within_class_spread(images, [0, 0, 0, 1]) == pytest.approx(2 / 3)
+    assert _within_class_spread(images[[0, 0, 1, 1]], [0, 0, 1, 1]) == 0.0  # copies: no spread
+
+
 @pytest.mark.slow
 def test_diffusion_benchmark_runs_and_reuses_its_draws(tmp_path):
     """Toy sizes: both judges (outlier exposure, then plain on the same DDPM with --reuse), the short-training

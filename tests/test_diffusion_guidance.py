@@ -14,7 +14,7 @@ from pixelwise.cli import main
 from pixelwise.diffusion import NoiseSchedule, drop_labels, guided_epsilon, sample
 from pixelwise.errors import PixelwiseError
 from pixelwise.models.diffusion_unet import TimeUNet
-from pixelwise.tasks.diffusion import DiffusionConfig, generate, run
+from pixelwise.tasks.diffusion import DiffusionConfig, generate, grid_rows, run
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: one intra-op thread is faster
 
@@ -85,6 +85,15 @@ def test_conditional_time_unet(shape):
         net(x, t, torch.zeros(shape[0] + 1, dtype=torch.long))
     with pytest.raises(ValueError, match="classes=-1"):
         TimeUNet(1, 8, classes=-1)
+
+
+def test_grid_rows_put_one_class_per_column():
+    images = np.arange(7)[:, None, None, None] * np.ones((7, 1, 2, 2))
+    rows, titles = grid_rows(images, 3)  # samples of classes 0, 1, 2, 0, 1, 2, 0
+    assert [r[:, 0, 0, 0].tolist() for r in rows] == [[0, 1, 2], [3, 4, 5], [6]]
+    assert titles == ["classes 0..2", "", ""]
+    rows, titles = grid_rows(images)
+    assert len(rows) == 1 and rows[0] is images and titles == ["7 samples"]
 
 
 def _two_classes(path, n=96, seed=0):

@@ -99,7 +99,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
     import numpy as np
 
     from pixelwise.report.latent import image_grid
-    from pixelwise.tasks.diffusion import generate
+    from pixelwise.tasks.diffusion import generate, grid_rows
+    from pixelwise.train import read_json
 
     if args.guidance is not None and args.label is None:
         raise PixelwiseError(f"--guidance {args.guidance} steers samples towards a class; give the class with "
@@ -109,7 +110,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
     path = Path(args.out) if args.out else Path(args.run) / "plots" / f"samples_seed{args.seed}.png"
     asked = "" if args.label is None else f", class {args.label}" + (
         "" if args.guidance is None else f", guidance {args.guidance:g}")
-    image_grid([images], path, [f"{args.n} samples"], f"DDPM samples, seed {args.seed}{asked}")
+    classes = read_json(Path(args.run) / "split.json").get("classes", 0) if args.label == "each" else 0
+    rows, titles = grid_rows(images, classes)
+    image_grid(rows, path, titles, f"DDPM samples, seed {args.seed}{asked}")
     np.save(path.with_suffix(".npy"), images)
     print(f"wrote {args.n} samples to {path} (and {path.with_suffix('.npy').name})")
     return 0

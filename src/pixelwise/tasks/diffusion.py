@@ -308,6 +308,15 @@ def _conditional_epsilon(net: TimeUNet, y: torch.Tensor, w: float) -> Callable:
     return guided
 
 
+def grid_rows(images: np.ndarray, classes: int = 0) -> tuple[list[np.ndarray], list[str]]:
+    """Rows and row titles for :func:`~pixelwise.report.latent.image_grid`: one row of all samples, or, for
+    samples of each of ``classes`` classes in turn, one row per round so that every column is one class."""
+    if not classes:
+        return [images], [f"{len(images)} samples"]
+    rows = [images[start:start + classes] for start in range(0, len(images), classes)]
+    return rows, [f"classes 0..{classes - 1}"] + [""] * (len(rows) - 1)
+
+
 def evaluate(run_dir: str | Path, train_images: np.ndarray | None = None,
              log: Callable[[str], None] = print) -> dict:
     """Sample ``n_samples`` images, write plots/samples.png and metrics.json (sample statistics, and the
@@ -332,7 +341,8 @@ def evaluate(run_dir: str | Path, train_images: np.ndarray | None = None,
         metrics["nearest_train_mse"] = float((d.min(1).values.clamp_min(0) / a.shape[1]).mean())
         metrics["train_mean"] = float(train_images.mean())
     asked = f", classes 0..{split['classes'] - 1} in turn, guidance w = {config.guidance:g}" if labels else ""
-    figure = image_grid([images], run_dir / "plots" / "samples.png", [f"{config.n_samples} samples"],
+    rows, titles = grid_rows(images, split.get("classes", 0))
+    figure = image_grid(rows, run_dir / "plots" / "samples.png", titles,
                         f"DDPM samples (T = {config.T}, {config.schedule} schedule, seed {config.seed}{asked})")
     write_json(run_dir / "metrics.json", metrics)
     write_latent_report(run_dir, f"DDPM, T = {config.T}", metrics, [figure])
@@ -340,5 +350,5 @@ def evaluate(run_dir: str | Path, train_images: np.ndarray | None = None,
     return metrics
 
 
-__all__ = ["DiffusionConfig", "EpsilonModel", "RunResult", "build_model", "evaluate", "generate", "load_run",
-           "run"]
+__all__ = ["DiffusionConfig", "EpsilonModel", "RunResult", "build_model", "evaluate", "generate", "grid_rows",
+           "load_run", "run"]
