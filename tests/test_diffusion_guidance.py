@@ -134,6 +134,8 @@ def test_conditional_recipe_draws_the_class_asked_for(conditional_run):
     np.testing.assert_array_equal(each, generate(result.run_dir, 6, seed=3, labels=[0, 1, 0, 1, 0, 1],
                                                  guidance=2.0).mean((1, 2, 3)))
     unconditional = generate(result.run_dir, 32, seed=3)  # no labels: the "no label" model, both kinds
+    with pytest.raises(PixelwiseError, match="labels=K"):
+        generate(result.run_dir, 2, guidance=1.0)
     assert (unconditional.mean((1, 2, 3)) < 0.5).any() and (unconditional.mean((1, 2, 3)) > 0.5).any()
 
 
