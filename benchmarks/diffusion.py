@@ -292,10 +292,8 @@ def _samples(run_dir: Path, n: int, seed: int, variance: str, generate, guidance
     path = run_dir / "draws" / f"n{n}_seed{seed}_{variance}{asked}.npy"
     if path.is_file():
         return np.load(path)
-    if guidance is None:
-        samples = generate(run_dir, n, seed, variance=variance)
-    else:
-        samples = generate(run_dir, n, seed, variance=variance, labels="each", guidance=guidance)
+    samples = generate(run_dir, n, seed, variance=variance, labels=None if guidance is None else "each",
+                       guidance=guidance)
     path.parent.mkdir(exist_ok=True)
     np.save(path, samples)
     return samples

@@ -102,9 +102,6 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from pixelwise.tasks.diffusion import generate, grid_rows
     from pixelwise.train import read_json
 
-    if args.guidance is not None and args.label is None:
-        raise PixelwiseError(f"--guidance {args.guidance} steers samples towards a class; give the class with "
-                             "--label K (or --label each).")
     images = generate(args.run, args.n, args.seed, variance=args.variance, labels=args.label,
                       guidance=args.guidance)
     path = Path(args.out) if args.out else Path(args.run) / "plots" / f"samples_seed{args.seed}.png"

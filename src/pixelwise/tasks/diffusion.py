@@ -271,7 +271,7 @@ def generate(run_dir: str | Path, n: int, seed: int = 0, callback: Callable | No
         raise PixelwiseError(f"guidance={w} must be >= 0 (0 = the conditional model unguided).")
     if guidance and y is None:
         raise PixelwiseError(f"guidance={guidance} steers samples towards a class; say which with labels=K "
-                             "(or labels='each').")
+                             "or labels='each' (from the command line: --label K or --label each).")
     schedule = NoiseSchedule.named(config.schedule, config.T)
     model = net if y is None else _conditional_epsilon(net, y, w)
     x = sample(model, schedule, (n, *split["shape"]), torch.Generator().manual_seed(seed),
