@@ -102,6 +102,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--samples", type=int, default=64)
     p.add_argument("--draws", type=int, default=6, help="sets of --samples drawn, with seeds seed, seed+1, ...")
     p.add_argument("--variance", default="beta", choices=("beta", "posterior"), help="sigma_t^2 of the sampler")
+    p.add_argument("--steps", type=int, default=None,
+                   help="score the DDIM sampler on this many of the T steps (default: ancestral on all T)")
+    p.add_argument("--eta", type=float, default=0.0, help="with --steps: the DDIM noise (0: deterministic)")
+    p.add_argument("--corrector-steps", type=int, default=0,
+                   help="score the predictor-corrector sampler: this many Langevin steps after each ancestral step")
+    p.add_argument("--snr", type=float, default=0.1, help="with --corrector-steps: the corrector's step-size ratio")
     p.add_argument("--threads", type=int, default=2, help="torch threads (the target is for 2 cores)")
     p.add_argument("--ema", type=float, default=0.999, help="decay of the sampled weight average; 0 = raw weights")
     p.add_argument("--seed", type=int, default=0)
@@ -126,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
     weights = [float(w) for w in args.guidance.split(",")] if args.conditional else []
+    if args.steps is not None and args.corrector_steps:
+        p.error("--steps (DDIM) and --corrector-steps (the ancestral sampler's corrector) exclude each other; "
+                "give one of them.")
 
     from pixelwise.data.imagesets import load_image_set
     from pixelwise.tasks.classify import ClassifierConfig, classifier_split, mode_coverage, train_classifier
@@ -164,15 +173,22 @@ def main(argv: list[str] | None = None) -> int:
         return result.run_dir, result.history, result.metrics["sampling_seconds"]
 
     run_dir, history, sampling_seconds = trained_ddpm("ddpm", args.minutes)
+    sampler = {} if args.steps is None else {"steps": args.steps, "eta": args.eta}
+    if args.corrector_steps:
+        sampler = {"corrector_steps": args.corrector_steps, "snr": args.snr}
     say(f"classifier validation accuracy {accuracy:.4f}")
     held_out = classifier_split(len(data.images), classifier_config)[0]
     real = mode_coverage(classifier, data.images[held_out])
     not_digits = _not_digits(data.images[held_out], args.seed)
     sanity = {name: round(mode_coverage(classifier, x)["confident_fraction"], 4) for name, x in not_digits.items()}
-    draws = []
+    draws, spread, nearest = [], [], []
+    ddpm_split = read_json(run_dir / "split.json")
+    ddpm_train = data.images[ddpm_split["train"]]
     for k in range(args.draws):
-        samples = _samples(run_dir, args.samples, args.seed + k, args.variance, generate)
+        samples = _samples(run_dir, args.samples, args.seed + k, args.variance, generate, sampler=sampler)
         draws.append(mode_coverage(classifier, samples))
+        spread.append(_within_class_spread(samples, _judged(classifier, samples)))
+        nearest.append(_nearest_mse(samples, ddpm_train))
         say(f"draw {k} (seed {args.seed + k}): {draws[k]['classes_found']} classes, "
             f"{draws[k]['confident_fraction']:.3f} confident")
     guided = {}
@@ -180,7 +196,8 @@ def main(argv: list[str] | None = None) -> int:
         asked = [k % (int(data.labels.max()) + 1) for k in range(args.samples)]
         scored, spread = [], []
         for k in range(args.draws):
-            samples = _samples(run_dir, args.samples, args.seed + k, args.variance, generate, guidance=w)
+            samples = _samples(run_dir, args.samples, args.seed + k, args.variance, generate, guidance=w,
+                               sampler=sampler)
             scored.append(mode_coverage(classifier, samples, labels=asked))
             spread.append(_within_class_spread(samples, asked))
             say(f"guidance {w:g}, draw {k}: {scored[k]['classes_found']} classes, "
@@ -199,7 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     control = None
     if args.control_minutes > 0:
         control_dir, control_history, _ = trained_ddpm("ddpm-control", args.control_minutes)
-        scored = mode_coverage(classifier, _samples(control_dir, args.samples, args.seed, args.variance, generate))
+        scored = mode_coverage(classifier, _samples(control_dir, args.samples, args.seed, args.variance, generate,
+                                                    sampler=sampler))
         control = {"train_minutes": round(sum(float(h["seconds"]) for h in control_history) / 60, 2),
                    "epochs": len(control_history), "final_val_eps_mse": float(control_history[-1]["val_loss"]),
                    "classes_found": scored["classes_found"],
@@ -222,7 +240,8 @@ def main(argv: list[str] | None = None) -> int:
                        "confident_fraction_on_non_digits": sanity},
         "ddpm": {"T": trained["T"], "schedule": trained["schedule"], "base": trained["base"],
                  "mults": trained["mults"], "attention": trained.get("attention", 0), "ema": trained["ema"],
-                 "variance": args.variance,
+                 "variance": args.variance if args.steps is None else None,
+                 "sampler": _sampler_name(sampler),
                  "compile": trained.get("compile", False), "min_snr": trained.get("min_snr"),
                  "conditional": trained.get("conditional", False),
                  "label_dropout": trained.get("label_dropout") if trained.get("conditional") else None,
@@ -235,6 +254,12 @@ def main(argv: list[str] | None = None) -> int:
         "draws": [{"seed": args.seed + k, "classes_found": d["classes_found"],
                    "confident_fraction": round(d["confident_fraction"], 4)} for k, d in enumerate(draws)],
         "confident_fraction_mean_over_draws": round(mean_fraction, 4),
+        "diversity": {"within_class_spread_by_judged_class": round(sum(spread) / len(spread), 4),
+                      "real_digits_within_class_spread": round(_within_class_spread(
+                          data.images[held_out], data.labels[held_out]), 4),
+                      "nearest_train_mse": round(sum(nearest) / len(nearest), 4),
+                      "ddpm_val_images_nearest_train_mse": round(_nearest_mse(
+                          data.images[ddpm_split["val"]][:args.samples * args.draws], ddpm_train), 4)},
         "control_ddpm_short_training": control,
         "conditional_samples_by_guidance": guided or None,
         "target": "all 10 classes found and >= 80% of samples with confidence > 0.9, within 30 minutes",
@@ -282,21 +307,53 @@ def _within_class_spread(images, labels) -> float:
     return float(np.mean(values))
 
 
-def _samples(run_dir: Path, n: int, seed: int, variance: str, generate, guidance: float | None = None):
+def _judged(classifier, images):
+    """The judge's class of each image."""
+    with torch.no_grad():
+        return classifier.eval()(torch.as_tensor(images, dtype=torch.float32)).argmax(1).numpy()
+
+
+def _nearest_mse(images, train) -> float:
+    """Mean over ``images`` of the squared difference per pixel to the nearest training image: near 0 would
+    mean copies of training digits; compare with the same for held-out real digits."""
+    a = torch.as_tensor(images, dtype=torch.float64).flatten(1)
+    b = torch.as_tensor(train, dtype=torch.float64).flatten(1)
+    d = a.pow(2).sum(1, keepdim=True) - 2 * a @ b.T + b.pow(2).sum(1)[None]
+    return float((d.min(1).values.clamp_min(0) / a.shape[1]).mean())
+
+
+def _samples(run_dir: Path, n: int, seed: int, variance: str, generate, guidance: float | None = None,
+             sampler: dict | None = None):
     """``generate(run_dir, n, seed, variance=...)``, kept in ``run_dir/draws/`` so that a ``--reuse`` run (a new
     judge for the same DDPM) scores the very same samples without drawing them again. With ``guidance`` (a
-    conditional DDPM) the samples ask for each class in turn, with that guidance weight."""
+    conditional DDPM) the samples ask for each class in turn, with that guidance weight. ``sampler`` (``steps``
+    and ``eta``) draws with DDIM instead of the ancestral sampler; (``corrector_steps`` and ``snr``) adds Langevin
+    corrector steps to it. Without ``sampler``, the ancestral sampler alone (whatever the run was trained with)."""
     import numpy as np
 
     asked = "" if guidance is None else f"_each_w{guidance:g}"
-    path = run_dir / "draws" / f"n{n}_seed{seed}_{variance}{asked}.npy"
+    sampler = sampler or {}
+    if "steps" in sampler:
+        kind = f"ddim{sampler['steps']}_eta{sampler['eta']:g}"
+    else:  # the ancestral sampler, with or without corrector steps
+        kind = variance + (f"_pc{sampler['corrector_steps']}_r{sampler['snr']:g}" if sampler else "")
+    path = run_dir / "draws" / f"n{n}_seed{seed}_{kind}{asked}.npy"
     if path.is_file():
         return np.load(path)
-    samples = generate(run_dir, n, seed, variance=variance, labels=None if guidance is None else "each",
-                       guidance=guidance)
+    samples = generate(run_dir, n, seed, variance=None if "steps" in sampler else variance,
+                       labels=None if guidance is None else "each", guidance=guidance,
+                       **({"corrector_steps": 0} | sampler))
     path.parent.mkdir(exist_ok=True)
     np.save(path, samples)
     return samples
+
+
+def _sampler_name(sampler: dict) -> str:
+    if "steps" in sampler:
+        return f"DDIM, {sampler['steps']} steps, eta {sampler['eta']:g}"
+    if sampler:
+        return f"ancestral, all T steps, {sampler['corrector_steps']} Langevin corrector step(s), r {sampler['snr']:g}"
+    return "ancestral, all T steps"
 
 
 def _history(run_dir: Path) -> list[dict]:

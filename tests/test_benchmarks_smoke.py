@@ -101,6 +101,13 @@ def test_diffusion_benchmark_runs_and_reuses_its_draws(tmp_path):
     assert plain["ddpm"]["epochs"] == first["ddpm"]["epochs"]
     again = bench("--reuse")  # the first run's judge, on the kept draws
     assert again["draws"] == first["draws"]
+    ddim = bench("--reuse", "--steps", "2")  # the same DDPM through DDIM: its draws kept apart
+    assert ddim["ddpm"]["sampler"] == "DDIM, 2 steps, eta 0" and len(ddim["draws"]) == 2
+    assert len(list((tmp_path / "out" / "ddpm" / "draws").glob("*_ddim2_eta0.npy"))) == 2
+    pc = bench("--reuse", "--corrector-steps", "1")  # predictor-corrector: its own kept draws
+    assert pc["ddpm"]["sampler"].endswith("1 Langevin corrector step(s), r 0.1")
+    assert len(list((tmp_path / "out" / "ddpm" / "draws").glob("*_beta_pc1_r0.1.npy"))) == 2
+    assert pc["diversity"]["nearest_train_mse"] > 0 and pc["diversity"]["ddpm_val_images_nearest_train_mse"] > 0
 
 
 @pytest.mark.slow

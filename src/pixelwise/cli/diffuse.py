@@ -46,6 +46,10 @@ def add_parser(subparsers) -> None:
     t.add_argument("--guidance", type=float, default=0.0, metavar="W",
                    help="--conditional: classifier-free guidance weight of the samples drawn after training, "
                         "each class in turn (default 0: unguided)")
+    t.add_argument("--corrector-steps", type=int, default=0, metavar="M",
+                   help="M Langevin corrector steps after each ancestral step of the samples drawn after training "
+                        "(predictor-corrector, Song et al. 2021; default 0; each step is one more network call)")
+    t.add_argument("--snr", type=float, default=0.1, metavar="R", help="the corrector's step-size ratio (0.1)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     t.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
@@ -59,6 +63,15 @@ def add_parser(subparsers) -> None:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--variance", default=None, choices=("beta", "posterior"),
                    help="sigma_t^2 of the sampler (default: the run's)")
+    s.add_argument("--steps", type=int, default=None, metavar="K",
+                   help="DDIM: K network calls on K of the run's T steps (Song et al. 2021), e.g. 50; "
+                        "default: the ancestral sampler on all T")
+    s.add_argument("--eta", type=float, default=0.0,
+                   help="with --steps: DDIM noise (default 0: deterministic; 1: as much noise as DDPM)")
+    s.add_argument("--corrector-steps", type=int, default=None, metavar="M",
+                   help="M Langevin corrector steps after each ancestral step (default: the run's)")
+    s.add_argument("--snr", type=float, default=None, metavar="R",
+                   help="the corrector's step-size ratio (default: the run's, 0.1 unless trained otherwise)")
     s.add_argument("--label", default=None, type=_label, metavar="K|each",
                    help="conditional runs: draw class K, or 'each' class in turn (default: unconditional)")
     s.add_argument("--guidance", type=float, default=None, metavar="W",
@@ -87,7 +100,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         minutes=args.minutes, lr=args.lr, ema=args.ema,
         batch_size=args.batch_size, seed=args.seed, n_samples=args.samples, variance=args.variance,
         compile=args.compile, min_snr=args.min_snr, attention=args.attention, conditional=args.conditional,
-        label_dropout=args.label_dropout, guidance=args.guidance)
+        label_dropout=args.label_dropout, guidance=args.guidance, corrector_steps=args.corrector_steps, snr=args.snr)
     result = run(config, overwrite=args.overwrite, resume=args.resume, progress=not args.quiet)
     print(f"run folder: {result.run_dir}")
     return 0
@@ -103,10 +116,15 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from pixelwise.train import read_json
 
     images = generate(args.run, args.n, args.seed, variance=args.variance, labels=args.label,
-                      guidance=args.guidance)
+                      guidance=args.guidance, steps=args.steps, eta=args.eta, corrector_steps=args.corrector_steps,
+                      snr=args.snr)
     path = Path(args.out) if args.out else Path(args.run) / "plots" / f"samples_seed{args.seed}.png"
     asked = "" if args.label is None else f", class {args.label}" + (
         "" if args.guidance is None else f", guidance {args.guidance:g}")
+    if args.steps is not None:
+        asked += f", DDIM {args.steps} steps, eta {args.eta:g}"
+    if args.corrector_steps:
+        asked += f", {args.corrector_steps} corrector step(s) per step"
     classes = read_json(Path(args.run) / "split.json").get("classes", 0) if args.label == "each" else 0
     rows, titles = grid_rows(images, classes)
     image_grid(rows, path, titles, f"DDPM samples, seed {args.seed}{asked}")

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
+from pixelwise.diffusion.corrector import langevin_correct
 from pixelwise.diffusion.schedule import NoiseSchedule
 
 VARIANCES = ("beta", "posterior")
@@ -55,19 +56,30 @@ def step(schedule: NoiseSchedule, eps_pred: torch.Tensor, t: int, x_t: torch.Ten
 def sample(model: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], schedule: NoiseSchedule,
            shape: tuple[int, ...], generator: torch.Generator | None = None, variance: str = "beta",
            clip_x0: float | None = None,
-           callback: Callable[[int, StepOutput], None] | None = None) -> torch.Tensor:
+           callback: Callable[[int, StepOutput], None] | None = None, corrector_steps: int = 0,
+           snr: float = 0.1) -> torch.Tensor:
     """Algorithm 2: x_T ~ N(0, I); for t = T-1, ..., 0: x_{t-1} = step(eps_theta(x_t, t)); returns x_0.
 
     ``model(x_t, t)`` predicts the noise, with t an int64 tensor (N,); ``callback(t, out)`` sees each step.
+    With ``corrector_steps`` M > 0, every step but the last is followed by M Langevin corrector steps at the
+    new noise level with step size ``snr`` (predictor-corrector sampling, Song et al. 2021, Algorithm 1; see
+    :mod:`pixelwise.diffusion.corrector`): (M + 1) T - M network calls instead of T.
     """
+    if int(corrector_steps) != corrector_steps or corrector_steps < 0:
+        raise ValueError(f"corrector_steps={corrector_steps} must be a whole number >= 0 (0: no corrector).")
     x = torch.randn(shape, generator=generator)
     for t in reversed(range(schedule.T)):
-        t_batch = torch.full((shape[0],), t, dtype=torch.long)
-        out = step(schedule, model(x, t_batch), t, x, generator, variance, clip_x0)
+        out = step(schedule, model(x, _times(shape[0], t)), t, x, generator, variance, clip_x0)
         if callback is not None:
             callback(t, out)
         x = out.prev_sample
+        for _ in range(corrector_steps if t > 0 else 0):  # x is now at the code's level t - 1
+            x = langevin_correct(schedule, model(x, _times(shape[0], t - 1)), t - 1, x, snr, generator)
     return x
+
+
+def _times(n: int, t: int) -> torch.Tensor:
+    return torch.full((n,), t, dtype=torch.long)
 
 
 def noised_batch(schedule: NoiseSchedule, x0: torch.Tensor, generator: torch.Generator | None = None):

@@ -24,6 +24,7 @@ from torch import nn
 
 from pixelwise.data.imagesets import load_image_set, split_indices
 from pixelwise.diffusion import SCHEDULES, NoiseSchedule, sample
+from pixelwise.diffusion.ddim import ddim_sample
 from pixelwise.diffusion.ddpm import VARIANCES, drop_labels, guided_epsilon, min_snr_weights, noised_batch
 from pixelwise.errors import DataError, PixelwiseError
 from pixelwise.models.diffusion_unet import TimeUNet
@@ -58,11 +59,14 @@ class DiffusionConfig:
     conditional: bool = False  # class-conditional (needs labels), with classifier-free guidance at sampling
     label_dropout: float = 0.1  # conditional: probability that a label is replaced by "no label" (Ho & Salimans)
     guidance: float = 0.0  # conditional: guidance weight w of the samples drawn after training (0 = none)
+    corrector_steps: int = 0  # Langevin corrector steps after each ancestral step (Song et al. 2021; 0 = none)
+    snr: float = 0.1  # the corrector's step-size ratio r
 
     def __post_init__(self):
         for name in ("T", "base", "epochs", "batch_size", "n_samples"):
             if int(getattr(self, name)) != getattr(self, name) or getattr(self, name) < 1:
                 raise PixelwiseError(f"{name}={getattr(self, name)} must be an integer >= 1.")
+        _check_corrector(self.corrector_steps, self.snr)
         if self.schedule not in SCHEDULES:
             names = ", ".join(SCHEDULES)
             raise PixelwiseError(f"schedule {self.schedule!r} is not known; use one of {names}.")
@@ -253,8 +257,13 @@ def load_run(run_dir: str | Path) -> tuple[DiffusionConfig, TimeUNet, dict]:
 
 
 def generate(run_dir: str | Path, n: int, seed: int = 0, callback: Callable | None = None,
-             variance: str | None = None, labels=None, guidance: float | None = None) -> np.ndarray:
-    """``n`` samples (N, C, H, W) in [0, 1] from a run's model with the ancestral sampler.
+             variance: str | None = None, labels=None, guidance: float | None = None, steps: int | None = None,
+             eta: float = 0.0, corrector_steps: int | None = None, snr: float | None = None) -> np.ndarray:
+    """``n`` samples (N, C, H, W) in [0, 1] from a run's model with the ancestral sampler (all T steps), or
+    with ``steps=K``: the DDIM sampler on K of the T steps, with noise ``eta`` (0: deterministic; Song et al.
+    2021; see :mod:`pixelwise.diffusion.ddim`), K network calls instead of T. ``corrector_steps`` M and ``snr``
+    (default: the run's) follow each ancestral step with M Langevin steps (predictor-corrector sampling, Song et
+    al. 2021; :mod:`pixelwise.diffusion.corrector`), M + 1 times the network calls.
 
     ``variance`` ("beta" or "posterior") overrides the run's choice of sigma_t^2 for this draw. For a
     conditional run, ``labels`` asks for classes: one int for all samples, a sequence of n ints, or "each"
@@ -265,6 +274,25 @@ def generate(run_dir: str | Path, n: int, seed: int = 0, callback: Callable | No
     if variance is not None and variance not in VARIANCES:
         raise PixelwiseError(f"variance {variance!r} is not known; use one of {', '.join(VARIANCES)}.")
     config, net, split = load_run(run_dir)
+    if steps is not None and (not isinstance(steps, int | np.integer) or isinstance(steps, bool)
+                              or not 1 <= steps <= config.T):
+        raise PixelwiseError(f"steps={steps} must be a whole number in 1..{config.T} (the T of {run_dir}), "
+                             "e.g. 50; leave it out for the ancestral sampler on all T steps.")
+    if not eta >= 0:
+        raise PixelwiseError(f"eta={eta} must be >= 0 (0: deterministic DDIM; 1: as much noise as DDPM).")
+    if variance is not None and steps is not None:
+        raise PixelwiseError(f"variance={variance!r} is a choice of the ancestral sampler; with steps={steps} "
+                             "(DDIM) the noise is set by eta instead: leave out one of the two.")
+    if corrector_steps is None:  # the run's choice, which belongs to its ancestral sampler (none with DDIM)
+        corrector_steps = config.corrector_steps if steps is None else 0
+    snr = config.snr if snr is None else snr
+    _check_corrector(corrector_steps, snr)
+    if corrector_steps and steps is not None:
+        raise PixelwiseError(f"corrector_steps={corrector_steps} corrects the ancestral sampler, not DDIM (steps="
+                             f"{steps}); leave out one of the two (from the command line: --corrector-steps 0).")
+    if eta and steps is None:
+        raise PixelwiseError(f"eta={eta} is the noise of the DDIM sampler; give it a number of steps too "
+                             "(steps=K, from the command line --steps K).")
     y = _sample_labels(labels, n, split.get("classes", 0), run_dir)
     w = config.guidance if guidance is None else float(guidance)
     if not w >= 0:
@@ -274,9 +302,21 @@ def generate(run_dir: str | Path, n: int, seed: int = 0, callback: Callable | No
                              "or labels='each' (from the command line: --label K or --label each).")
     schedule = NoiseSchedule.named(config.schedule, config.T)
     model = net if y is None else _conditional_epsilon(net, y, w)
-    x = sample(model, schedule, (n, *split["shape"]), torch.Generator().manual_seed(seed),
-               variance or config.variance, config.clip_x0, callback)
+    generator = torch.Generator().manual_seed(seed)
+    if steps is None:
+        x = sample(model, schedule, (n, *split["shape"]), generator, variance or config.variance, config.clip_x0,
+                   callback, int(corrector_steps), float(snr))
+    else:
+        x = ddim_sample(model, schedule, (n, *split["shape"]), int(steps), eta, generator, config.clip_x0, callback)
     return ((x.clamp(-1, 1) + 1) / 2).numpy()
+
+
+def _check_corrector(steps, snr) -> None:
+    if isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps < 0:
+        raise PixelwiseError(f"corrector_steps={steps} must be a whole number >= 0 (0: none; 1 doubles the network "
+                             "calls of sampling).")
+    if not isinstance(snr, int | float) or not snr > 0:
+        raise PixelwiseError(f"snr={snr} must be > 0: the Langevin corrector's step size, e.g. 0.1.")
 
 
 def _sample_labels(labels, n: int, classes: int, run_dir) -> torch.Tensor | None:
@@ -335,6 +375,8 @@ def evaluate(run_dir: str | Path, train_images: np.ndarray | None = None,
     metrics: dict = {"n_samples": config.n_samples, "T": config.T, "schedule": config.schedule,
                      "sampling_seconds": round(seconds, 2), "sample_mean": float(images.mean()),
                      "sample_std": float(images.std())}
+    if config.corrector_steps:
+        metrics.update(corrector_steps=config.corrector_steps, snr=config.snr)
     if labels is not None:
         metrics.update(conditional=True, labels="each class in turn", guidance=config.guidance)
     if train_images is not None:
@@ -344,6 +386,8 @@ def evaluate(run_dir: str | Path, train_images: np.ndarray | None = None,
         metrics["nearest_train_mse"] = float((d.min(1).values.clamp_min(0) / a.shape[1]).mean())
         metrics["train_mean"] = float(train_images.mean())
     asked = f", classes 0..{split['classes'] - 1} in turn, guidance w = {config.guidance:g}" if labels else ""
+    if config.corrector_steps:
+        asked += f", {config.corrector_steps} corrector step(s) per step"
     rows, titles = grid_rows(images, split.get("classes", 0))
     figure = image_grid(rows, run_dir / "plots" / "samples.png", titles,
                         f"DDPM samples (T = {config.T}, {config.schedule} schedule, seed {config.seed}{asked})")
