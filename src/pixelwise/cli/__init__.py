@@ -29,7 +29,10 @@ class _Parser(argparse.ArgumentParser):
     """argparse with usage errors as one sentence and exit code 2 (argparse's own convention)."""
 
     def error(self, message: str):  # pragma: no cover - exercised through the CLI tests
-        self.exit(2, f"{self.prog}: error: {message}\n(see `{self.prog} --help`)\n")
+        hint = ""
+        if "expected one argument" in message:  # e.g. --split -0.2,0.6,0.6: a value that starts with "-"
+            hint = "; a value that starts with '-' is written --option=VALUE"
+        self.exit(2, f"{self.prog}: error: {message}{hint} (see `{self.prog} --help`)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,6 +61,11 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except PixelwiseError as err:
         print(f"pixelwise: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # a path the operating system refused: unwritable --out, a file where a folder belongs
+        where = f" {err.filename}" if err.filename else ""
+        print(f"pixelwise: error: cannot use{where}: {err.strerror or err}; check the path (for an output, choose "
+              "another --out in a folder you can write to).", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("pixelwise: interrupted; the last checkpoint is kept (use --resume to continue).", file=sys.stderr)

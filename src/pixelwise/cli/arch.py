@@ -11,6 +11,7 @@ import argparse
 
 import torch
 
+from pixelwise.cli.types import check_output, seed
 from pixelwise.errors import PixelwiseError
 
 DEFAULT_INPUT = "1,3,256,256"
@@ -68,7 +69,7 @@ def add_parser(subparsers) -> None:
     e.add_argument("--set", dest="options", action="append", default=[], metavar="KEY=VALUE")
     e.add_argument("--weights", default=None, help="safetensors weights (default: the random initialisation)")
     e.add_argument("--samples", type=int, default=8, help="random inputs to average over (default 8)")
-    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--seed", type=seed, default=0)
     e.set_defaults(func=cmd_erf)
 
 
@@ -355,6 +356,7 @@ def cmd_erf(args: argparse.Namespace) -> int:
         raise PixelwiseError(f"--input {args.input!r} must be N,C,H,W for the 2D plot.")
     if args.samples < 1:
         raise PixelwiseError(f"--samples {args.samples} must be >= 1.")
+    check_output(args.out, folder=False)
     model = _model(args.model, shape, _options(args.options))
     if args.weights:
         from pixelwise.train.checkpoint import load_weights

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from pixelwise.cli.types import check_output, seed
 from pixelwise.errors import PixelwiseError
 
 
@@ -50,7 +51,7 @@ def add_parser(subparsers) -> None:
                    help="M Langevin corrector steps after each ancestral step of the samples drawn after training "
                         "(predictor-corrector, Song et al. 2021; default 0; each step is one more network call)")
     t.add_argument("--snr", type=float, default=0.1, metavar="R", help="the corrector's step-size ratio (0.1)")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=seed, default=0)
     t.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     t.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
     t.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
@@ -60,7 +61,7 @@ def add_parser(subparsers) -> None:
     s = sub.add_parser("sample", help="draw samples from a trained run into a PNG grid (and .npy)")
     s.add_argument("--run", required=True, help="run folder")
     s.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=seed, default=0)
     s.add_argument("--variance", default=None, choices=("beta", "posterior"),
                    help="sigma_t^2 of the sampler (default: the run's)")
     s.add_argument("--steps", type=int, default=None, metavar="K",
@@ -115,6 +116,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from pixelwise.tasks.diffusion import generate, grid_rows
     from pixelwise.train import read_json
 
+    if args.out:
+        check_output(args.out, folder=False)
     images = generate(args.run, args.n, args.seed, variance=args.variance, labels=args.label,
                       guidance=args.guidance, steps=args.steps, eta=args.eta, corrector_steps=args.corrector_steps,
                       snr=args.snr)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from pixelwise.cli.types import check_output, seed
 from pixelwise.errors import PixelwiseError
 
 MODEL_CHOICES = "ae, convae, vae, dae, sparse, cae, vqvae, gan or wgan"
@@ -53,7 +54,7 @@ def add_parser(subparsers) -> None:
                    help="hold this label out of training and score it as the anomaly at test time")
     t.add_argument("--fpr", type=float, default=0.05,
                    help="anomaly threshold: the false positive rate on validation images")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=seed, default=0)
     t.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     t.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
     t.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
@@ -68,7 +69,7 @@ def add_parser(subparsers) -> None:
     s = sub.add_parser("sample", help="decode random codes (N(0, I); the VQ-VAE's PixelCNN prior) into a PNG grid")
     s.add_argument("--run", required=True, help="run folder")
     s.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=seed, default=0)
     s.add_argument("--out", default=None, help="PNG path (default RUN/plots/samples_seedS.png)")
     s.set_defaults(func=cmd_sample)
 
@@ -147,6 +148,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
         from pixelwise.tasks.gan import sample
     else:
         from pixelwise.tasks.autoencoding import sample
+    if args.out:
+        check_output(args.out, folder=False)
     path = sample(args.run, args.n, args.seed, args.out)
     print(f"wrote {args.n} samples to {path}")
     return 0

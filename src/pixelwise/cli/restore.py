@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
+from pixelwise.cli.types import check_output, seed
 from pixelwise.errors import PixelwiseError
 
 
@@ -60,7 +62,7 @@ def add_parser(subparsers) -> None:
     t.add_argument("--protocol", default="auto", choices=("auto", "plain", "denoise", "sr"))
     t.add_argument("--tv-lambda", default=None, help="TV baseline weight: a number or 'auto' (grid search on a "
                    "validation image); default: the heuristic of `pixelwise solve`")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=seed, default=0)
     t.add_argument("--compile", action="store_true",
                    help="train through torch.compile (needs a C++ compiler; falls back to eager without one)")
     t.add_argument("--no-augment", action="store_true")
@@ -95,8 +97,9 @@ def add_parser(subparsers) -> None:
     d.add_argument("--lr", type=float, default=0.01)
     d.add_argument("--patience", type=int, default=None, help="stop after this many checks without a better PSNR")
     d.add_argument("--log-every", type=int, default=10)
-    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--seed", type=seed, default=0)
     d.add_argument("--out", default="runs/dip")
+    d.add_argument("--overwrite", action="store_true", help="write into --out even if it already holds files")
     d.set_defaults(func=cmd_dip)
 
 
@@ -149,6 +152,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_apply(args: argparse.Namespace) -> int:
     from pixelwise.tasks.restoration import apply
 
+    check_output(args.out, folder=True)
     written = apply(args.run, args.inputs, args.out)
     print(f"wrote {len(written)} images to {args.out}")
     return 0
@@ -159,6 +163,10 @@ def cmd_dip(args: argparse.Namespace) -> int:
 
     if args.log_every < 1:
         raise PixelwiseError(f"--log-every {args.log_every} must be >= 1.")
+    check_output(args.out, folder=True)
+    out = Path(args.out)
+    if out.is_dir() and any(out.iterdir()) and not args.overwrite:
+        raise PixelwiseError(f"{out} already holds files; pass --overwrite to write into it, or choose another --out.")
     run_dip(DIPConfig(image=args.image, out=args.out, task=args.task, sigma=args.sigma, scale=args.scale,
                       keep=args.keep, size=args.size, iterations=args.iterations, lr=args.lr,
                       patience=args.patience, log_every=args.log_every, seed=args.seed))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from pixelwise.cli.types import check_output, seed
 from pixelwise.data.splits import parse_fractions
 from pixelwise.errors import PixelwiseError
 
@@ -27,7 +28,7 @@ def add_parser(subparsers) -> None:
     t.add_argument("--split", default="0.6,0.2,0.2", help="train,val,test fractions (default 0.6,0.2,0.2)")
     t.add_argument("--train-ids", default=None, help="file of training ids (one stem per line) instead of --split")
     t.add_argument("--test-ids", default=None, help="file of test ids, used with --train-ids")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=seed, default=0)
     t.add_argument("--deterministic", action="store_true", help="use deterministic algorithms")
     t.add_argument("--compile", action="store_true",
                    help="train through torch.compile, about 1.2x faster for the U-Net on a CPU (needs a C++ "
@@ -112,6 +113,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     if args.batch_size < 1:
         raise PixelwiseError(f"--batch-size {args.batch_size} must be >= 1.")
+    check_output(args.out, folder=True)
     written = predict(args.run, args.inputs, args.out, args.batch_size, progress=not args.quiet, tta=args.tta,
                       compile=args.compile)
     print(f"wrote {len(written)} masks to {args.out}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from pixelwise.cli.types import check_output, seed
 from pixelwise.errors import PixelwiseError
 
 
@@ -48,7 +49,7 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("--grey", action="store_true", help="convert the image to grey")
     p.add_argument("--size", type=int, default=None, help="centre-crop the image to SIZE x SIZE")
-    p.add_argument("--seed", type=int, default=0, help="seed of the noise and random masks")
+    p.add_argument("--seed", type=seed, default=0, help="seed of the noise and random masks")
     p.add_argument(
         "--measured", default=None, help="measurement file (.npy from a previous run, or an image)"
     )
@@ -95,6 +96,8 @@ def _size(text):
         h, w = (int(v) for v in text.lower().split("x"))
     except ValueError:
         raise PixelwiseError(f"--image-size {text!r} must look like 256x256.") from None
+    if h < 1 or w < 1:
+        raise PixelwiseError(f"--image-size {text!r} must be at least 1x1 pixels, e.g. 256x256.")
     return h, w
 
 
@@ -103,6 +106,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
 
     from pixelwise.tasks.inverse import SolveConfig, format_table, run
 
+    check_output(args.out, folder=True)
     config = SolveConfig(
         image=args.image,
         out=args.out,

@@ -41,6 +41,17 @@ def _files_by_stem(folder: Path) -> dict[str, Path]:
     return found
 
 
+def unique_stems(paths: Sequence[Path]) -> list[Path]:
+    """``paths`` unchanged, or one sentence naming two inputs whose outputs would share ``<stem>.png``."""
+    seen: dict[str, Path] = {}
+    for p in paths:
+        if p.stem in seen and seen[p.stem] != p:
+            raise DataError(f"{seen[p.stem]} and {p} would both be written as {p.stem}.png; rename one, or "
+                            "process them in two calls with different --out folders.")
+        seen[p.stem] = p
+    return list(paths)
+
+
 def list_images(paths: Sequence[str | Path]) -> list[Path]:
     """Expand files and folders into a sorted list of image files (a folder contributes its images)."""
     out: list[Path] = []

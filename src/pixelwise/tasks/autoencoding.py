@@ -285,14 +285,14 @@ def run(config: LatentConfig, overwrite: bool = False, resume: bool = False, pro
            else ""))
     torch.manual_seed(config.seed)  # the initial weights come from the seed too (fit seeds only the loop)
     model = build_model(config, data.shape)
+    vqvae = config.model == "vqvae"
+    minutes = config.minutes * (1 - config.prior_share) if vqvae and config.minutes else config.minutes
+    fit_config = FitConfig(epochs=config.epochs, minutes=minutes, lr=config.lr,  # checked before any writing
+                           schedule=config.schedule, seed=config.seed, progress=progress,
+                           monitor="val_mse", mode="min")
     run_dir = prepare_run_dir(out, overwrite=overwrite, resume=resume)
     write_json(run_dir / "config.json", _config_dict(config))
     write_json(run_dir / "split.json", split)
-    vqvae = config.model == "vqvae"
-    minutes = config.minutes * (1 - config.prior_share) if vqvae and config.minutes else config.minutes
-    fit_config = FitConfig(epochs=config.epochs, minutes=minutes, lr=config.lr,
-                           schedule=config.schedule, seed=config.seed, progress=progress,
-                           monitor="val_mse", mode="min")
     steps = max(1, len(train) // min(config.batch_size, len(train)))
     steps_before = load_state(run_dir / "checkpoints" / "last_state.pt")["step"] if resume else 0
     result = fit(model, loss_for(config), _batches(train, config), steps, _validator(val), fit_config,
@@ -352,6 +352,8 @@ def _codes_2d(z: np.ndarray) -> tuple[np.ndarray, str]:
         return z, "z_1, z_2"
     if z.shape[1] == 1:
         return np.concatenate([z, np.zeros_like(z)], 1), "z_1"
+    if len(z) < 2:  # one test image has no principal components
+        return z[:, :2], "z_1, z_2"
     mean, comps, _ = pca(z, 2)
     return (z - mean) @ comps.T, "first two principal components of z"
 

@@ -206,12 +206,12 @@ def run(config: DiffusionConfig, overwrite: bool = False, resume: bool = False, 
         f"{schedule}" + (f"; conditional on {classes} classes" if classes else ""))
     torch.manual_seed(config.seed)
     model = build_model(config, data.shape[0], classes)
+    fit_config = FitConfig(epochs=config.epochs, minutes=config.minutes, lr=config.lr, seed=config.seed,
+                           progress=progress, monitor="val_loss", mode="min", grad_clip=1.0,
+                           ema=config.ema, compile=config.compile)  # checked before anything is written
     run_dir = prepare_run_dir(out, overwrite=overwrite, resume=resume)
     write_json(run_dir / "config.json", _config_dict(config))
     write_json(run_dir / "split.json", split)
-    fit_config = FitConfig(epochs=config.epochs, minutes=config.minutes, lr=config.lr, seed=config.seed,
-                           progress=progress, monitor="val_loss", mode="min", grad_clip=1.0,
-                           ema=config.ema, compile=config.compile)
     steps = max(1, len(train) // min(config.batch_size, len(train)))
     loss = _mse if config.min_snr is None else _weighted_mse  # validation stays the plain epsilon MSE
     batches = _batches(train, schedule, config.batch_size, config.min_snr, train_labels, config.label_dropout,

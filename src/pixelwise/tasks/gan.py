@@ -181,6 +181,7 @@ def run(config: GANConfig, overwrite: bool = False, resume: bool = False, progre
     train = torch.from_numpy(data.images[split["train"]]) * 2 - 1  # [-1, 1]
     torch.manual_seed(config.seed)
     objective = build(config, data.shape)
+    loop = fit_config(config, progress)  # checked before anything is written
     run_dir = prepare_run_dir(out, overwrite=overwrite, resume=resume)
     write_json(run_dir / "config.json", asdict(config))
     write_json(run_dir / "split.json", split)
@@ -201,7 +202,7 @@ def run(config: GANConfig, overwrite: bool = False, resume: bool = False, progre
                 "val_confident": cov["confident_fraction"]}
 
     batches, steps = train_batches(train, config)
-    result = fit(objective, lambda loss, _: loss, batches, steps, validate, fit_config(config, progress), run_dir,
+    result = fit(objective, lambda loss, _: loss, batches, steps, validate, loop, run_dir,
                  resume, log)
     log(f"trained {len(result.history)} epochs in {result.seconds:.0f}s (stopped by {result.stopped})")
     metrics = evaluate(run_dir, log=log)

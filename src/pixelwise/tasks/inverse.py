@@ -242,6 +242,9 @@ def check_config(cfg: SolveConfig) -> None:
         raise PixelwiseError(f"--scale {cfg.scale} must be a whole number >= 1.")
     if cfg.views < 1:
         raise PixelwiseError(f"--views {cfg.views} must be >= 1.")
+    if not cfg.acceleration >= 1:
+        raise PixelwiseError(f"--accel {cfg.acceleration} must be >= 1 (1 keeps every k-space line; 4 or 8 as in "
+                             "fastMRI).")
 
 
 def _noise(cfg: SolveConfig):
@@ -253,6 +256,8 @@ def _noise(cfg: SolveConfig):
 def _load_truth(cfg: SolveConfig) -> torch.Tensor | None:
     if cfg.image is None:
         return None
+    if Path(cfg.image).is_dir():
+        raise PixelwiseError(f"image {cfg.image} is a folder; give the path of one image file.")
     if not Path(cfg.image).is_file():
         raise PixelwiseError(f"image {cfg.image} does not exist; give the path of an image file.")
     img = load_image(cfg.image, grey=cfg.grey)
@@ -266,11 +271,19 @@ def _load_truth(cfg: SolveConfig) -> torch.Tensor | None:
 def _load_measured(cfg: SolveConfig) -> torch.Tensor:
     path = Path(cfg.measured)
     if not path.is_file():
-        raise PixelwiseError(
-            f"measurement {path} does not exist; give a .npy file written by `pixelwise solve`."
-        )
+        raise PixelwiseError(f"measurement {path} {'is a folder' if path.is_dir() else 'does not exist'}; give "
+                             "the .npy file written by `pixelwise solve`.")
     if path.suffix.lower() == ".npy":
-        arr = np.load(path)
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except (ValueError, OSError) as err:
+            raise PixelwiseError(f"measurement {path} is not a readable .npy array ({err}); give the "
+                                 "measurement.npy written by `pixelwise solve`.") from None
+        expected = 4 if cfg.operator == "mri" else 3  # (C, H, W), and MRI's k-space has a last axis of 2
+        if arr.ndim != expected or arr.dtype.kind not in "fiu":
+            raise PixelwiseError(f"measurement {path} holds a {arr.dtype} array of shape {arr.shape}; a {cfg.operator} "
+                                 f"measurement is {expected}-D numbers, as in the measurement.npy written by "
+                                 "`pixelwise solve`.")
         return torch.from_numpy(np.asarray(arr, dtype=np.float64))[None]  # (1, ...)
     if cfg.operator in ("mri", "ct"):
         raise PixelwiseError(

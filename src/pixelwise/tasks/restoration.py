@@ -959,13 +959,13 @@ def apply(run_dir: str | Path, inputs: Sequence[str | Path], out: str | Path, wh
     """Restore image measurements (noisy, low-resolution or blurred images) with a run's network and write
     ``out/<stem>.png``. Every input is read before anything is written. A grey run (``channels=1``) reads
     colour files as grey (the BT.601 Y channel for sr) and writes grey results."""
-    from pixelwise.data.folders import list_images
+    from pixelwise.data.folders import list_images, unique_stems
 
     cfg, model, _ = load_run(run_dir, which)
     if cfg.task not in ("denoise", "sr", "deblur"):
         raise PixelwiseError(f"apply restores image measurements (denoise, sr, deblur); a {cfg.task} run needs "
                              "its operator's measurements, use `pixelwise restore eval`.")
-    paths = list_images(list(inputs))
+    paths = unique_stems(list_images(list(inputs)))
     images = [(p.stem, read_clean(cfg, p)) for p in paths]
     outs = []
     for stem, y in images:

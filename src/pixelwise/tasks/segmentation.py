@@ -20,7 +20,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from pixelwise.data.augment import AugmentConfig, augment_batch
-from pixelwise.data.folders import ImageMaskFolder, list_images, resize_image
+from pixelwise.data.folders import ImageMaskFolder, list_images, resize_image, unique_stems
 from pixelwise.data.io import read_image, write_image
 from pixelwise.data.splits import load_split, random_split, read_id_list, save_split, split_from_lists
 from pixelwise.errors import PixelwiseError
@@ -92,6 +92,15 @@ class SegmentationConfig:
             raise PixelwiseError(f"size={self.size} is too small; use at least 8 pixels (e.g. 256).")
         if not self.lambda_dice >= 0:
             raise PixelwiseError(f"lambda_dice={self.lambda_dice} must be >= 0 (0 trains with BCE alone).")
+        if self.model == "vit":
+            for name, flag in (("patch_size", "--patch-size"), ("dim", "--dim"), ("vit_depth", "--vit-depth"),
+                               ("heads", "--heads")):
+                if int(getattr(self, name)) != getattr(self, name) or getattr(self, name) < 1:
+                    raise PixelwiseError(f"{name}={getattr(self, name)} ({flag}) must be a whole number >= 1 for "
+                                         "the ViT (e.g. patch 16, dim 192, depth 6, heads 3).")
+            if self.dim % self.heads:
+                raise PixelwiseError(f"dim={self.dim} (--dim) must be divisible by heads={self.heads} (--heads), "
+                                     "e.g. --dim 192 --heads 3.")
         if self.model == "vit" and self.size % self.patch_size:
             raise PixelwiseError(f"size={self.size} must be a multiple of patch_size={self.patch_size} for the ViT.")
         if not 0 <= self.partial_iou <= self.good_iou <= 1:
@@ -462,7 +471,7 @@ def predict(run_dir: str | Path, inputs: Sequence[str | Path], out: str | Path, 
     if batch_size < 1:
         raise PixelwiseError(f"batch_size={batch_size} must be >= 1.")
     config, model = load_run(run_dir)
-    paths = list_images(inputs)
+    paths = unique_stems(list_images(inputs))
     if frozen:
         model = inference_model(model, config, batch_size)
     elif compile:

@@ -27,8 +27,20 @@ class RunResult:
 
 
 def config_from_dict(cls, data: dict):
-    """Rebuild a dataclass config from a run's config.json, ignoring keys the class no longer has."""
+    """Rebuild a dataclass config from a run's config.json, ignoring a key or two the class no longer has.
+
+    Three or more unknown keys mean the file was written by another kind of run (a segmentation run given to
+    ``latent eval``, say): that is refused in one sentence rather than read as this kind with its defaults."""
+    if not isinstance(data, dict):
+        raise PixelwiseError(f"the run's config.json holds {type(data).__name__}, not the settings of a run; the "
+                             "run folder is damaged: train it again.")
     names = {f.name for f in fields(cls)}
+    foreign = sorted(k for k in data if k not in names)
+    if len(foreign) >= 3:
+        kind = cls.__name__.removesuffix("Config").lower() or cls.__name__
+        keys = ", ".join(foreign[:4])
+        raise PixelwiseError(f"this run folder was made by another command (its config.json has {keys}, which a "
+                             f"{kind} run does not); give --run a folder made by the matching `train`.")
     return cls(**{k: v for k, v in data.items() if k in names})
 
 
@@ -37,6 +49,9 @@ def prepare_run_dir(path: str | Path, overwrite: bool = False, resume: bool = Fa
 
     Call it only after the data and configuration have been validated, so nothing is half-written.
     """
+    if not str(path).strip() or Path(path).resolve() == Path.cwd().resolve():
+        raise PixelwiseError(f"--out {str(path)!r} would put the run into the current folder; name a new folder, "
+                             "e.g. --out runs/first.")
     path = Path(path)
     if overwrite and resume:
         raise PixelwiseError("--overwrite and --resume contradict each other; pass one of them.")
@@ -51,10 +66,13 @@ def prepare_run_dir(path: str | Path, overwrite: bool = False, resume: bool = Fa
             raise PixelwiseError(f"run folder {path} already exists; "
                                  f"pass --overwrite to replace it, --resume to continue "
                                  "it, or choose another --out.")
-        if path.is_dir():
-            shutil.rmtree(path)
-        else:
-            path.unlink()
+        if not path.is_dir():
+            raise PixelwiseError(f"{path} is a file, not a run folder; --overwrite replaces run folders only: "
+                                 "choose another --out.")
+        if not (path / "config.json").is_file():
+            raise PixelwiseError(f"{path} holds files but no config.json, so it is not a run folder; --overwrite "
+                                 "replaces run folders only: choose another --out, or empty it yourself.")
+        shutil.rmtree(path)
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -85,7 +103,11 @@ def read_json(path: str | Path):
     path = Path(path)
     if not path.is_file():
         raise PixelwiseError(f"{path} does not exist; is {path.parent} a pixelwise run folder?")
-    return json.loads(path.read_text())
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise PixelwiseError(f"{path} is not valid JSON ({err.msg}, line {err.lineno}); the run folder is damaged: "
+                             "restore the file or train the run again.") from None
 
 
 def write_csv(path: str | Path, rows: Sequence[dict]) -> None:

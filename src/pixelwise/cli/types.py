@@ -1,0 +1,47 @@
+"""argparse value types shared by the command groups."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+
+def seed(text: str) -> int:
+    """argparse type of ``--seed``: a whole number >= 0 (numpy's generators refuse negative seeds)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; give a seed >= 0, e.g. 0") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative; give a seed >= 0, e.g. 0")
+    return value
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".pdf", ".svg", ".tif", ".tiff")
+
+
+def check_output(path: str | Path, folder: bool) -> Path:
+    """Refuse, before any work, an ``--out`` that cannot be written: a file where a folder is asked for (or the
+    reverse), a path under a file, a folder without write permission, or an image name matplotlib cannot save."""
+    from pixelwise.errors import PixelwiseError
+
+    path = Path(path)
+    if str(path).strip() == "":
+        raise PixelwiseError("--out is empty; give a path, e.g. --out runs/out.")
+    if folder and path.exists() and not path.is_dir():
+        raise PixelwiseError(f"--out {path} is a file; give a folder (new or existing) instead.")
+    if not folder:
+        if path.is_dir():
+            raise PixelwiseError(f"--out {path} is a folder; give a file name such as {path / 'samples.png'}.")
+        if path.suffix.lower() not in IMAGE_SUFFIXES:
+            raise PixelwiseError(f"--out {path} does not end in an image type that can be written; use one of "
+                                 f"{', '.join(IMAGE_SUFFIXES)}, e.g. {path.with_suffix('.png')}.")
+    ancestor = path if folder else path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise PixelwiseError(f"--out {path} cannot be created: {ancestor} is a file; choose another --out.")
+    if not os.access(ancestor, os.W_OK):
+        raise PixelwiseError(f"--out {path} cannot be written: no permission in {ancestor}; choose another --out.")
+    return path

@@ -1,0 +1,91 @@
+"""Bad input across the command groups: one line on stderr naming the value or file and the fix, exit code 2,
+and nothing written. The cases come from an audit of every subcommand (2026-12-01)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pixelwise.cli import main
+from pixelwise.data.folders import unique_stems
+from pixelwise.errors import DataError
+from pixelwise.tasks.autoencoding import LatentConfig
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture
+def files(tmp_path):
+    """A grey 32x32 png, a plain file, a non-run folder with a damaged config.json and one of another kind."""
+    image = tmp_path / "one.png"
+    Image.fromarray((np.arange(32 * 32).reshape(32, 32) % 251).astype(np.uint8)).save(image)
+    (tmp_path / "notes.txt").write_text("not a folder\n")
+    (tmp_path / "damaged").mkdir()
+    (tmp_path / "damaged" / "config.json").write_text("{")
+    (tmp_path / "latent_run").mkdir()
+    (tmp_path / "latent_run" / "config.json").write_text(json.dumps(asdict(LatentConfig())))
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "kept.txt").write_text("the user's file\n")
+    np.save(tmp_path / "line.npy", np.zeros(5))
+    (tmp_path / "fake.npy").write_text("not numpy")
+    return tmp_path
+
+
+CASES = [  # argv (T/ = the files fixture's folder), words the one line must contain
+    (["segment", "train", "--data", "T/one.png", "--seed", "-1", "--out", "T/new"], "--seed: -1 is negative"),
+    (["diffuse", "train", "--seed", "x", "--out", "T/new"], "not a whole number"),
+    (["solve", "--operator", "denoise", "--seed", "-2", "--out", "T/new", "T/one.png"], "seed >= 0"),
+    (["segment", "train", "--data", "T", "--split", "-0.2,0.6,0.6", "--out", "T/new"], "--option=VALUE"),
+    (["diffuse", "train", "--lr", "0", "--out", "T/new"], "lr=0"),
+    (["latent", "train", "--data", "digits", "--lr", "0", "--out", "T/new"], "lr=0"),
+    (["diffuse", "train", "--out", "T/notes.txt/run"], "notes.txt"),
+    (["solve", "--operator", "denoise", "--out", "T/notes.txt", "T/one.png"], "is a file; give a folder"),
+    (["solve", "--operator", "denoise", "--out", "T/notes.txt/sub", "T/one.png"], "is a file; choose another"),
+    (["solve", "--operator", "mri", "--accel", "0", "--out", "T/new", "T/one.png"], "--accel 0"),
+    (["solve", "--operator", "denoise", "--measured", "T/line.npy", "--out", "T/new"], "shape (5,)"),
+    (["solve", "--operator", "denoise", "--measured", "T/fake.npy", "--out", "T/new"], "not a readable .npy"),
+    (["diffuse", "sample", "--run", "T/damaged"], "is not valid JSON"),
+    (["diffuse", "sample", "--run", "T/latent_run"], "made by another command"),
+    (["diffuse", "sample", "--run", "T/latent_run", "--out", "T/samples.txt"], "image type"),
+    (["diffuse", "sample", "--run", "T/latent_run", "--out", "T/full"], "is a folder; give a file name"),
+    (["latent", "sample", "--run", "T/damaged", "--out", "T/s.png"], "is not valid JSON"),
+    (["segment", "train", "--data", "T", "--model", "vit", "--patch-size", "0", "--out", "T/new"], "--patch-size"),
+    (["segment", "train", "--data", "T", "--model", "vit", "--vit-depth", "0", "--out", "T/new"], "--vit-depth"),
+    (["segment", "train", "--data", "T", "--model", "vit", "--dim", "10", "--heads", "3", "--out", "T/new"],
+     "divisible by heads=3"),
+    (["demo", "--size", "3", "--out", "T/new"], "--size 3"),
+    (["demo", "--minutes", "-1", "--out", "T/new"], "minutes=-1"),
+    (["restore", "dip", "--out", "T/full", "T/one.png"], "--overwrite"),
+    (["diffuse", "train", "--out", "T/full", "--overwrite"], "not a run folder"),
+    (["diffuse", "train", "--out", "T/notes.txt", "--overwrite"], "is a file, not a run folder"),
+    (["diffuse", "train", "--out", ""], "current folder"),
+    (["solve", "--operator", "denoise", "--out", "T/new", "T/full"], "is a folder; give the path of one image"),
+    (["solve", "--operator", "ct", "--measured", "T/line.npy", "--image-size", "0x0", "--out", "T/new"],
+     "--image-size '0x0'"),
+]
+
+
+@pytest.mark.parametrize("argv,words", CASES, ids=[" ".join(c[0][:2]) + f" {i}" for i, c in enumerate(CASES)])
+def test_bad_input_is_one_line_exit_2_and_nothing_written(files, capsys, argv, words):
+    before = sorted(p.relative_to(files) for p in files.rglob("*"))
+    argv = [a.replace("T/", f"{files}/") if a.startswith("T/") else (str(files) if a == "T" else a) for a in argv]
+    try:
+        code = main(argv)
+    except SystemExit as exit_:  # argparse's own usage errors leave through SystemExit(2)
+        code = exit_.code
+    assert code == 2
+    err = capsys.readouterr().err
+    assert words in err and err.count("\n") == 1 and "Traceback" not in err, err
+    assert sorted(p.relative_to(files) for p in files.rglob("*")) == before
+
+
+def test_outputs_that_would_share_a_name_are_refused(tmp_path):
+    a, b = tmp_path / "x" / "case.png", tmp_path / "y" / "case.jpg"
+    assert unique_stems([a, tmp_path / "other.png"]) == [a, tmp_path / "other.png"]
+    assert unique_stems([a, a]) == [a, a]  # the same file twice writes one output: nothing lost
+    with pytest.raises(DataError, match="would both be written as case.png"):
+        unique_stems([a, b])
