@@ -63,6 +63,7 @@ CASES = [  # argv (T/ = the files fixture's folder), words the one line must con
     (["diffuse", "train", "--out", "T/full", "--overwrite"], "not a run folder"),
     (["diffuse", "train", "--out", "T/notes.txt", "--overwrite"], "is a file, not a run folder"),
     (["diffuse", "train", "--out", ""], "current folder"),
+    (["solve", "--operator", "denoise", "--out", "", "T/one.png"], "--out is empty"),
     (["solve", "--operator", "denoise", "--out", "T/new", "T/full"], "is a folder; give the path of one image"),
     (["solve", "--operator", "ct", "--measured", "T/line.npy", "--image-size", "0x0", "--out", "T/new"],
      "--image-size '0x0'"),

@@ -26,9 +26,9 @@ def check_output(path: str | Path, folder: bool) -> Path:
     reverse), a path under a file, a folder without write permission, or an image name matplotlib cannot save."""
     from pixelwise.errors import PixelwiseError
 
-    path = Path(path)
-    if str(path).strip() == "":
+    if not str(path).strip():
         raise PixelwiseError("--out is empty; give a path, e.g. --out runs/out.")
+    path = Path(path)
     if folder and path.exists() and not path.is_dir():
         raise PixelwiseError(f"--out {path} is a file; give a folder (new or existing) instead.")
     if not folder:
