@@ -64,6 +64,8 @@ CASES = [  # argv (T/ = the files fixture's folder), words the one line must con
     (["diffuse", "train", "--out", "T/notes.txt", "--overwrite"], "is a file, not a run folder"),
     (["diffuse", "train", "--out", ""], "current folder"),
     (["solve", "--operator", "denoise", "--out", "", "T/one.png"], "--out is empty"),
+    (["solve", "--operator", "downsample", "--scale", "40", "--out", "T/new", "T/one.png"], "--scale 40"),
+    (["solve", "--operator", "denoise", "--size", "8", "--out", "T/new", "T/one.png"], "11x11"),
     (["solve", "--operator", "denoise", "--out", "T/new", "T/full"], "is a folder; give the path of one image"),
     (["solve", "--operator", "ct", "--measured", "T/line.npy", "--image-size", "0x0", "--out", "T/new"],
      "--image-size '0x0'"),

@@ -360,6 +360,12 @@ def run(cfg: SolveConfig, progress: Callable | None = None, log: Callable[[str],
             f"the measurement gives a {tuple(naive.shape[1:])} image but IMAGE is "
             f"{tuple(truth.shape[1:])}; use matching files."
         )
+    if truth is not None and min(truth.shape[-2:]) < 11:
+        raise PixelwiseError(f"IMAGE is {truth.shape[-2]}x{truth.shape[-1]} pixels; SSIM's 11x11 window needs at least "
+                             "11x11: give a larger image (or a larger --size).")
+    if min(y.shape[-2:]) < 2 and cfg.operator == "downsample":
+        raise PixelwiseError(f"--scale {cfg.scale} leaves a {y.shape[-2]}x{y.shape[-1]} measurement of a "
+                             f"{shape[-2]}x{shape[-1]} image; use a smaller --scale (2, 3 or 4).")
     sigma = cfg.noise_sigma / 255.0
     methods = list(METHOD_NAMES) if cfg.compare else [cfg.method]
     out = Path(cfg.out)
