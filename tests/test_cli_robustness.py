@@ -31,6 +31,7 @@ def files(tmp_path):
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "kept.txt").write_text("the user's file\n")
     np.save(tmp_path / "line.npy", np.zeros(5))
+    np.save(tmp_path / "cube.npy", np.zeros((1, 32, 46), np.float32))  # a sinogram of 32 views, not 30
     (tmp_path / "fake.npy").write_text("not numpy")
     return tmp_path
 
@@ -66,6 +67,15 @@ CASES = [  # argv (T/ = the files fixture's folder), words the one line must con
     (["solve", "--operator", "denoise", "--out", "", "T/one.png"], "--out is empty"),
     (["solve", "--operator", "downsample", "--scale", "40", "--out", "T/new", "T/one.png"], "--scale 40"),
     (["solve", "--operator", "denoise", "--size", "8", "--out", "T/new", "T/one.png"], "11x11"),
+    (["solve", "--operator", "blur", "--mask", "T/one.png", "--out", "T/new", "T/one.png"], "does not use it"),
+    (["segment", "train", "--data", "T/one.png", "--out", "T/new"], "is a file, not a folder"),
+    (["segment", "eval", "--run", "T/one.png"], "is a file, not a folder"),
+    (["latent", "eval", "--run", "T/one.png"], "not a latent run folder"),
+    (["arch", "rf", "unet", "--set", "depth=abc"], "depth='abc'"),
+    (["segment", "train", "--data", "T", "--depth", "50", "--out", "T/new"], "depth=50"),
+    (["solve", "--operator", "ct", "--views", "100000", "--out", "T/new", "T/one.png"], "--views 100000"),
+    (["solve", "--operator", "ct", "--measured", "T/cube.npy", "--image-size", "32x32", "--out", "T/new"],
+     "cube.npy does not fit the ct operator"),
     (["solve", "--operator", "denoise", "--out", "T/new", "T/full"], "is a folder; give the path of one image"),
     (["solve", "--operator", "ct", "--measured", "T/line.npy", "--image-size", "0x0", "--out", "T/new"],
      "--image-size '0x0'"),

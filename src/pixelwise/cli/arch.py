@@ -156,7 +156,11 @@ def _model(name: str, input_shape: tuple[int, ...], options: dict):
     try:
         return cls(**kwargs)
     except TypeError as err:
-        raise PixelwiseError(f"{name} does not take these options ({err}); check the --set names.") from None
+        if "keyword argument" in str(err):
+            raise PixelwiseError(f"{name} does not take these options ({err}); check the --set names.") from None
+        given = ", ".join(f"{k}={v!r}" for k, v in options.items())
+        raise PixelwiseError(f"{name} cannot be built with --set {given} ({err}); give numbers where numbers are "
+                             "expected, e.g. --set depth=2.") from None
     except ValueError as err:
         raise PixelwiseError(str(err)) from None
 

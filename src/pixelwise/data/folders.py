@@ -115,7 +115,8 @@ class ImageMaskFolder:
     # -- scanning and validation -------------------------------------------------------------
     def _scan(self) -> list[Pair]:
         if not self.root.is_dir():
-            raise DataError(f"data folder {self.root} does not exist; pass a folder with images/ and masks/ inside.")
+            what = "is a file, not a folder" if self.root.exists() else "does not exist"
+            raise DataError(f"data folder {self.root} {what}; pass a folder with images/ and masks/ inside.")
         img_dir, mask_dir = self.root / "images", self.root / "masks"
         for d in (img_dir, mask_dir):
             if not d.is_dir():

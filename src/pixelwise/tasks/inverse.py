@@ -150,6 +150,9 @@ def _mri(cfg: SolveConfig, shape, g) -> LinearOperator:
 
 
 def _ct(cfg: SolveConfig, shape, g) -> LinearOperator:
+    if cfg.views > 8 * max(shape[-2:]):  # far beyond the ~pi/2 N views that sample an N-pixel image fully
+        raise PixelwiseError(f"--views {cfg.views} is more than 8 times the image's {max(shape[-2:])} pixels and adds "
+                             f"nothing but time; use at most {8 * max(shape[-2:])} (sparse-view CT uses 30 to 180).")
     return Radon(tuple(shape[-2:]), views(cfg.views))
 
 
@@ -238,6 +241,9 @@ def check_config(cfg: SolveConfig) -> None:
         raise PixelwiseError(f"--lambda {cfg.lam} must be >= 0.")
     if cfg.image is None and cfg.measured is None:
         raise PixelwiseError("give a clean IMAGE to simulate a measurement from, or --measured FILE.")
+    if cfg.mask is not None and cfg.operator != "inpaint":
+        raise PixelwiseError(f"--mask {cfg.mask} is the pixel mask of --operator inpaint; the {cfg.operator} operator "
+                             "does not use it: leave it out (for MRI's k-space lines see --mask-kind).")
     if cfg.scale < 1 or int(cfg.scale) != cfg.scale:
         raise PixelwiseError(f"--scale {cfg.scale} must be a whole number >= 1.")
     if cfg.views < 1:
@@ -353,8 +359,11 @@ def run(cfg: SolveConfig, progress: Callable | None = None, log: Callable[[str],
         y = op.forward(truth, generator=g)
     try:
         naive = op.naive(y)
-    except RuntimeError as err:  # shapes that do not fit the operator
-        raise PixelwiseError(f"the measurement does not fit the {cfg.operator} operator ({err}).") from None
+    except (RuntimeError, PixelwiseError) as err:  # shapes that do not fit the operator
+        source = f"measurement {cfg.measured}" if cfg.measured else "the measurement"
+        raise PixelwiseError(f"{source} does not fit the {cfg.operator} operator ({str(err).rstrip('.')}); use the "
+                             "measurement.npy that `pixelwise solve` wrote with the same operator settings (e.g. "
+                             "--views, --image-size).") from None
     if truth is not None and naive.shape != truth.shape:
         raise PixelwiseError(
             f"the measurement gives a {tuple(naive.shape[1:])} image but IMAGE is "

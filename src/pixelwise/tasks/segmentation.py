@@ -88,6 +88,10 @@ class SegmentationConfig:
         for name in ("size", "batch_size", "epochs", "base_channels", "depth"):
             if getattr(self, name) < 1:
                 raise PixelwiseError(f"{name}={getattr(self, name)} must be >= 1.")
+        if self.model in ("unet", "fcn") and self.base_channels * 2 ** min(self.depth, 64) > 2**16:
+            raise PixelwiseError(f"depth={self.depth} with base_channels={self.base_channels} doubles the channels to "
+                                 f"{self.base_channels} x 2^{self.depth} at the deepest level, over 65,536; use a "
+                                 "smaller depth (the U-Net paper's is 4).")
         if self.size < 8:
             raise PixelwiseError(f"size={self.size} is too small; use at least 8 pixels (e.g. 256).")
         if not self.lambda_dice >= 0:
@@ -307,7 +311,8 @@ def load_run(run_dir: str | Path, which: str = "best") -> tuple[SegmentationConf
     """The config and the trained model of a run folder (``which`` = "best" or "last")."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
-        raise PixelwiseError(f"run folder {run_dir} does not exist; train one with `pixelwise segment train`.")
+        what = "is a file, not a folder" if run_dir.exists() else "does not exist"
+        raise PixelwiseError(f"run folder {run_dir} {what}; give --run a folder made by `pixelwise segment train`.")
     config = SegmentationConfig.from_dict(read_json(run_dir / "config.json"))
     model = build_model(config)
     path = run_dir / "checkpoints" / f"{which}.safetensors"

@@ -102,6 +102,8 @@ def _jsonable(value):
 def read_json(path: str | Path):
     path = Path(path)
     if not path.is_file():
+        if path.parent.is_file():
+            raise PixelwiseError(f"{path.parent} is a file; give a run folder (the --out of a `train` command).")
         raise PixelwiseError(f"{path} does not exist; is {path.parent} a pixelwise run folder?")
     try:
         return json.loads(path.read_text())
