@@ -345,10 +345,9 @@ def _judged(classifier, images):
 def _nearest_mse(images, train) -> float:
     """Mean over ``images`` of the squared difference per pixel to the nearest training image: near 0 would
     mean copies of training digits; compare with the same for held-out real digits."""
-    a = torch.as_tensor(images, dtype=torch.float64).flatten(1)
-    b = torch.as_tensor(train, dtype=torch.float64).flatten(1)
-    d = a.pow(2).sum(1, keepdim=True) - 2 * a @ b.T + b.pow(2).sum(1)[None]
-    return float((d.min(1).values.clamp_min(0) / a.shape[1]).mean())
+    from pixelwise.metrics.latent import nearest_mse
+
+    return float(nearest_mse(images, train).double().mean())
 
 
 def _samples(run_dir: Path, n: int, seed: int, variance: str, generate, guidance: float | None = None,

@@ -218,3 +218,12 @@ def test_histogram_entropy():
     assert histogram_entropy(class_histogram([3] * 9, 10)) == 0.0
     with pytest.raises(ValueError):
         class_histogram([10], 10)
+
+
+def test_nearest_mse_by_hand():
+    """Samples (0, 0) and (1, 1) against references (0, 1) and (1, 1): (0, 0) is (0 + 1) / 2 = 0.5 from (0, 1)
+    and 1 from (1, 1), so 0.5; (1, 1) is a copy, 0."""
+    from pixelwise.metrics.latent import nearest_mse
+
+    got = nearest_mse(np.array([[0.0, 0.0], [1.0, 1.0]]), np.array([[0.0, 1.0], [1.0, 1.0]]))
+    np.testing.assert_allclose(got.numpy(), [0.5, 0.0])

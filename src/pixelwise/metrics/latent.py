@@ -5,6 +5,7 @@ angles between subspaces, and the class-histogram entropy used as a mode-coverag
 from __future__ import annotations
 
 import numpy as np
+import torch
 from scipy import stats
 
 
@@ -76,6 +77,15 @@ def principal_angles(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.sort(np.arccos(np.clip(s, -1.0, 1.0)))
 
 
+def nearest_mse(samples, reference) -> torch.Tensor:
+    """Per sample, the mean squared difference per pixel to its nearest reference image (float32, (n,)): how
+    data-like a generated sample is, and, near 0, whether it copies a training image."""
+    a = torch.as_tensor(samples).flatten(1).double()
+    b = torch.as_tensor(reference).flatten(1).double()
+    d = a.pow(2).sum(1, keepdim=True) - 2 * a @ b.T + b.pow(2).sum(1)[None]  # (n, m) squared distances
+    return (d.min(1).values.clamp_min(0) / a.shape[1]).float()
+
+
 def class_histogram(labels, num_classes: int) -> np.ndarray:
     """Fractions of samples assigned to each class, (num_classes,)."""
     labels = np.asarray(labels, int).ravel()
@@ -93,5 +103,5 @@ def histogram_entropy(fractions) -> float:
     return float(-(p * np.log(p)).sum())
 
 
-__all__ = ["class_histogram", "detection_rates", "histogram_entropy", "pca", "pca_reconstruct",
+__all__ = ["class_histogram", "detection_rates", "histogram_entropy", "nearest_mse", "pca", "pca_reconstruct",
            "principal_angles", "roc_auc", "threshold_from_normals"]

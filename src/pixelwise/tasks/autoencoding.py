@@ -35,6 +35,7 @@ from pixelwise.errors import PixelwiseError
 from pixelwise.losses.latent import AutoencoderLoss, kl_normal
 from pixelwise.metrics.latent import (
     detection_rates,
+    nearest_mse,
     pca,
     pca_reconstruct,
     roc_auc,
@@ -376,13 +377,6 @@ def random_decodes(model: nn.Module, config: LatentConfig, n: int, seed: int,
     return model.decode(torch.randn(n, config.latent_dim, generator=g))
 
 
-def _nearest_mse(samples: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
-    """Per sample, the MSE per pixel to its nearest reference image (how data-like a decoded sample is)."""
-    a, b = samples.flatten(1).double(), reference.flatten(1).double()
-    d = a.pow(2).sum(1, keepdim=True) - 2 * a @ b.T + b.pow(2).sum(1)[None]  # (n, m) squared distances
-    return (d.min(1).values.clamp_min(0) / a.shape[1]).float()
-
-
 def evaluate(run_dir: str | Path, data: ImageSet | str | None = None,
              log: Callable[[str], None] = print) -> dict:
     """Score the best checkpoint on the run's test split (or on every image of another ``data`` source);
@@ -435,8 +429,8 @@ def evaluate(run_dir: str | Path, data: ImageSet | str | None = None,
     # random vectors into the decoder: how close are the decoded samples to real training images?
     n_rand = 64
     rand = random_decodes(model, config, n_rand, config.seed, prior)
-    near = _nearest_mse(rand, train[:5000]).numpy()
-    own_near = _nearest_mse(test[:n_rand], train[:5000]).numpy()
+    near = nearest_mse(rand, train[:5000]).numpy()
+    own_near = nearest_mse(test[:n_rand], train[:5000]).numpy()
     metrics["random_decodes"] = {"n": n_rand, "nearest_train_mse": float(near.mean()),
                                  "test_images_nearest_train_mse": float(own_near.mean())}
     if isinstance(model, VQVAE):
@@ -444,7 +438,7 @@ def evaluate(run_dir: str | Path, data: ImageSet | str | None = None,
     if prior is not None:
         uniform = random_decodes(model, config, n_rand, config.seed)
         metrics["random_decodes"]["uniform_codes_nearest_train_mse"] = float(
-            _nearest_mse(uniform, train[:5000]).mean())
+            nearest_mse(uniform, train[:5000]).mean())
     cases = [{"index": int(i), "label": int(labels[j]) if labels is not None else "", "mse": float(mse[j]),
               "bce": float(r["bce"][j])} for j, i in enumerate(test_idx)]
     if labels is not None:

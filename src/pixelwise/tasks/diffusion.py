@@ -27,6 +27,7 @@ from pixelwise.diffusion import SCHEDULES, NoiseSchedule, sample
 from pixelwise.diffusion.ddim import ddim_sample
 from pixelwise.diffusion.ddpm import VARIANCES, drop_labels, guided_epsilon, min_snr_weights, noised_batch
 from pixelwise.errors import DataError, PixelwiseError
+from pixelwise.metrics.latent import nearest_mse
 from pixelwise.models.diffusion_unet import TimeUNet
 from pixelwise.train import FitConfig, fit, load_weights, prepare_run_dir, read_json, write_json
 from pixelwise.train.runs import RunResult, config_from_dict
@@ -380,10 +381,7 @@ def evaluate(run_dir: str | Path, train_images: np.ndarray | None = None,
     if labels is not None:
         metrics.update(conditional=True, labels="each class in turn", guidance=config.guidance)
     if train_images is not None:
-        a = torch.from_numpy(images).flatten(1).double()
-        b = torch.from_numpy(train_images[:5000]).flatten(1).double()
-        d = a.pow(2).sum(1, keepdim=True) - 2 * a @ b.T + b.pow(2).sum(1)[None]
-        metrics["nearest_train_mse"] = float((d.min(1).values.clamp_min(0) / a.shape[1]).mean())
+        metrics["nearest_train_mse"] = float(nearest_mse(images, train_images[:5000]).double().mean())
         metrics["train_mean"] = float(train_images.mean())
     asked = f", classes 0..{split['classes'] - 1} in turn, guidance w = {config.guidance:g}" if labels else ""
     if config.corrector_steps:
