@@ -10,12 +10,14 @@ peak; end-to-end images/s within 20% of network-only. Weights are random: speed 
 
     python benchmarks/predict_throughput.py [--n 16 --size 512 --batch 4 --compile]
 
-Measured 2026-12-01 (AMD Zen 5, 2 threads; peak 527-557 GFLOP/s from oneDNN, while MKL's torch.mm gives 240):
-folded eager network 0.59-0.61 of peak, compiled 0.60-0.63 (3-7 s to compile), frozen TorchScript 0.39-0.41;
-end to end within 4% of the network. The U-Net's convolutions timed alone at their shapes reach only 0.69 of
-peak (``convolutions_alone``: the 32- and 64-channel layers at full resolution run at 0.5-0.7, the 256- and
-512-channel ones at 1.0), so no schedule of this network reaches the 0.80 target on this machine; the best
-network row is 0.86 of that ceiling.
+Both the benchmark and ``predict()`` first call ``pixelwise.train.tune_malloc`` (glibc keeps the large blocks a
+batch frees; see ``pixelwise/train/allocator.py``); ``PIXELWISE_KEEP_MALLOC=1`` measures glibc's default instead.
+
+Measured 2026-12-01 (AMD Zen 5, 2 threads; peak 456 GFLOP/s from oneDNN, while MKL's torch.mm gives about 200):
+folded eager network 0.92 of peak, compiled 0.94 (3 s to compile), frozen TorchScript 0.72; end to end 0.97 of
+the network; the convolutions alone 0.96. With glibc's default malloc, in the same hour: folded eager 0.60 and
+the convolutions alone 0.68. Earlier sessions read that 0.68 as the ceiling of the 32- and 64-channel layers;
+it was page faults: each 4x32x512x512 activation (128 MiB) was mapped afresh and faulted in on every batch.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from _common import PeakSampler, best_time, convolutions_alone, count_flops, emi
 from pixelwise.data.io import write_image
 from pixelwise.models.inference import CompiledInference, optimize_for_inference
 from pixelwise.tasks.segmentation import SegmentationConfig, build_model, inference_model, predict
-from pixelwise.train import save_weights, write_json
+from pixelwise.train import save_weights, tune_malloc, write_json
 
 
 def main() -> None:
@@ -43,6 +45,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--compile", action="store_true", help="add the torch.compile rows (network, end to end)")
     args = parser.parse_args()
+    malloc = tune_malloc()  # as predict() does; PIXELWISE_KEEP_MALLOC=1 measures glibc's default instead
     torch.manual_seed(0)
     peak = PeakSampler()
     config = SegmentationConfig(data="", size=args.size, norm_mean=[0.5] * 3, norm_std=[0.25] * 3)
@@ -100,7 +103,7 @@ def main() -> None:
     best_net = max(results.values(), key=lambda r: r["images_per_s"])
     best_end = max(end_to_end.values())
     out = {"benchmark": "predict_throughput", "input": [args.batch, 3, args.size, args.size], "images": args.n,
-           "machine": machine(), **peak.report(),
+           "machine": machine(), "malloc": malloc, **peak.report(),
            "gflop_per_image": round(flops / args.batch / 1e9, 2),
            **results, "end_to_end_images_per_s": end_to_end,
            "end_to_end_vs_network": round(best_end / best_net["images_per_s"], 3),

@@ -8,11 +8,14 @@ Targets (issue 2): >= 70% of peak and >= 1.5x BasicUNet's GFLOP/s.
 
     python benchmarks/train_throughput.py [--batch 8 --size 256 --repeats 5 --compile]
 
-Measured 2026-12-01 (AMD Zen 5, 2 threads, peak 537 GFLOP/s from oneDNN; MKL's torch.mm gives 240): the U-Net
-channels-last 0.54 of peak, compiled 0.59 (the MKL figure alone would have called them 1.2 and 1.3), BasicUNet
-0.20, ratio 2.9. Its convolutions alone, forward and backward, reach 0.79: the rest of the step (batch norm
-forward and backward about 0.23 s of a 2 s eager step, ReLU, pooling, concatenation, Adam) costs the other
-quarter, so the 0.70 target leaves room for only about 0.2 s of it.
+Both the benchmark and ``fit()`` first call ``pixelwise.train.tune_malloc`` (glibc keeps the large blocks the
+step frees; see ``pixelwise/train/allocator.py``); ``PIXELWISE_KEEP_MALLOC=1`` measures glibc's default instead.
+
+Measured 2026-12-01 (AMD Zen 5, 2 threads, peak 456 GFLOP/s from oneDNN; MKL's torch.mm gives about 200):
+U-Net channels-last 1.79 s per step, 0.71 of peak; compiled 1.69 s, 0.75; BasicUNet 0.44; ratio 1.71; the
+convolutions alone 0.83. With glibc's default malloc, in the same hour: 2.62 s (0.50), compiled 2.13 s (0.61),
+BasicUNet 2.77 s (0.19), convolutions alone 0.76: every 64 MiB activation was a fresh mapping, paid for in page
+faults on every step, and the earlier readings of this benchmark (0.54-0.59) were those faults, not the network.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from _common import PeakSampler, best_time, convolutions_alone, count_flops, emi
 
 from pixelwise.losses import BCEDiceLoss
 from pixelwise.models import UNet
+from pixelwise.train import tune_malloc
 
 
 def train_step_fn(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor):
@@ -69,6 +73,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--compile", action="store_true", help="add a row trained through torch.compile")
     args = parser.parse_args()
+    malloc = tune_malloc()  # as fit() does; PIXELWISE_KEEP_MALLOC=1 measures glibc's default instead
     torch.manual_seed(0)
     peak = PeakSampler()
     x = torch.randn(args.batch, 3, args.size, args.size)
@@ -95,7 +100,7 @@ def main() -> None:
     peak.sample()
     peak.add_fractions([*results, ceiling])
     out = {"benchmark": "train_throughput", "input": [args.batch, 3, args.size, args.size], "machine": machine(),
-           **peak.report(), "results": results, "pixelwise_unet_convolutions_alone": ceiling}
+           "malloc": malloc, **peak.report(), "results": results, "pixelwise_unet_convolutions_alone": ceiling}
     if "gflops" in results[-1]:
         best = max((r for r in results if r["model"].startswith("pixelwise")), key=lambda r: r["gflops"])
         out["best_pixelwise"] = best["model"]

@@ -12,6 +12,7 @@ import sys
 
 from pixelwise.cli import arch, demo, diffuse, latent, restore, segment, solve
 from pixelwise.errors import PixelwiseError
+from pixelwise.train.allocator import tune_malloc
 
 # name -> module with add_parser(subparsers); the order is the order of ``pixelwise --help``.
 COMMAND_GROUPS = {
@@ -57,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    tune_malloc()  # see pixelwise.train.allocator; PIXELWISE_KEEP_MALLOC=1 leaves malloc alone
     try:
         return int(args.func(args) or 0)
     except PixelwiseError as err:

@@ -29,7 +29,7 @@ from pixelwise.metrics import aggregate, multiclass_case, segmentation_case
 from pixelwise.models import FCN, SegmentViT, UNet, segmentation_model_class, valid_input_for_output
 from pixelwise.models.inference import optimize_for_inference
 from pixelwise.models.unet import center_crop
-from pixelwise.train import FitConfig, fit, load_weights, prepare_run_dir, read_json, write_json
+from pixelwise.train import FitConfig, fit, load_weights, prepare_run_dir, read_json, tune_malloc, write_json
 from pixelwise.train.runs import RunResult, config_from_dict, write_csv
 
 
@@ -405,6 +405,7 @@ def evaluate(run_dir: str | Path, data: str | None = None, progress: bool = True
 
     run_dir = Path(run_dir)
     _symmetries(tta)  # a bad mode fails before anything is read
+    tune_malloc()  # large freed blocks are reused by the next batch (pixelwise.train.allocator)
     config, model = load_run(run_dir)
     model = optimize_for_inference(model, shuffle_up=False)  # batch norm folded: the same map, faster
     if good_iou is not None or partial_iou is not None:
@@ -475,6 +476,7 @@ def predict(run_dir: str | Path, inputs: Sequence[str | Path], out: str | Path, 
     _symmetries(tta)
     if batch_size < 1:
         raise PixelwiseError(f"batch_size={batch_size} must be >= 1.")
+    tune_malloc()  # large freed blocks are reused by the next batch (pixelwise.train.allocator)
     config, model = load_run(run_dir)
     paths = unique_stems(list_images(inputs))
     if frozen:

@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 
 from pixelwise.errors import NonFiniteLossError, PixelwiseError
+from pixelwise.train.allocator import tune_malloc
 from pixelwise.train.checkpoint import load_state, load_weights, save_state, save_weights
 from pixelwise.train.runs import write_csv
 from pixelwise.train.schedule import SCHEDULES, learning_rate
@@ -107,6 +108,7 @@ def fit(model: torch.nn.Module, loss_fn: Callable, train_batches: Callable[[int,
     """
     from tqdm.auto import tqdm
 
+    tune_malloc()  # freed activations are reused by the next step instead of faulting in again
     seed_everything(config.seed, config.deterministic)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=config.betas,
                                  weight_decay=config.weight_decay)
