@@ -30,7 +30,8 @@
    When deepinv does not import, its columns are left out and the JSON says why. scikit-image's ``radon`` /
    ``iradon(filter_name=None)`` (an unfiltered back-projection, not the exact adjoint) are timed for CT too.
 
-Timings are the best of ``--repeats`` runs after one warm-up, for each torch thread count in
+Timings are the best of ``--repeats`` runs after one warm-up (a run of an operator faster than 20 ms loops
+over enough calls to last 20 ms and divides), for each torch thread count in
 ``--threads`` (the machine is shared; the load average is recorded).
 
 deepinv needs torchvision, which needs its own torch build, so it lives in a venv of its own. From the
@@ -79,13 +80,20 @@ from pixelwise.physics import (
 from pixelwise.solvers import tv_denoise
 
 
-def best_time(fn, repeats: int) -> float:
-    fn()  # warm-up (caches, allocator)
+def best_time(fn, repeats: int, min_seconds: float = 0.02) -> float:
+    """Seconds per call: the best of ``repeats`` runs, each of as many calls as fill ``min_seconds`` (one call
+    for anything slower), after a warm-up call. Looping makes a 20-microsecond operator as measurable as a
+    20-millisecond one: a single call that short moves by several per cent from run to run."""
+    fn()  # warm-up (caches, allocator, lazy set-up)
+    t0 = time.perf_counter()
+    fn()  # a first estimate of one call
+    calls = max(1, int(min_seconds / max(time.perf_counter() - t0, 1e-7)))
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
+        for _ in range(calls):
+            fn()
+        times.append((time.perf_counter() - t0) / calls)
     return min(times)
 
 

@@ -46,15 +46,16 @@ class Inpainting(LinearOperator):
         if not bool(mask.any()):
             raise PixelwiseError("inpainting mask removes every pixel; keep at least one.")
         self._mask = mask
-        # (dtype, device, image shape) -> the mask in that dtype, once checked against that shape: A is one
-        # multiply, so converting or validating on every call would be a visible part of its time
-        self._cast: dict = {}
+        # (dtype, shape, device) of the last input -> the mask cast to it as (1, C or 1, H, W), once checked
+        # against that shape: A is one multiply, so converting, validating or even hashing a key on every call
+        # would be a visible part of its time (and an (N, C, H, W) mask operand multiplies faster than (H, W))
+        self._last: tuple | None = None
 
     def _m(self, x):
-        if isinstance(x, torch.Tensor):
-            m = self._cast.get((x.dtype, x.device, x.shape[1:]))
-            if m is not None and x.dim() == 4:
-                return m
+        last = self._last
+        if last is not None and type(x) is torch.Tensor and x.dtype is last[0] and x.shape == last[1] \
+                and x.device == last[2]:
+            return last[3]
         check_image(x, "Inpainting")
         m = self.mask
         if tuple(m.shape[-2:]) != tuple(x.shape[-2:]) or (m.dim() == 3 and m.shape[0] not in (1, x.shape[1])):
@@ -62,8 +63,8 @@ class Inpainting(LinearOperator):
                 f"inpainting mask of shape {tuple(m.shape)} does not match the image "
                 f"{tuple(x.shape[1:])}; give a mask of the image's height and width."
             )
-        cast = m.to(dtype=x.dtype, device=x.device)
-        self._cast[(x.dtype, x.device, x.shape[1:])] = cast
+        cast = m.to(dtype=x.dtype, device=x.device).reshape(1, -1, *m.shape[-2:])  # (1, C or 1, H, W)
+        self._last = (x.dtype, x.shape, x.device, cast)
         return cast
 
     def A(self, x):  # noqa: N802
