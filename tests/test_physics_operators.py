@@ -183,6 +183,32 @@ def test_circular_blur_is_numpy_fft_convolution():
     np.testing.assert_allclose(op.A(x)[0, 0].numpy(), expected, atol=1e-12)
 
 
+@pytest.mark.parametrize("name, u, v, shape", [
+    ("gaussian 7x7, in space", gaussian_kernel_1d(1.0), gaussian_kernel_1d(1.0), (3, 2, 15, 21)),
+    ("box 4x4 (even), in space", torch.full((4,), 0.25), torch.full((4,), 0.25), (1, 1, 15, 21)),
+    ("3x9 (not square, not symmetric), in space", torch.tensor([1.0, 2.0, 4.0]) / 7, torch.arange(1.0, 10.0) / 45,
+     (2, 1, 9, 10)),
+    ("kernel as tall as the image, in space", torch.ones(9) / 9, torch.ones(5) / 5, (1, 2, 9, 12)),
+    ("gaussian 37x37, by FFT", gaussian_kernel_1d(6.0), gaussian_kernel_1d(6.0), (1, 1, 40, 41)),
+])
+def test_circular_rank_one_blur_is_numpy_fft_convolution(name, u, v, shape):
+    # the small rank-one kernels run as periodic padding + two 1-D passes, the large one through the FFT: both
+    # must be the DFT-diagonal map, A = F^H diag(K) F and A^T = F^H diag(conj K) F, with K from numpy
+    u, v = u.double(), v.double()
+    k = torch.outer(u, v)
+    op = Blur.separable(u, v, "circular")
+    assert op.factors is not None
+    x = torch.randn(*shape, generator=_g(3), dtype=torch.float64)
+    pad = np.zeros(shape[-2:])
+    pad[: k.shape[0], : k.shape[1]] = k.numpy()
+    spectrum = np.fft.fft2(np.roll(pad, (-(k.shape[0] // 2), -(k.shape[1] // 2)), axis=(0, 1)))
+    planes = np.fft.fft2(x.numpy(), axes=(-2, -1))
+    np.testing.assert_allclose(op.A(x).numpy(), np.fft.ifft2(planes * spectrum).real, atol=1e-12)
+    np.testing.assert_allclose(op.A_adjoint(x).numpy(), np.fft.ifft2(planes * spectrum.conj()).real, atol=1e-12)
+    xf = x.float()  # and in float32, the dtype of training and of the benchmarks
+    np.testing.assert_allclose(op.A(xf).numpy(), np.fft.ifft2(planes * spectrum).real, atol=1e-5)
+
+
 def test_zero_boundary_equals_circular_away_from_the_border():
     k = gaussian_kernel(1.0)
     x = torch.randn(1, 1, *SIZE, generator=_g(), dtype=torch.float64)
