@@ -292,6 +292,21 @@ def test_inpainting_casts_its_mask_once_per_dtype_and_follows_a_new_mask():
         op.mask = torch.full((2, 2), 0.5)
 
 
+def test_inpainting_mask_follows_batch_dtype_channels_and_tensor_subclasses():
+    m = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0]])
+    op = Inpainting(m)
+    for x in (torch.ones(2, 1, 2, 3), torch.ones(3, 2, 2, 3), torch.ones(1, 1, 2, 3, dtype=torch.float64),
+              torch.nn.Parameter(torch.ones(2, 3, 2, 3)), torch.ones(2, 1, 2, 3)):
+        out = op.A(x)
+        assert out.dtype == x.dtype and out.shape == x.shape
+        torch.testing.assert_close(out, x.detach() * m.to(x.dtype))  # every plane of every image masked
+        torch.testing.assert_close(op.A_adjoint(x), x.detach() * m.to(x.dtype))
+    with pytest.raises(PixelwiseError, match="does not match the image"):
+        Inpainting(torch.ones(2, 2, 3)).A(torch.ones(1, 3, 2, 3))  # 2 mask channels for 3 image channels
+    with pytest.raises(TypeError):
+        op.A(np.ones((1, 1, 2, 3)))
+
+
 # (kh, kw) kernels for the zero and valid paths: one that is not rank one (2-D pass) and rank-one ones (1-D passes)
 BLUR_KERNELS = {
     "random_5x4": lambda: torch.rand(5, 4, generator=_g(8), dtype=torch.float64),
