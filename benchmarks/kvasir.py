@@ -13,6 +13,10 @@ The held-out part of ``--data`` is always scored without test-time augmentation;
 adds a second score of the same model with its predictions averaged over symmetries (4 or 8 passes), and
 ``--test-data`` scores the model on another folder (e.g. the 120 official Kvasir-SEG test ids), both ways.
 
+Measured 2026-12-01 (AMD Zen 5, 2 cores, defaults, ``fit()`` with ``tune_malloc``): 135 epochs in 59.9 minutes
+at 23.1 training images/s; test Dice 0.833 (bootstrap 95% interval 0.798-0.865, 3 of 176 cases missed), 0.845
+with flips TTA. Before the malloc setting the same recipe managed 75 epochs at 12.9 images/s and Dice 0.831.
+
 Kvasir-SEG: D. Jha et al., "Kvasir-SEG: A Segmented Polyp Dataset", MMM 2020, LNCS 11962, pp. 451-462.
 """
 
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 
 from _common import emit, machine
@@ -50,9 +55,10 @@ def main() -> None:
         depth=args.depth, batch_size=args.batch_size, lr=args.lr, schedule=args.schedule, minutes=args.minutes,
         epochs=1000, split=parse_fractions(args.split), seed=args.seed)
     t = time.perf_counter()
-    result = run(config, overwrite=True, progress=False, log=lambda s: print(s, flush=True))
+    log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731 (progress on stderr, the JSON alone on stdout)
+    result = run(config, overwrite=True, progress=False, log=log)
     m = result.metrics["metrics"]
-    quiet = dict(progress=False, log=lambda s: print(s, flush=True))
+    quiet = dict(progress=False, log=log)
     extra = {}
     if args.tta != "none":
         extra[f"held_out_tta_{args.tta}"] = _scores(evaluate(result.run_dir, tta=args.tta, **quiet))
