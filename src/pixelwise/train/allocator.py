@@ -19,8 +19,8 @@ to 1.19 s, and the U-Net's prediction at 4x3x512x512 from 0.60 to 0.92 of the ma
 
 The cost: the process keeps the memory it has freed (up to 2 GiB of it) until it exits, so its resident size
 stays near its peak. The setting is process-wide and cannot be undone by this module. pixelwise applies it in
-its command line, in :func:`pixelwise.train.fit` and in segmentation's ``predict``; set the environment
-variable ``PIXELWISE_KEEP_MALLOC=1`` to leave ``malloc`` as it is. On a C library other than glibc (macOS,
+its command line, in :func:`pixelwise.train.fit` and in segmentation's ``predict`` and ``evaluate``; set the
+environment variable ``PIXELWISE_KEEP_MALLOC=1`` to leave ``malloc`` as it is. On a C library other than glibc (macOS,
 Windows, musl) nothing is changed.
 """
 
