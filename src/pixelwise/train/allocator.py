@@ -52,15 +52,23 @@ def tune_malloc() -> str:
 def _apply() -> str:
     if os.environ.get("PIXELWISE_KEEP_MALLOC", "").strip() not in ("", "0"):
         return "kept: PIXELWISE_KEEP_MALLOC is set"
-    if not sys.platform.startswith("linux"):
-        return "unchanged: not glibc"
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        libc.gnu_get_libc_version  # only glibc has it  # noqa: B018
-    except (OSError, AttributeError):
+    libc = glibc()
+    if libc is None:
         return "unchanged: not glibc"
     libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     libc.mallopt.restype = ctypes.c_int
     # the trim threshold first: once it is set, glibc stops moving it with the mmap threshold
     ok = libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1 and libc.mallopt(M_MMAP_MAX, 0) == 1
     return "tuned" if ok else "unchanged: mallopt refused"
+
+
+def glibc() -> ctypes.CDLL | None:
+    """The process's C library when it is glibc (Linux), else None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.gnu_get_libc_version  # only glibc has it  # noqa: B018
+    except (OSError, AttributeError):
+        return None
+    return libc
