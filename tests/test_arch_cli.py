@@ -1,5 +1,8 @@
 """``pixelwise arch``: outputs and exit code 2 for bad input."""
 
+import subprocess
+import sys
+
 import pytest
 
 from pixelwise.cli import main
@@ -112,3 +115,28 @@ def test_erf_writes_a_png(capsys, tmp_path):
     code, out, _ = _run(capsys, "arch", "erf", "fcn", "--out", str(out_png), "--input", "1,1,24,24",
                         "--set", "depth=2", "--set", "base_channels=2", "--set", "hidden=4", "--samples", "1")
     assert code == 0 and out_png.read_bytes()[:4] == b"\x89PNG"
+
+
+# loads pixelwise/cli/arch.py under a bare ``pixelwise.cli`` package (not the real __init__, which gathers every
+# command group), builds the parser and asks for help: none of that may import torch or numpy
+BARE_IMPORT = """
+import argparse, importlib, pathlib, sys, types
+import pixelwise
+cli = types.ModuleType("pixelwise.cli")
+cli.__path__ = [str(pathlib.Path(pixelwise.__file__).parent / "cli")]
+sys.modules["pixelwise.cli"] = cli
+arch = importlib.import_module("pixelwise.cli.arch")
+sub = argparse.ArgumentParser(prog="pixelwise").add_subparsers()
+arch.add_parser(sub)
+try:
+    sub.choices["arch"].parse_args(["rf", "--help"])
+except SystemExit:
+    pass
+print(sorted(m for m in ("torch", "numpy") if m in sys.modules))
+"""
+
+
+def test_the_arch_command_module_loads_without_torch():
+    done = subprocess.run([sys.executable, "-c", BARE_IMPORT], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "[]"

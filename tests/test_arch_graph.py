@@ -217,3 +217,14 @@ def test_padding_modes_fold_back_at_the_border():
     support = pixel_support(graph, (0, 0))
     assert (support == gradient_support(conv, (1, 1, 6, 6), (0, 0))).all()
     assert np.argwhere(support).tolist() == [[0, 0], [0, 1], [1, 0], [1, 1]]  # reflected taps land inside
+
+
+def test_graph_module_still_exports_every_name_from_its_new_home():
+    """``pixelwise.arch.graph`` gathers the split modules: each of its names is the object the package exports."""
+    import pixelwise.arch
+    import pixelwise.arch.graph as graph
+
+    for name in graph.__all__:
+        assert getattr(graph, name) is not None, name
+        if name in pixelwise.arch.__all__:
+            assert getattr(pixelwise.arch, name) is getattr(graph, name), name

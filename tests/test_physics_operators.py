@@ -405,3 +405,13 @@ def test_blur_follows_a_new_kernel(boundary):
     torch.testing.assert_close(op.A_adjoint(op.A(x)), fresh.A_adjoint(fresh.A(x)))
     with pytest.raises(PixelwiseError):
         op.kernel = torch.ones(3)
+
+
+def test_kernel_makers_stay_importable_from_the_blur_module():
+    import pixelwise.physics.blur as blur
+    import pixelwise.physics.kernels as kernels
+
+    for name in ("gaussian_kernel", "gaussian_kernel_1d", "box_kernel", "box_kernel_1d", "motion_kernel",
+                 "rank_one_factors", "RANK_ONE_RTOL"):
+        assert getattr(blur, name) is getattr(kernels, name), name
+    assert blur.gaussian_kernel is gaussian_kernel

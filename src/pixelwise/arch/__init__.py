@@ -5,20 +5,6 @@ Layer 0: pure maths on tensors (torch, numpy, scipy only). Plots of effective re
 """
 
 from pixelwise.arch.empirical import effective_receptive_field, gradient_support, linear_mode, linearised
-from pixelwise.arch.graph import (
-    Global,
-    Graph,
-    Node,
-    Opaque,
-    Spatial,
-    Unknown,
-    exact_extent,
-    format_state,
-    hull,
-    pixel_support,
-    receptive_field,
-    trace,
-)
 from pixelwise.arch.layers import (
     AxisRF,
     LayerSpec,
@@ -36,7 +22,10 @@ from pixelwise.arch.layers import (
 )
 from pixelwise.arch.linear import conv_matrix, transposed_conv_reference
 from pixelwise.arch.patch_mlp import PatchMLP
+from pixelwise.arch.state import Global, Graph, Node, Opaque, Spatial, Unknown, format_state
 from pixelwise.arch.summary import Summary, accepted_input_sizes, format_summary, plan_shapes, summarize
+from pixelwise.arch.support import exact_extent, hull, pixel_support, receptive_field
+from pixelwise.arch.tracer import trace
 
 __all__ = [
     "AxisRF", "Global", "Graph", "LayerSpec", "Node", "Opaque", "PatchMLP", "Spatial", "Summary", "Unknown",

@@ -150,7 +150,7 @@ def transposed_conv_rf(prev: AxisRF, kernel: int, stride: int = 1, padding: int 
     Output o takes input i with o = i S - P + t D for some tap t, so i lies in [(o + P - (K-1) D) / S,
     (o + P) / S]: RF_l = RF_{l-1} + (K - 1) D J_{l-1} / S and L_l = L_{l-1} + (P - (K - 1) D) J_{l-1} / S.
     This is a bound: one output pixel sees only the taps of its phase (for K = S = 2, exactly RF_{l-1});
-    :func:`pixelwise.arch.graph.pixel_support` gives the exact support of a single pixel.
+    :func:`pixelwise.arch.support.pixel_support` gives the exact support of a single pixel.
     """
     jump = prev.jump / stride
     return AxisRF(size=prev.size + (kernel - 1) * dilation * jump, jump=jump,

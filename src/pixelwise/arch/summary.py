@@ -18,8 +18,9 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from pixelwise.arch.graph import Global, Graph, Opaque, Spatial, trace
 from pixelwise.arch.layers import format_fraction
+from pixelwise.arch.state import Global, Graph, Opaque, Spatial
+from pixelwise.arch.tracer import trace
 from pixelwise.errors import PixelwiseError
 
 

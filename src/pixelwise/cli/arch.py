@@ -3,16 +3,21 @@
 A network is either a pixelwise model name (unet, vit, fcn; constructor options with ``--set key=value``)
 or a chain in the layer language, e.g. ``"conv k=5 s=2; conv k=3; conv k=5 d=2"`` (kinds conv, pool,
 tconv; keys k, s, p, d, op; ``k=3x5`` for 2D).
+
+Importing this module loads neither torch nor the maths (``pixelwise arch --help`` stays fast): each
+command imports what it needs when it runs.
 """
 
 from __future__ import annotations
 
 import argparse
-
-import torch
+from typing import TYPE_CHECKING
 
 from pixelwise.cli.types import check_output, seed
 from pixelwise.errors import PixelwiseError
+
+if TYPE_CHECKING:
+    import torch
 
 DEFAULT_INPUT = "1,3,256,256"
 
@@ -91,6 +96,8 @@ def _ints(text: str, what: str) -> tuple[int, ...]:
 
 
 def _matrix(text: str, what: str) -> torch.Tensor:
+    import torch
+
     rows = []
     for row in text.split(";"):
         tokens = [t.strip() for t in row.split(",")]
@@ -218,8 +225,8 @@ def cmd_rf(args: argparse.Namespace) -> int:
 
 
 def _rf_model(args: argparse.Namespace) -> int:
-    from pixelwise.arch import Global, Spatial, exact_extent, pixel_support, trace
-    from pixelwise.arch.graph import format_state, support_period
+    from pixelwise.arch import Global, Spatial, exact_extent, format_state, pixel_support, trace
+    from pixelwise.arch.support import support_period
 
     shape = _input_shape(args.input or DEFAULT_INPUT)
     model = _model(args.network, shape, _options(args.options))
@@ -313,6 +320,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_conv_matrix(args: argparse.Namespace) -> int:
+    import torch
     from torch import nn
 
     from pixelwise.arch import conv_matrix
@@ -353,6 +361,8 @@ def _format_matrix(m: torch.Tensor) -> str:
 
 
 def cmd_erf(args: argparse.Namespace) -> int:
+    import torch
+
     from pixelwise.report.arch import plot_effective_receptive_field
 
     shape = _input_shape(args.input)

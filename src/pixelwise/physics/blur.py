@@ -1,4 +1,4 @@
-"""Blur: convolution with a kernel, with circular, zero ('same') or valid boundary; and kernel makers.
+"""Blur: convolution with a kernel, with circular, zero ('same') or valid boundary.
 
 ``A x = k * x`` is a true convolution (the kernel is flipped relative to ``conv2d``'s correlation), the
 same kernel on every channel, kernel centre at index ``(kh // 2, kw // 2)``.
@@ -17,86 +17,35 @@ horizontal 1-D convolution with ``v`` and a vertical one with ``u`` (the two com
 padded), kh + kw products per pixel instead of kh kw, and ``A^T`` the two adjoint 1-D passes, 'full'
 correlations with ``v`` and ``u`` (Szeliski, *Computer Vision: Algorithms and Applications*, 2nd ed. 2022,
 Sec. 3.2.1 'Separable filtering').
+
+The kernel makers live in :mod:`pixelwise.physics.kernels` and the depthwise correlations that run the 1-D
+and 2-D passes in :mod:`pixelwise.physics.correlate`; the kernel makers stay importable from here.
 """
 
 from __future__ import annotations
-
-import math
 
 import torch
 import torch.nn.functional as F
 
 from pixelwise.errors import PixelwiseError
 from pixelwise.physics.base import LinearOperator, check_image
+from pixelwise.physics.correlate import LANES, correlate_planes, correlate_separable
+from pixelwise.physics.kernels import (
+    RANK_ONE_RTOL,
+    box_kernel,
+    box_kernel_1d,
+    gaussian_kernel,
+    gaussian_kernel_1d,
+    motion_kernel,
+    rank_one_factors,
+)
 
 BOUNDARIES = ("circular", "zero", "valid")
 
-
-def gaussian_kernel_1d(sigma: float, size: int | None = None) -> torch.Tensor:
-    """Samples of ``exp(-t^2 / (2 sigma^2))`` at ``size`` points centred on 0, summing to 1; size defaults to
-    2 ceil(3 sigma) + 1. One factor of :func:`gaussian_kernel`; ``Blur.separable(g, g)`` blurs with both."""
-    if not sigma > 0:
-        raise PixelwiseError(f"Gaussian kernel sigma {sigma} must be > 0.")
-    size = int(size) if size is not None else 2 * math.ceil(3 * sigma) + 1
-    if size < 1:
-        raise PixelwiseError(f"kernel size {size} must be >= 1.")
-    t = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
-    g = torch.exp(-(t**2) / (2 * sigma**2))
-    return g / g.sum()
-
-
-def gaussian_kernel(sigma: float, size: int | None = None) -> torch.Tensor:
-    """Isotropic Gaussian ``exp(-r^2 / (2 sigma^2))`` summing to 1; size defaults to 2 ceil(3 sigma) + 1.
-
-    The outer product ``g g^T`` of :func:`gaussian_kernel_1d`, hence rank one (``Blur.separable(g, g)`` keeps
-    the factors themselves)."""
-    g = gaussian_kernel_1d(sigma, size)
-    return torch.outer(g, g)
-
-
-def box_kernel_1d(size: int) -> torch.Tensor:
-    """Uniform ``size``-tap average ``1 / size``; one factor of :func:`box_kernel`."""
-    if int(size) != size or size < 1:
-        raise PixelwiseError(f"box kernel size {size} must be a whole number >= 1.")
-    return torch.full((int(size),), 1.0 / size, dtype=torch.float64)
-
-
-def box_kernel(size: int) -> torch.Tensor:
-    """Uniform ``size x size`` kernel (the box blur), normalised to sum 1: the outer product ``b b^T`` of
-    :func:`box_kernel_1d`."""
-    b = box_kernel_1d(size)
-    return torch.outer(b, b)
-
-
-def motion_kernel(length: float, angle: float = 0.0, size: int | None = None) -> torch.Tensor:
-    """Linear motion blur: a line segment of ``length`` pixels at ``angle`` degrees (counter-clockwise from
-    the horizontal), drawn by bilinear splatting of points spaced 0.1 px, normalised to sum 1."""
-    if not length > 0:
-        raise PixelwiseError(f"motion length {length} must be > 0 pixels.")
-    size = int(size) if size is not None else 2 * math.ceil(length / 2) + 1
-    c = (size - 1) / 2
-    n = max(2, int(math.ceil(length * 10)) + 1)
-    t = torch.linspace(-length / 2, length / 2, n, dtype=torch.float64)
-    theta = math.radians(angle)
-    rows = c - t * math.sin(theta)  # image rows grow downwards
-    cols = c + t * math.cos(theta)
-    k = torch.zeros(size, size, dtype=torch.float64)
-    r0, c0 = rows.floor(), cols.floor()
-    fr, fc = rows - r0, cols - c0
-    for dr, dc, w in (
-        (0, 0, (1 - fr) * (1 - fc)),
-        (1, 0, fr * (1 - fc)),
-        (0, 1, (1 - fr) * fc),
-        (1, 1, fr * fc),
-    ):
-        r, q = (r0 + dr).long(), (c0 + dc).long()
-        ok = (r >= 0) & (r < size) & (q >= 0) & (q < size)
-        k.index_put_((r[ok], q[ok]), w[ok], accumulate=True)
-    if k.sum() <= 0:
-        raise PixelwiseError(
-            f"motion kernel of length {length} does not fit in size {size}; use a larger size."
-        )
-    return k / k.sum()
+__all__ = [
+    "BOUNDARIES", "RANK_ONE_RTOL", "Blur", "box_kernel", "box_kernel_1d", "gaussian_kernel", "gaussian_kernel_1d",
+    "motion_kernel", "rank_one_factors",
+]
 
 
 class Blur(LinearOperator):
@@ -207,7 +156,7 @@ class Blur(LinearOperator):
             if self._circular_in_space():  # the periodic extension, then the two 1-D passes
                 weights = self._weights(x)
                 x = F.pad(x, self._padding(), mode="circular")  # (N, C, H + kh - 1, W + kw - 1)
-                return _correlate_separable(x, weights["u_flipped"], weights["v_flipped"], (0, 0, 0, 0))
+                return correlate_separable(x, weights["u_flipped"], weights["v_flipped"], (0, 0, 0, 0))
             k = self.otf(x.shape, x.dtype)
             return torch.fft.irfft2(torch.fft.rfft2(x) * k, s=x.shape[-2:])
         if self.boundary == "valid" and (x.shape[-2] < kh or x.shape[-1] < kw):
@@ -218,9 +167,9 @@ class Blur(LinearOperator):
         left, right, top, bottom = self._padding()
         weights = self._weights(x)
         if not self._separable(x):
-            return _correlate_planes(x, weights["flipped"], (left, right, top, bottom))  # (N, C, H', W')
+            return correlate_planes(x, weights["flipped"], (left, right, top, bottom))  # (N, C, H', W')
         # flip(k) = flip(u) flip(v)^T
-        return _correlate_separable(x, weights["u_flipped"], weights["v_flipped"], (left, right, top, bottom))
+        return correlate_separable(x, weights["u_flipped"], weights["v_flipped"], (left, right, top, bottom))
 
     def A_adjoint(self, y):  # noqa: N802
         check_image(y, "Blur.A_adjoint")
@@ -233,29 +182,29 @@ class Blur(LinearOperator):
             if self._circular_in_space():  # the periodic correlation with k: A's wrap-around mirrored
                 self._check(y, "Blur.A_adjoint")
                 weights = self._weights(y)
-                return _correlate_separable(F.pad(y, pad, mode="circular"), weights["u"], weights["v"], (0, 0, 0, 0))
+                return correlate_separable(F.pad(y, pad, mode="circular"), weights["u"], weights["v"], (0, 0, 0, 0))
             k = self.otf(y.shape, y.dtype)
             return torch.fft.irfft2(torch.fft.rfft2(y) * k.conj(), s=y.shape[-2:])
         weights = self._weights(y)
         if self._separable(y):  # k = u v^T
-            return _correlate_separable(y, weights["u"], weights["v"], pad)  # (N, C, H, W)
+            return correlate_separable(y, weights["u"], weights["v"], pad)  # (N, C, H, W)
         n, c, h, w = y.shape
-        if self.boundary == "valid" and n * c >= _LANES:
+        if self.boundary == "valid" and n * c >= LANES:
             # torch's CPU depthwise conv_transpose2d is fast only with a register of planes (~70x slower on one
             # 512x512 image); with one, it spares the padded copy of y
             x = F.conv_transpose2d(y.reshape(1, n * c, h, w), weights["flipped"].expand(n * c, 1, kh, kw),
                                    groups=n * c)  # (1, N*C, H + kh - 1, W + kw - 1)
             return x.view(n, c, h + kh - 1, w + kw - 1)
-        return _correlate_planes(y, weights["kernel"], pad)  # (N, C, H, W)
+        return correlate_planes(y, weights["kernel"], pad)  # (N, C, H, W)
 
     def _separable(self, x) -> bool:
         """Whether A and A^T on ``x`` take the two 1-D passes: for a rank-one kernel of at least
-        ``_SEPARABLE_TAPS`` entries, or of any size on fewer than ``_LANES`` planes (where the 2-D path copies
+        ``_SEPARABLE_TAPS`` entries, or of any size on fewer than ``LANES`` planes (where the 2-D path copies
         the image into strips)."""
         if self._factors is None:
             return False
         kh, kw = self.kernel.shape
-        return kh * kw >= _SEPARABLE_TAPS or x.shape[0] * x.shape[1] < _LANES
+        return kh * kw >= _SEPARABLE_TAPS or x.shape[0] * x.shape[1] < LANES
 
     def _circular_in_space(self) -> bool:
         """Whether the circular A and A^T take the periodic padding and the two 1-D passes instead of the FFT:
@@ -292,34 +241,7 @@ class Blur(LinearOperator):
         )  # y[i] is centred on x[i + kh-1-ch]
 
 
-# a kernel is rank one when its second singular value is at most this times max(kh, kw) times the first. The
-# SVD leaves s2 <= ~4 eps s1 on exact outer products (Gaussians up to 121 x 121, boxes, random factors) and a
-# motion line tilted by 0.001 degrees has s2 = 2e-5 s1: only true outer products pass, and their two passes
-# equal the 2-D convolution to float64 round-off
-RANK_ONE_RTOL = 10 * torch.finfo(torch.float64).eps
-
-
-def rank_one_factors(kernel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """``(u, v)`` (float64, (kh,) and (kw,)) with ``kernel = u v^T`` if the kernel is rank one, else None.
-
-    Rank one means ``s2 <= RANK_ONE_RTOL max(kh, kw) s1`` for the singular values ``s1 >= s2`` of the
-    float64 kernel; the factors are then the first singular pair scaled by ``sqrt(s1)``, signed so that the
-    largest entry of ``u`` is positive (Szeliski 2022, Sec. 3.2.1: a kernel is separable iff only its
-    first singular value is non-zero).
-    """
-    kernel = torch.as_tensor(kernel, dtype=torch.float64)
-    left, s, right = torch.linalg.svd(kernel)  # (kh, kh), (min(kh, kw),), (kw, kw)
-    if len(s) > 1 and s[1] > RANK_ONE_RTOL * max(kernel.shape) * s[0]:
-        return None
-    u, v = left[:, 0] * s[0].sqrt(), right[0] * s[0].sqrt()
-    if u[u.abs().argmax()] < 0:
-        u, v = -u, -v
-    return u, v
-
-
-# planes per vector register of torch's CPU depthwise convolution (AVX-512 float32); fewer planes leave lanes idle
-_LANES = 16
-# kernel entries from which the two 1-D passes beat the 2-D pass on _LANES planes or more (Blur._separable;
+# kernel entries from which the two 1-D passes beat the 2-D pass on LANES planes or more (Blur._separable;
 # float32, one thread, 16 x 256 x 256: about even at 7 x 7, faster from 9 x 9, ~1.8x at 13 x 13); on fewer planes,
 # where the 2-D path copies the image into strips, they were faster from 3 x 3 on (1 x 512 x 512)
 _SEPARABLE_TAPS = 64
@@ -329,73 +251,3 @@ _SEPARABLE_TAPS = 64
 # float32, 2 threads, on 1 x 512 x 512 and 16 x 256 x 256: the passes 2.0-4.7x faster at 7 x 7, 1.7-2.0x at
 # 13 x 13, 1.2-1.5x at 25 x 25, the FFT 1.3-1.6x faster at 49 x 49; both agree to 6e-7)
 _CIRCULAR_SPATIAL_TAPS = 64
-
-
-def _correlate_planes(x: torch.Tensor, kernel: torch.Tensor, pad: tuple[int, int, int, int]) -> torch.Tensor:
-    """The 'valid' correlation of every (n, c) plane of ``x`` zero-padded by ``pad`` (left, right, top, bottom)
-    with ``kernel`` (kh, kw): ``(N, C, H, W) -> (N, C, H + top + bottom - kh + 1, W + left + right - kw + 1)``.
-
-    One depthwise ``conv2d`` call with the N*C planes as its channels (``groups``), as deepinv's ``conv2d``
-    does. torch's CPU depthwise kernel vectorises over channels, so this layout is ~13x faster than the batch
-    of single-channel images as a batch (a 1-in 1-out convolution). When there are fewer than ``_LANES``
-    planes, each plane is cut into horizontal strips that overlap by kh - 1 rows and the strips become the
-    channels: every output is the same sum of the same products (bit-identical), ~6x faster on one image.
-    """
-    n, c, h, w = x.shape
-    kh, kw = kernel.shape
-    left, right, top, bottom = pad
-    hp, wp = h + top + bottom, w + left + right
-    ho, wo = hp - kh + 1, wp - kw + 1
-    planes = n * c
-    strips = max(1, min(-(-_LANES // planes), ho // max(kh, 8)))  # strips no shorter than the kernel
-    hs = -(-ho // strips)  # output rows per strip (the last strip may run past the image: cropped below)
-    extra = strips * hs - ho  # zero rows appended so that every strip has hs + kh - 1 input rows
-    # zeros that conv2d adds itself (no copy of the image): the same number on both sides, at most half the
-    # kernel (beyond that torch's CPU depthwise path is ~20x slower), and no rows when there are strips
-    side = min(left, right, kw // 2)
-    ends = min(top, bottom, kh // 2) if strips == 1 else 0
-    pad = (left - side, right - side, top - ends, bottom + extra - ends)
-    if any(pad):
-        x = F.pad(x, pad)
-    rows, cols = x.shape[-2:]
-    x = x.contiguous().view(planes, rows, cols)  # (P, Hp + extra - 2 ends, Wp - 2 side)
-    # strip s of plane p holds the padded rows [s hs, s hs + hs + kh - 1): (1, P*S, hs + kh - 1 - 2 ends, .)
-    x = x.as_strided((planes, strips, hs + kh - 1 - 2 * ends, cols), (x.stride(0), hs * cols, cols, 1))
-    x = x.reshape(1, planes * strips, hs + kh - 1 - 2 * ends, cols)
-    out = F.conv2d(x, kernel.expand(planes * strips, 1, kh, kw), padding=(ends, side), groups=planes * strips)
-    out = out.view(planes, strips * hs, wo)[:, :ho]  # (P, Ho, Wo)
-    return out.reshape(n, c, ho, wo)
-
-
-def _correlate_separable(
-    x: torch.Tensor, column: torch.Tensor, row: torch.Tensor, pad: tuple[int, int, int, int]
-) -> torch.Tensor:
-    """:func:`_correlate_planes` with the rank-one kernel ``column row^T`` (``column`` (kh,), ``row`` (kw,)): a
-    horizontal then a vertical 1-D correlation, kh + kw products per output instead of kh kw.
-
-    torch's CPU depthwise convolution (oneDNN) vectorises over channels that lie next to each other in memory
-    and reorders a planar (N, C, H, W) input into that order and back at each call; for a 1-D kernel this costs
-    more than the sums (one 13-tap pass over 16 planar 256 x 256 planes took as long as the 13 x 13 2-D pass).
-    So each pass picks channels that suit it. The horizontal pass takes the P*H image rows (P = N*C) as the
-    channels of ``(1, P*H, 1, W)`` (on 16 planes ~1.4x faster than the planes as channels); as in
-    :func:`_correlate_planes`, conv2d pads at most half the kernel there and a copy pads the rest. The vertical
-    pass reads the planar ``(P, H, W')`` memory as a channels-last ``(P, W', H, 1)`` tensor, the image columns
-    being the channels, with no reorder at all; it pads any number of rows at no extra cost and writes its
-    output in the same planar order.
-    """
-    n, c, h, w = x.shape
-    kh, kw = len(column), len(row)
-    left, right, top, bottom = pad
-    lanes = n * c * h
-    x = x.reshape(1, lanes, 1, w)  # (1, P*H, 1, W)
-    side = min(left, right, kw // 2)
-    if left != side or right != side:
-        x = F.pad(x, (left - side, right - side))
-    x = F.conv2d(x, row.view(1, 1, 1, kw).expand(lanes, 1, 1, kw), padding=(0, side), groups=lanes)  # (1, P*H, 1, W')
-    wo = x.shape[-1]
-    x = x.view(n * c, h, wo).as_strided((n * c, wo, h, 1), (h * wo, 1, wo, wo))  # (P, W', H, 1) channels-last
-    ends = max(top, bottom)
-    x = F.conv2d(x, column.view(1, 1, kh, 1).expand(wo, 1, kh, 1), padding=(ends, 0), groups=wo)  # (P, W', H'', 1)
-    if top != bottom:  # an even kernel with the zero boundary: one extra row of output at one end
-        x = x[:, :, ends - top : x.shape[2] - (ends - bottom)]
-    return x.permute(0, 3, 2, 1).reshape(n, c, x.shape[2], wo)  # (N, C, H', W'): a view when x is channels-last
