@@ -1,49 +1,60 @@
-"""Checkpoints: weights in safetensors, loop state through ``torch.load(weights_only=True)``.
+"""Checkpoints: weights in safetensors, the loop's state through ``torch.load(weights_only=True)``.
 
-Every file is written atomically (temporary file in the same folder, then ``os.replace``), so an
-interrupted write never leaves a broken checkpoint behind.
+Every file is written atomically (:func:`pixelwise.train.files.atomic_write`), so an interrupted or failed write
+(a killed process, a full disk) never leaves a broken file under a checkpoint's name; a write that fails is
+reported in one sentence and the previous checkpoint stays. A damaged or truncated file is refused in one
+sentence naming it.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
 from pixelwise.errors import PixelwiseError
+from pixelwise.train.files import atomic_write
 
 
-def _atomic(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+def _first_line(err: Exception) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0][:120]
+
+
+def _write(path: Path, write) -> None:
     try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        atomic_write(path, write)
+    except OSError as err:
+        raise PixelwiseError(f"cannot write checkpoint {path} ({err.strerror or err}); the previous checkpoint is "
+                             "kept: free some space (or fix the folder's permissions) and --resume.") from None
 
 
-def save_weights(model: torch.nn.Module, path: str | Path) -> None:
-    """Write the model's state dict (parameters and buffers) as safetensors, atomically."""
-    state = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
-    _atomic(Path(path), lambda tmp: save_file(state, tmp))
+def weights_of(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A detached, contiguous copy of the model's state dict (parameters and buffers)."""
+    return {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
 
 
-def load_weights(model: torch.nn.Module, path: str | Path, strict: bool = True) -> torch.nn.Module:
-    """Load safetensors weights into ``model`` (the only way pixelwise models get trained weights)."""
+def save_weights(model: torch.nn.Module | dict, path: str | Path) -> None:
+    """Write the model's state dict (or a state dict) as safetensors, atomically."""
+    state = weights_of(model) if isinstance(model, torch.nn.Module) else model
+    _write(Path(path), lambda tmp: save_file(state, tmp))
+
+
+def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file, or one sentence naming a missing or damaged file."""
     path = Path(path)
     if not path.is_file():
         raise PixelwiseError(f"weights file {path} does not exist; train a model first or check the run folder.")
     try:
-        state = load_file(str(path))
-    except Exception as err:  # safetensors raises its own error types
-        raise PixelwiseError(f"cannot read weights {path} ({err}); "
-                             f"the file is damaged, retrain or use another.") from None
+        return load_file(str(path))
+    except Exception as err:  # noqa: BLE001 (safetensors raises its own error types)
+        raise PixelwiseError(f"cannot read weights {path} ({_first_line(err)}); the file is damaged "
+                             "or truncated: retrain, or use another checkpoint (e.g. --which last).") from None
+
+
+def load_weights(model: torch.nn.Module, path: str | Path, strict: bool = True) -> torch.nn.Module:
+    """Load safetensors weights into ``model`` (the only way pixelwise models get trained weights)."""
+    state = read_weights(path)
     try:
         model.load_state_dict(state, strict=strict)
     except RuntimeError as err:
@@ -54,9 +65,20 @@ def load_weights(model: torch.nn.Module, path: str | Path, strict: bool = True) 
 
 
 def save_state(state: dict, path: str | Path) -> None:
-    """Optimizer and loop state (tensors, numbers, strings, lists, dicts), atomically."""
-    _atomic(Path(path), lambda tmp: torch.save(state, tmp))
+    """The loop's state (tensors, numbers, strings, lists, dicts), atomically."""
+    _write(Path(path), lambda tmp: torch.save(state, tmp))
 
 
 def load_state(path: str | Path) -> dict:
-    return torch.load(path, map_location="cpu", weights_only=True)
+    """The loop's state, or one sentence naming a missing, damaged or truncated file."""
+    path = Path(path)
+    if not path.is_file():
+        raise PixelwiseError(f"checkpoint {path} does not exist; start a new run without --resume.")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 (pickle, zip and torch errors alike)
+        raise PixelwiseError(f"cannot read checkpoint {path} ({_first_line(err)}); the file is damaged "
+                             "or truncated: start the run again (--overwrite).") from None
+    if not isinstance(state, dict):
+        raise PixelwiseError(f"checkpoint {path} does not hold a training state; start the run again (--overwrite).")
+    return state

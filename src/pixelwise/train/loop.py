@@ -1,22 +1,33 @@
-"""A plain training loop: ``fit(model, loss_fn, train_batches, validate, config)``.
+"""A plain training loop: ``fit(model, loss_fn, train_batches, steps_per_epoch, validate, config)``.
 
-No trainer class: the loop below is the whole story. Adam (with optional weight decay), a learning-rate
-schedule computed from progress, validation after every epoch, the best checkpoint by a monitored
-metric, early stopping, a time budget in minutes, atomic checkpoints and ``resume``.
+No trainer class: :func:`fit` is the whole story. Adam (with optional weight decay), a learning-rate schedule
+computed from progress, validation after every epoch, the best checkpoint by a monitored metric, early
+stopping, a time budget in minutes, atomic checkpoints and ``resume``.
+
+Batches come from a function ``train_batches(epoch, generator)`` whose randomness all comes from the loop's
+``generator`` (what makes runs reproducible), or from any iterable of ``(input, target)`` pairs, such as a
+``torch.utils.data.DataLoader`` (its own ``generator``, if it has one, is saved with the checkpoints too).
 
 Optionally an exponential moving average of the weights (``ema``, as used for DDPM by Ho et al. 2020 and
 for sampling in most generative models): theta_ema <- d theta_ema + (1 - d) theta after every step, with
 the warm-up d_k = min(ema, (1 + k) / (10 + k)) so that early averages are not dominated by the random
-initialisation. The average is what is validated and saved as ``last``/``best``; the raw training weights
-go to ``last_train.safetensors`` for ``resume``.
+initialisation. The average is what is validated and saved as ``last``/``best``.
 
 Time budget: after the first few steps the loop measures the step time and plans how many epochs fit in
 the budget (validation included); after each epoch it plans again from the measured epoch time, and it
 never starts an epoch it expects to overrun. The schedule is stretched to the planned length.
+
+Checkpoints, after every epoch, in this order: ``last_state.pt`` (everything ``resume`` needs: the weights, the
+average, the optimizer, every random generator, the loss's own state and the history; one atomic file, the
+commit), then ``best.safetensors`` (when the epoch improved), ``last.safetensors`` and ``history.csv``. A
+kill at any moment leaves the last committed epoch whole; ``resume`` rewrites the files after it from the state,
+then goes on. In ``deterministic`` mode an interrupted and resumed run ends with exactly the weights and history
+of an uninterrupted one (bitwise on a CPU).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import time
@@ -28,52 +39,10 @@ import torch
 
 from pixelwise.errors import NonFiniteLossError, PixelwiseError
 from pixelwise.train.allocator import tune_malloc
-from pixelwise.train.checkpoint import load_state, load_weights, save_state, save_weights
-from pixelwise.train.runs import write_csv
-from pixelwise.train.schedule import SCHEDULES, learning_rate
-
-
-@dataclass
-class FitConfig:
-    epochs: int = 20  # the number of epochs, or the upper bound when ``minutes`` is set
-    minutes: float | None = None  # time budget; the loop plans the epochs to end within it
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    betas: tuple[float, float] = (0.9, 0.999)  # Adam's; GANs use (0.5, 0.999) after Radford et al. 2016
-    schedule: str = "cosine"
-    warmup_steps: int = 0  # linear learning-rate warm-up (train.schedule), at most a fifth of the planned steps
-    patience: int | None = None  # stop after this many epochs without improvement of ``monitor``
-    monitor: str = "val_iou"
-    mode: str = "max"  # "max" or "min" for ``monitor``
-    seed: int = 0
-    deterministic: bool = False
-    progress: bool = True
-    grad_clip: float | None = None
-    ema: float | None = None  # decay of an exponential moving average of the weights, e.g. 0.999; None: off
-    compile: bool = False  # train through torch.compile (inductor); validation and checkpoints use the plain model
-
-    def __post_init__(self):
-        if self.epochs < 1:
-            raise PixelwiseError(f"epochs={self.epochs} must be >= 1.")
-        if self.minutes is not None and not self.minutes > 0:
-            raise PixelwiseError(f"minutes={self.minutes} must be > 0.")
-        if not self.lr > 0:
-            raise PixelwiseError(f"lr={self.lr} must be > 0, e.g. 1e-3.")
-        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
-            raise PixelwiseError(f"betas={self.betas} must be two numbers in [0, 1), e.g. (0.9, 0.999).")
-        self.betas = (float(self.betas[0]), float(self.betas[1]))
-        if self.weight_decay < 0:
-            raise PixelwiseError(f"weight_decay={self.weight_decay} must be >= 0.")
-        if self.schedule not in SCHEDULES:
-            raise PixelwiseError(f"schedule={self.schedule!r} is not known; use one of {', '.join(SCHEDULES)}.")
-        if int(self.warmup_steps) != self.warmup_steps or self.warmup_steps < 0:
-            raise PixelwiseError(f"warmup_steps={self.warmup_steps} must be a whole number >= 0 (0: no warm-up).")
-        if self.patience is not None and self.patience < 1:
-            raise PixelwiseError(f"patience={self.patience} must be >= 1 (or unset to train to the end).")
-        if self.mode not in ("max", "min"):
-            raise PixelwiseError(f"mode={self.mode!r} must be 'max' or 'min'.")
-        if self.ema is not None and not 0 <= self.ema < 1:
-            raise PixelwiseError(f"ema={self.ema} must be a decay in [0, 1), e.g. 0.999 (or unset for none).")
+from pixelwise.train.checkpoint import load_state, save_state, save_weights, weights_of
+from pixelwise.train.config import FitConfig
+from pixelwise.train.files import write_csv
+from pixelwise.train.schedule import learning_rate
 
 
 @dataclass
@@ -86,159 +55,273 @@ class FitResult:
     steps: int = 0
 
 
-def seed_everything(seed: int, deterministic: bool = False) -> None:
-    torch.manual_seed(seed)
-    if deterministic:
-        torch.use_deterministic_algorithms(True, warn_only=True)
+@dataclass
+class _Loop:
+    """What the loop carries from epoch to epoch (and a checkpoint carries across processes)."""
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    generator: torch.Generator
+    ema: torch.nn.Module | None
+    loss_fn: Callable
+    loader_generator: torch.Generator | None
+    config: FitConfig
+    monitor: str
+    sign: float
+    steps_per_epoch: int
+    epoch: int = 0  # the next epoch to train (0-based)
+    step: int = 0
+    planned_steps: int = 0
+    best_score: float = -math.inf
+    since_best: int = 0
+    best_epoch: int = -1
+    history: list = field(default_factory=list)
+    seconds_before: float = 0.0
+    first_plan_done: bool = False  # a time budget is first planned during the first epoch this process trains
+
+    @property
+    def evaluated(self) -> torch.nn.Module:
+        return self.model if self.ema is None else self.ema
+
+    @property
+    def max_steps(self) -> int:
+        return self.config.epochs * self.steps_per_epoch
 
 
-def fit(model: torch.nn.Module, loss_fn: Callable, train_batches: Callable[[int, torch.Generator], Iterable],
-        steps_per_epoch: int, validate: Callable[[torch.nn.Module], dict], config: FitConfig,
-        run_dir: str | Path | None = None, resume: bool = False, log: Callable[[str], None] = print) -> FitResult:
+def fit(model: torch.nn.Module, loss_fn: Callable, train_batches: Callable | Iterable,
+        steps_per_epoch: int | None = None, validate: Callable[[torch.nn.Module], dict] | None = None,
+        config: FitConfig | None = None, run_dir: str | Path | None = None, resume: bool = False,
+        log: Callable[[str], None] = print) -> FitResult:
     """Train ``model`` and return the history.
 
     Args:
         loss_fn: ``loss_fn(model_output, target) -> scalar``.
-        train_batches: ``train_batches(epoch, generator)`` yields (input, target) pairs for one epoch;
-            all its randomness must come from ``generator`` (that is what makes runs reproducible).
-        steps_per_epoch: the number of batches it yields.
-        validate: ``validate(model) -> {"val_loss": ..., "val_iou": ...}`` (the model is in eval mode).
-        run_dir: where ``checkpoints/`` and ``history.csv`` go (none written if None).
-        resume: continue from ``run_dir/checkpoints/last_*``.
+        train_batches: ``train_batches(epoch, generator)`` yielding (input, target) pairs for one epoch, all
+            its randomness from ``generator``; or an iterable of such pairs (a ``DataLoader``), one pass an epoch.
+        steps_per_epoch: the number of batches an epoch yields (default: ``len(train_batches)``).
+        validate: ``validate(model) -> {"val_loss": ..., ...}`` (the model is in eval mode, under no_grad);
+            None: no validation.
+        config: the loop's settings (:class:`FitConfig`). The monitored metric defaults to ``val_loss`` (or
+            ``train_loss`` without ``validate``), minimised; a metric not named ``*loss`` is maximised.
+        run_dir: where ``checkpoints/`` and ``history.csv`` go (nothing is written if None).
+        resume: continue from ``run_dir/checkpoints/last_state.pt``.
     """
     from tqdm.auto import tqdm
 
+    config = config or FitConfig()
+    epoch_batches, steps_per_epoch, loader_generator = _batch_source(train_batches, steps_per_epoch)
+    monitor = config.monitor or ("val_loss" if validate is not None else "train_loss")
+    mode = config.mode or ("min" if monitor.endswith("loss") else "max")
     tune_malloc()  # freed activations are reused by the next step instead of faulting in again
-    seed_everything(config.seed, config.deterministic)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=config.betas,
-                                 weight_decay=config.weight_decay)
-    generator = torch.Generator().manual_seed(config.seed)
     ckpt = Path(run_dir) / "checkpoints" if run_dir is not None else None
-    sign = 1.0 if config.mode == "max" else -1.0
-    result = FitResult()
-    max_steps = config.epochs * steps_per_epoch
-    start_epoch, step, planned_steps, elapsed_before = 0, 0, max_steps, 0.0
-    best_score, since_best = -math.inf, 0
-    ema_model = _frozen_copy(model) if config.ema is not None else None
+    with _determinism(config.deterministic):
+        torch.manual_seed(config.seed)
+        loop = _Loop(model, torch.optim.Adam(model.parameters(), lr=config.lr, betas=config.betas,
+                                             weight_decay=config.weight_decay),
+                     torch.Generator().manual_seed(config.seed), _frozen_copy(model) if config.ema else None,
+                     loss_fn, loader_generator, config, monitor, 1.0 if mode == "max" else -1.0, steps_per_epoch)
+        loop.planned_steps = loop.max_steps
+        if resume:
+            _resume(loop, ckpt, run_dir, log)
+        forward = _compiled(model, log) if config.compile else model  # shares the parameters of ``model``
+        budget = config.minutes * 60 if config.minutes is not None else None
+        t0 = time.perf_counter() - loop.seconds_before
+        stopped = None
+        while loop.step < loop.planned_steps:
+            bar = tqdm(total=min(steps_per_epoch, loop.planned_steps - loop.step), disable=not config.progress,
+                       leave=False, desc=f"epoch {loop.epoch + 1}/{_epochs(loop)}", dynamic_ncols=True)
+            t_epoch = time.perf_counter()
+            losses, lr = _train_epoch(loop, forward, epoch_batches, bar, budget, t0, ckpt)
+            bar.close()
+            improved = _end_epoch(loop, validate, losses, lr, t_epoch, budget, t0)
+            if ckpt is not None:
+                _save_checkpoint(loop, ckpt, improved, time.perf_counter() - t0)
+            row = loop.history[-1]
+            log(f"epoch {row['epoch']}/{_epochs(loop)}: loss {row['train_loss']:.4f} "
+                + " ".join(f"{k} {_fmt(v)}" for k, v in row.items() if k.startswith("val_"))
+                + f" ({row['seconds']:.1f}s)")
+            loop.epoch += 1
+            if config.patience is not None and loop.since_best >= config.patience:
+                stopped = "early_stopping"
+                break
+        if stopped is None:
+            stopped = "budget" if budget is not None and loop.planned_steps < loop.max_steps else "epochs"
+    best_value = loop.sign * loop.best_score if loop.best_score > -math.inf else float("nan")
+    return FitResult(loop.history, loop.best_epoch, best_value, stopped, time.perf_counter() - t0, loop.step)
 
-    if resume:
-        if ckpt is None:
-            raise PixelwiseError("resume needs a run folder with checkpoints.")
-        state = load_state(ckpt / "last_state.pt")
-        if ema_model is not None:
-            load_weights(model, ckpt / "last_train.safetensors")
-            load_weights(ema_model, ckpt / "last.safetensors")
-        else:
-            load_weights(model, ckpt / "last.safetensors")
-        optimizer.load_state_dict(state["optimizer"])
-        generator.set_state(state["generator"])
-        start_epoch, step = state["epoch"] + 1, state["step"]
-        # a fixed number of epochs may be raised on resume; a time budget is planned again from measured steps
-        planned_steps = state["planned_steps"] if config.minutes is not None else max_steps
-        best_score, since_best = state["best_score"], state["since_best"]
-        result.history, result.best_epoch = list(state["history"]), state["best_epoch"]
-        result.best_value = sign * best_score if best_score > -math.inf else float("nan")
-        elapsed_before = state["seconds"]
-        done = sum(row["steps"] for row in result.history)
-        if config.minutes is not None and planned_steps <= step < max_steps and done > 0:
-            # the saved plan is used up (the run ended by its budget): a larger budget is planned again from
-            # the pace measured so far (validation included), if at least one more epoch fits in it
-            per_step = sum(row["seconds"] for row in result.history) / done
-            remaining = config.minutes * 60 - elapsed_before
-            if remaining > per_step * steps_per_epoch:
-                planned_steps = _plan(remaining, step, per_step, 0.0, steps_per_epoch, max_steps)
-        if step < planned_steps:
-            log(f"resuming at epoch {start_epoch + 1} of {_epochs(planned_steps, steps_per_epoch)}")
-        else:
-            log(f"nothing to resume: the run has finished its {len(result.history)} epochs (raise the epochs or "
-                "the time budget to train on)")
 
-    forward = _compiled(model, log) if config.compile else model  # shares the parameters of ``model``
-    budget = config.minutes * 60 if config.minutes is not None else None
-    t0 = time.perf_counter() - elapsed_before
-    epoch, validation_seconds, first_plan_done = start_epoch, None, False
-    while step < planned_steps:
-        model.train()
-        t_epoch = time.perf_counter()
-        losses = []
-        bar = tqdm(total=min(steps_per_epoch, planned_steps - step), disable=not config.progress, leave=False,
-                   desc=f"epoch {epoch + 1}/{_epochs(planned_steps, steps_per_epoch)}", dynamic_ncols=True)
-        for i, (x, y) in enumerate(train_batches(epoch, generator)):
-            warmup = min(config.warmup_steps, planned_steps // 5)  # a short run is not all warm-up
-            lr = learning_rate(config.schedule, config.lr, step, planned_steps, warmup_steps=warmup)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            loss = loss_fn(forward(x), y)
-            if not torch.isfinite(loss):
-                kept = f"; the last good checkpoint {ckpt / 'last.safetensors'} is kept" if ckpt else ""
-                raise NonFiniteLossError(f"the loss became {loss.item()} at epoch {epoch + 1}, step {i + 1}{kept}; "
-                                         f"lower the learning rate (now {config.lr:g}) or check the data.")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if config.grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            optimizer.step()
-            step += 1
-            if ema_model is not None:
-                ema_update(ema_model, model, min(config.ema, (1 + step) / (10 + step)))
-            losses.append(loss.item())
-            bar.update(1)
-            last = result.history[-1].get(config.monitor) if result.history else None
-            bar.set_postfix(loss=f"{losses[-1]:.4f}", **{config.monitor: "-" if last is None else _fmt(last)})
-            if i == 0:
-                t_first = time.perf_counter()  # the end of the first step (warm-up, and compilation)
-            if budget is not None and not first_plan_done and i == min(3, steps_per_epoch - 1):
-                # first plan from the measured step time, without the first step when there are others (it
-                # warms up, and compiles); validation is guessed at a tenth of an epoch until it is measured
-                per_step = (time.perf_counter() - (t_first if i else t_epoch)) / max(i, 1)
-                planned_steps = _plan(budget - (time.perf_counter() - t0), step, per_step,
-                                      0.1 * per_step * steps_per_epoch, steps_per_epoch, max_steps)
-                first_plan_done = True
-                bar.set_description(f"epoch {epoch + 1}/{_epochs(planned_steps, steps_per_epoch)}")
-            if step >= planned_steps:
-                break  # the budget ends inside this epoch
-        bar.close()
-        train_seconds = time.perf_counter() - t_epoch
-        model.eval()
-        evaluated = model if ema_model is None else ema_model
-        with torch.no_grad():
-            metrics = validate(evaluated)
-        epoch_seconds = time.perf_counter() - t_epoch
-        validation_seconds = epoch_seconds - train_seconds
-        row = {"epoch": epoch + 1, "steps": len(losses), "train_loss": sum(losses) / max(len(losses), 1), **metrics,
-               "lr": lr, "seconds": round(epoch_seconds, 3)}
-        result.history.append(row)
-        score = sign * float(metrics.get(config.monitor, float("nan")))
-        improved = score > best_score
-        if improved:
-            best_score, since_best, result.best_epoch, result.best_value = score, 0, epoch + 1, sign * score
-        else:
-            since_best += 1
-        if budget is not None and step < planned_steps:
-            planned_steps = _plan(budget - (time.perf_counter() - t0), step, train_seconds / max(len(losses), 1),
-                                  validation_seconds, steps_per_epoch, max_steps)
-        if ckpt is not None:
-            save_weights(evaluated, ckpt / "last.safetensors")
-            if ema_model is not None:
-                save_weights(model, ckpt / "last_train.safetensors")
-            if improved:
-                save_weights(evaluated, ckpt / "best.safetensors")
-            save_state({"optimizer": optimizer.state_dict(), "generator": generator.get_state(), "epoch": epoch,
-                        "step": step, "planned_steps": planned_steps, "best_score": best_score,
-                        "since_best": since_best, "best_epoch": result.best_epoch, "history": result.history,
-                        "seconds": time.perf_counter() - t0, "config": _plain(asdict(config))},
-                       ckpt / "last_state.pt")
-            write_csv(Path(run_dir) / "history.csv", result.history)
-        log(f"epoch {epoch + 1}/{_epochs(planned_steps, steps_per_epoch)}: loss {row['train_loss']:.4f} "
-            + " ".join(f"{k} {_fmt(v)}" for k, v in metrics.items()) + f" ({epoch_seconds:.1f}s)")
-        if config.patience is not None and since_best >= config.patience:
-            result.stopped = "early_stopping"
-            break
-        epoch += 1
+def _batch_source(train_batches, steps_per_epoch: int | None):
+    """``(epoch_batches(epoch, generator), steps per epoch, the iterable's own generator)``."""
+    if callable(train_batches) and not hasattr(train_batches, "__iter__"):
+        if steps_per_epoch is None:
+            raise ValueError("steps_per_epoch is needed with a batch function; give the number of batches it yields.")
+        return train_batches, int(steps_per_epoch), None
+    if steps_per_epoch is None:
+        try:
+            steps_per_epoch = len(train_batches)
+        except TypeError:
+            raise ValueError("steps_per_epoch is needed for an iterable without len(); give the number of batches "
+                             "an epoch yields.") from None
+    if steps_per_epoch < 1:
+        raise PixelwiseError("the training data gives no batch; add data or lower the batch size.")
+    return (lambda epoch, generator: iter(train_batches)), int(steps_per_epoch), getattr(train_batches, "generator",
+                                                                                         None)
+
+
+@contextlib.contextmanager
+def _determinism(on: bool):
+    """``torch.use_deterministic_algorithms`` for the loop only (the process's setting is restored after)."""
+    before, warn = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    if on:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before, warn_only=warn)
+
+
+def _train_epoch(loop: _Loop, forward: Callable, epoch_batches: Callable, bar, budget: float | None, t0: float,
+                 ckpt: Path | None) -> tuple[list[float], float]:
+    """One epoch of steps (or fewer, when the plan ends inside it); returns the losses and the last lr."""
+    config, losses = loop.config, []
+    lr = config_lr = config.lr
+    loop.model.train()
+    t_epoch, t_first = time.perf_counter(), None
+    for i, batch in enumerate(epoch_batches(loop.epoch, loop.generator)):
+        x, y = batch
+        warmup = min(config.warmup_steps, loop.planned_steps // 5)  # a short run is not all warm-up
+        lr = learning_rate(config.schedule, config_lr, loop.step, loop.planned_steps, warmup_steps=warmup)
+        for group in loop.optimizer.param_groups:
+            group["lr"] = lr
+        loss = loop.loss_fn(forward(x), y)
+        if not torch.isfinite(loss):
+            kept = ckpt / "last.safetensors" if ckpt is not None else None
+            note = f"; the last good checkpoint {kept} is kept" if kept is not None and kept.is_file() else ""
+            raise NonFiniteLossError(f"the loss became {loss.item()} at epoch {loop.epoch + 1}, step {i + 1}{note}; "
+                                     f"lower the learning rate (now {config_lr:g}) or check the data.")
+        loop.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.grad_clip:
+            torch.nn.utils.clip_grad_norm_(loop.model.parameters(), config.grad_clip)
+        loop.optimizer.step()
+        loop.step += 1
+        if loop.ema is not None:
+            ema_update(loop.ema, loop.model, min(config.ema, (1 + loop.step) / (10 + loop.step)))
+        losses.append(loss.item())
+        bar.update(1)
+        last = loop.history[-1].get(loop.monitor) if loop.history else None
+        bar.set_postfix(loss=f"{losses[-1]:.4f}", **{loop.monitor: "-" if last is None else _fmt(last)})
+        t_first = time.perf_counter() if i == 0 else t_first  # the end of the first step (warm-up, compilation)
+        if budget is not None and not loop.first_plan_done and i == min(3, loop.steps_per_epoch - 1):
+            # first plan from the measured step time, without the first step when there are others (it warms
+            # up, and compiles); validation is guessed at a tenth of an epoch until it is measured
+            per_step = (time.perf_counter() - (t_first if i else t_epoch)) / max(i, 1)
+            loop.planned_steps = _plan(budget - (time.perf_counter() - t0), loop.step, per_step,
+                                       0.1 * per_step * loop.steps_per_epoch, loop.steps_per_epoch, loop.max_steps)
+            loop.first_plan_done = True
+            bar.set_description(f"epoch {loop.epoch + 1}/{_epochs(loop)}")
+        if loop.step >= loop.planned_steps or i + 1 >= loop.steps_per_epoch:
+            break  # the budget ends inside this epoch, or an iterable longer than steps_per_epoch
+    return losses, lr
+
+
+def _end_epoch(loop: _Loop, validate: Callable | None, losses: list[float], lr: float, t_epoch: float,
+               budget: float | None, t0: float) -> bool:
+    """Validate, append the history row, track the best, re-plan a budget; returns whether the epoch improved."""
+    train_seconds = time.perf_counter() - t_epoch
+    loop.model.eval()
+    with torch.no_grad():
+        metrics = validate(loop.evaluated) if validate is not None else {}
+    epoch_seconds = time.perf_counter() - t_epoch
+    row = {"epoch": loop.epoch + 1, "steps": len(losses), "train_loss": sum(losses) / max(len(losses), 1),
+           **metrics, "lr": lr, "seconds": round(epoch_seconds, 3)}
+    if loop.monitor not in row:
+        raise ValueError(f"the monitored metric {loop.monitor!r} is not among {sorted(row)}; set FitConfig.monitor "
+                         "to one that validate() returns.")
+    loop.history.append(row)
+    score = loop.sign * float(row[loop.monitor])
+    improved = score > loop.best_score
+    if improved:
+        loop.best_score, loop.since_best, loop.best_epoch = score, 0, loop.epoch + 1
     else:
-        result.stopped = "budget" if budget is not None and planned_steps < max_steps else "epochs"
-    result.seconds, result.steps = time.perf_counter() - t0, step
-    return result
+        loop.since_best += 1
+    if budget is not None and loop.step < loop.planned_steps:
+        loop.planned_steps = _plan(budget - (time.perf_counter() - t0), loop.step,
+                                   train_seconds / max(len(losses), 1), epoch_seconds - train_seconds,
+                                   loop.steps_per_epoch, loop.max_steps)
+    return improved
+
+
+def _save_checkpoint(loop: _Loop, ckpt: Path, improved: bool, seconds: float) -> None:
+    """The state first (the commit), then the files derived from it (see the module docstring)."""
+    state = {"model": weights_of(loop.model), "ema": weights_of(loop.ema) if loop.ema is not None else None,
+             "loss": _loss_state(loop.loss_fn), "optimizer": loop.optimizer.state_dict(),
+             "generator": loop.generator.get_state(), "torch_rng": torch.get_rng_state(),
+             "loader_generator": loop.loader_generator.get_state() if loop.loader_generator is not None else None,
+             "epoch": loop.epoch, "step": loop.step, "planned_steps": loop.planned_steps,
+             "best_score": loop.best_score, "since_best": loop.since_best, "best_epoch": loop.best_epoch,
+             "history": loop.history, "seconds": seconds, "config": _plain(asdict(loop.config))}
+    save_state(state, ckpt / "last_state.pt")
+    _write_derived(loop, ckpt, best=improved)
+
+
+def _write_derived(loop: _Loop, ckpt: Path, best: bool) -> None:
+    weights = weights_of(loop.evaluated)
+    if best:
+        save_weights(weights, ckpt / "best.safetensors")
+    save_weights(weights, ckpt / "last.safetensors")
+    write_csv(ckpt.parent / "history.csv", loop.history)
+
+
+def _loss_state(loss_fn) -> dict | None:
+    """The state of a loss with parameters or buffers of its own (a discriminator, a step counter), or None."""
+    if isinstance(loss_fn, torch.nn.Module) and loss_fn.state_dict():
+        return weights_of(loss_fn)
+    return None
+
+
+def _resume(loop: _Loop, ckpt: Path | None, run_dir, log: Callable[[str], None]) -> None:
+    """Restore everything from ``last_state.pt``, rewrite the files after the commit, and plan what is left."""
+    if ckpt is None:
+        raise PixelwiseError("resume needs a run folder with checkpoints.")
+    state = load_state(ckpt / "last_state.pt")
+    if "model" not in state:
+        raise PixelwiseError(f"checkpoint {ckpt / 'last_state.pt'} was written by an older pixelwise and holds no "
+                             "weights; start the run again (--overwrite).")
+    loop.model.load_state_dict(state["model"])
+    if loop.ema is not None:
+        loop.ema.load_state_dict(state["ema"] if state["ema"] is not None else state["model"])
+    if state.get("loss") is not None and isinstance(loop.loss_fn, torch.nn.Module):
+        loop.loss_fn.load_state_dict(state["loss"])
+    loop.optimizer.load_state_dict(state["optimizer"])
+    loop.generator.set_state(state["generator"])
+    torch.set_rng_state(state["torch_rng"])
+    if loop.loader_generator is not None and state.get("loader_generator") is not None:
+        loop.loader_generator.set_state(state["loader_generator"])
+    loop.epoch, loop.step = state["epoch"] + 1, state["step"]
+    loop.best_score, loop.since_best, loop.best_epoch = state["best_score"], state["since_best"], state["best_epoch"]
+    loop.history, loop.seconds_before = list(state["history"]), state["seconds"]
+    _write_derived(loop, ckpt, best=loop.best_epoch == state["epoch"] + 1)  # what a kill may have cut short
+    _replan_on_resume(loop, state, log)
+
+
+def _replan_on_resume(loop: _Loop, state: dict, log: Callable[[str], None]) -> None:
+    """A fixed number of epochs may be raised on resume; a time budget is planned again from measured steps."""
+    config = loop.config
+    loop.planned_steps = state["planned_steps"] if config.minutes is not None else loop.max_steps
+    done = sum(row["steps"] for row in loop.history)
+    if config.minutes is not None and loop.planned_steps <= loop.step < loop.max_steps and done > 0:
+        # the saved plan is used up (the run ended by its budget): a larger budget is planned again from the
+        # pace measured so far (validation included), if at least one more epoch fits in it
+        per_step = sum(row["seconds"] for row in loop.history) / done
+        remaining = config.minutes * 60 - loop.seconds_before
+        if remaining > per_step * loop.steps_per_epoch:
+            loop.planned_steps = _plan(remaining, loop.step, per_step, 0.0, loop.steps_per_epoch, loop.max_steps)
+    if loop.step < loop.planned_steps:
+        log(f"resuming at epoch {loop.epoch + 1} of {_epochs(loop)}")
+    else:
+        log(f"nothing to resume: the run has finished its {len(loop.history)} epochs (raise the epochs or the time "
+            "budget to train on)")
 
 
 def _compiled(model: torch.nn.Module, log: Callable[[str], None]) -> Callable:
@@ -253,8 +336,7 @@ def _compiled(model: torch.nn.Module, log: Callable[[str], None]) -> Callable:
                 return compiled(x)
             except Exception as error:  # noqa: BLE001 (any backend failure: train uncompiled instead)
                 reason = (str(error).splitlines() or [""])[0][:200]
-                log(f"torch.compile failed ({type(error).__name__}: {reason}); "
-                    "training without it")
+                log(f"torch.compile failed ({type(error).__name__}: {reason}); training without it")
                 compiled = model
         return model(x)
 
@@ -278,8 +360,8 @@ def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> No
         e.copy_(b)
 
 
-def _epochs(steps: int, steps_per_epoch: int) -> int:
-    return -(-steps // steps_per_epoch)
+def _epochs(loop: _Loop) -> int:
+    return -(-loop.planned_steps // loop.steps_per_epoch)
 
 
 def _plan(remaining: float, step: int, step_seconds: float, validation_seconds: float, steps_per_epoch: int,

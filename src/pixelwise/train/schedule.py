@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-SCHEDULES = ("cosine", "onecycle", "constant")
+from pixelwise.train.config import SCHEDULES  # the one list of names
 
 
 def learning_rate(kind: str, base_lr: float, step: int, total_steps: int, warmup_fraction: float = 0.3,
