@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
+from torch.utils.data import Dataset
 
 from pixelwise.data.io import IMAGE_EXTENSIONS, image_size, is_image_file, read_image
 from pixelwise.errors import DataError
@@ -86,8 +88,12 @@ def binarise(mask: np.ndarray, threshold: int) -> np.ndarray:
     return (mask > threshold).astype(np.uint8)
 
 
-class ImageMaskFolder:
+class ImageMaskFolder(Dataset):
     """Pairs of images and masks with the same stem; extensions may differ (jpg, png, bmp, tif).
+
+    A torch ``Dataset``: ``folder[i]`` is case i as tensors, the image (C, H, W) float32 in [0, 1] and the mask
+    (H, W) int64 labels, resized to ``size`` when given (images bilinear, masks as in :func:`resize_mask`), so
+    that a ``DataLoader`` can batch them. :meth:`read` gives the case at its own size as uint8 arrays.
 
     Args:
         root: folder holding ``images/`` and ``masks/``.
@@ -96,10 +102,15 @@ class ImageMaskFolder:
             "P" PNGs). A mask with a label >= K is an error naming the file.
         threshold: grey level above which a binary mask pixel is foreground (default 127).
         channels: 3 reads images as RGB, 1 as grey.
+        size: (H, W) of the tensors ``folder[i]`` returns (default: each case's own size).
     """
 
-    def __init__(self, root: str | Path, num_classes: int | None = None, threshold: int = 127, channels: int = 3):
+    def __init__(self, root: str | Path, num_classes: int | None = None, threshold: int = 127, channels: int = 3,
+                 size: tuple[int, int] | None = None):
         self.root = Path(root)
+        if size is not None and (len(size) != 2 or min(size) < 1):
+            raise DataError(f"size={size} must be (H, W) with both >= 1, e.g. (256, 256).")
+        self.size = None if size is None else (int(size[0]), int(size[1]))
         if num_classes is not None and num_classes < 2:
             raise DataError(f"num_classes={num_classes} is not a multi-class setting; "
                             f"use None for binary masks or K >= 2.")
@@ -166,6 +177,12 @@ class ImageMaskFolder:
             raise DataError(f"ids not found in {self.root}: {_short_list(missing)}; "
                             f"check the id list against the folder.")
         return [lookup[s] for s in stems]
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Case i: image (C, H, W) float32 in [0, 1] and mask (H, W) int64, at ``size`` if the folder has one."""
+        image, mask = self._read_resized(i, self.size) if self.size is not None else self.read(i)
+        x = torch.from_numpy(np.array(image)).permute(2, 0, 1).float().div_(255)  # (C, H, W), a copy PIL lets go of
+        return x, torch.from_numpy(np.array(mask)).long()
 
     def read(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         """Case i at its original size: image (H, W, C) uint8 and mask (H, W) uint8 labels."""

@@ -113,9 +113,25 @@ def load_folder_set(path: str | Path, size: int | None = None) -> ImageSet:
     return ImageSet(_from_uint8(np.stack(arrays)), labels, root.name, names)
 
 
+NAMED_SOURCES = ("mnist", "mnist-test", "digits")  # what --data may name instead of a path
+
+
 def load_image_set(source: str, size: int | None = None, cache_dir: str | Path | None = None,
-                   download: bool = True) -> ImageSet:
-    """Load ``source``: "mnist", "mnist-test", "digits", an .npz file or a folder (see the module doc)."""
+                   download: bool = True, max_images: int | None = None, seed: int = 0) -> ImageSet:
+    """Load ``source``: "mnist", "mnist-test", "digits", an .npz file or a folder (see the module doc).
+
+    ``max_images``: keep a random subset of this many images, drawn with ``seed`` and kept in their order (the
+    one subset rule of every recipe that reads image sets)."""
+    data = _load_source(source, size, cache_dir, download)
+    if max_images is not None:
+        if max_images < 1:
+            raise DataError(f"max_images={max_images} must be >= 1 (or unset for every image).")
+        if max_images < len(data):
+            data = data.subset(np.sort(np.random.default_rng(seed).permutation(len(data))[:max_images]))
+    return data
+
+
+def _load_source(source: str, size: int | None, cache_dir, download: bool) -> ImageSet:
     if source in ("mnist", "mnist-test"):
         from pixelwise.data.mnist import load_mnist
 

@@ -5,7 +5,7 @@
 - :func:`huber_loss`: ``mean(h_delta(p - t))`` with ``h(r) = r^2 / (2 delta)`` for ``|r| <= delta`` and
   ``|r| - delta / 2`` beyond (quadratic near 0, linear in the tails; scaled so the slope is 1 like L1).
 - :class:`AdversarialLoss`: the non-saturating GAN term ``BCE(D(p), 1)`` with a patch discriminator ``D``
-  trained alongside (SRGAN, Ledig et al. 2017).
+  trained alongside (SRGAN, Ledig et al. 2017); its whole state (D, D's Adam moments) is in its state dict.
 - :func:`tv_penalty`: anisotropic total variation ``mean(|x[i+1, j] - x[i, j]|) + mean(|x[i, j+1] - x[i, j]|)``
   of a prediction, a penalty added with a weight (``RestorationLoss``).
 
@@ -19,6 +19,8 @@ import torch
 from torch import nn
 
 from pixelwise.errors import PixelwiseError
+
+_bce = nn.functional.binary_cross_entropy_with_logits
 
 
 def _same(p: torch.Tensor, t: torch.Tensor) -> None:
@@ -87,40 +89,59 @@ class RestorationLoss(nn.Module):
 
 
 class AdversarialLoss(nn.Module):
-    """The generator's adversarial term with its own discriminator, trained inside the call.
+    """The generator's adversarial term with its own patch discriminator D, trained inside the call (SRGAN:
+    Ledig et al. 2017, "Photo-Realistic Single Image Super-Resolution Using a Generative Adversarial Network").
 
-    Each call first takes one Adam step on the discriminator,
-    ``L_D = BCE(D(t), 1) + BCE(D(p.detach()), 0)`` (real targets against the current predictions), then
-    returns the generator term ``L_G = BCE(D(p), 1)`` (the non-saturating loss of Goodfellow et al. 2014).
-    This is the usual alternating GAN update folded into the loss so that the plain training loop needs
-    no change. The discriminator's weights are not part of the model's checkpoint (a resumed run starts a
-    fresh discriminator).
+    In training mode each call first takes one Adam step on D,
+    ``L_D = BCE(D(t), 1) + BCE(D(p.detach()), 0)`` (real targets against the current predictions), then returns
+    the generator term ``L_G = BCE(D(p), 1)`` (the non-saturating loss of Goodfellow et al. 2014), through which
+    no gradient reaches D. Adam (Kingma and Ba 2015, Algorithm 1) is written out with its moments ``m``, ``v``
+    and step ``t`` as buffers, so that they are part of the checkpoint.
     """
 
-    def __init__(self, discriminator: nn.Module, lr: float = 1e-4):
+    def __init__(self, discriminator: nn.Module, lr: float = 1e-4, betas: tuple[float, float] = (0.5, 0.999),
+                 eps: float = 1e-8):
         super().__init__()
-        if not lr > 0:
-            raise PixelwiseError(f"discriminator lr {lr} must be > 0.")
+        if not lr > 0 or not all(0 <= b < 1 for b in betas) or not eps > 0:
+            raise ValueError(f"discriminator lr={lr} must be > 0, betas={betas} in [0, 1) and eps={eps} > 0.")
         self.discriminator = discriminator
-        self.optimizer = torch.optim.Adam(discriminator.parameters(), lr=lr, betas=(0.5, 0.999))
-        self.last_discriminator_loss = float("nan")
+        self.lr, self.betas, self.eps = float(lr), (float(betas[0]), float(betas[1])), float(eps)
+        self.register_buffer("adam_step", torch.zeros((), dtype=torch.int64))
+        self.register_buffer("last_discriminator_loss", torch.tensor(float("nan")))
+        for i, p in enumerate(discriminator.parameters()):
+            self.register_buffer(f"exp_avg_{i}", torch.zeros_like(p))
+            self.register_buffer(f"exp_avg_sq_{i}", torch.zeros_like(p))
 
     def forward(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """``(N, C, H, W)`` prediction and clean target -> the scalar generator term ``L_G``."""
         _same(prediction, target)
-        bce = nn.functional.binary_cross_entropy_with_logits
         if self.training:
-            with torch.enable_grad():
-                real, fake = self.discriminator(target), self.discriminator(prediction.detach())
-                loss_d = bce(real, torch.ones_like(real)) + bce(fake, torch.zeros_like(fake))
-                self.optimizer.zero_grad(set_to_none=True)
-                loss_d.backward()
-                self.optimizer.step()
-            self.last_discriminator_loss = loss_d.item()
-        for p in self.discriminator.parameters():  # the generator's gradient must not touch D
+            self.discriminator_step(prediction.detach(), target)
+        params = list(self.discriminator.parameters())
+        for p in params:  # the generator's gradient must not reach D
             p.requires_grad_(False)
         try:
             logits = self.discriminator(prediction)
         finally:
-            for p in self.discriminator.parameters():
+            for p in params:
                 p.requires_grad_(True)
-        return bce(logits, torch.ones_like(logits))
+        return _bce(logits, torch.ones_like(logits))
+
+    def discriminator_step(self, fake: torch.Tensor, real: torch.Tensor) -> None:
+        """One Adam step on ``L_D``; its value is kept in ``last_discriminator_loss``."""
+        params = list(self.discriminator.parameters())
+        with torch.enable_grad():
+            r, f = self.discriminator(real), self.discriminator(fake)
+            loss = _bce(r, torch.ones_like(r)) + _bce(f, torch.zeros_like(f))
+            grads = torch.autograd.grad(loss, params)
+        b1, b2 = self.betas
+        with torch.no_grad():
+            self.adam_step += 1
+            t = int(self.adam_step)
+            for i, (p, g) in enumerate(zip(params, grads, strict=True)):
+                m, v = getattr(self, f"exp_avg_{i}"), getattr(self, f"exp_avg_sq_{i}")
+                m.mul_(b1).add_(g, alpha=1 - b1)  # m_t = b1 m_{t-1} + (1 - b1) g
+                v.mul_(b2).addcmul_(g, g, value=1 - b2)  # v_t = b2 v_{t-1} + (1 - b2) g^2
+                denominator = (v / (1 - b2**t)).sqrt_().add_(self.eps)  # sqrt(v_t / (1 - b2^t)) + eps
+                p.addcdiv_(m, denominator, value=-self.lr / (1 - b1**t))  # - lr m_t / (1 - b1^t) / (...)
+            self.last_discriminator_loss.fill_(loss.detach())

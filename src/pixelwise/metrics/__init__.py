@@ -1,7 +1,8 @@
 """Metrics: per-case functions returning plain numbers, and aggregators."""
 
-from pixelwise.metrics.aggregate import aggregate, bootstrap_interval, summarise
+from pixelwise.metrics.aggregate import aggregate, bootstrap_interval, paired_summaries, summarise
 from pixelwise.metrics.image import psnr, psnr_y, rgb_to_y, ssim, ssim_y
+from pixelwise.metrics.protocols import PROTOCOLS, score
 from pixelwise.metrics.segmentation import (
     CATEGORIES,
     category,
@@ -11,6 +12,6 @@ from pixelwise.metrics.segmentation import (
     surface_distances,
 )
 
-__all__ = ["CATEGORIES", "aggregate", "bootstrap_interval", "category", "confusion", "multiclass_case",
-           "psnr", "psnr_y", "rgb_to_y", "segmentation_case", "ssim", "ssim_y", "summarise",
-           "surface_distances"]
+__all__ = ["CATEGORIES", "PROTOCOLS", "aggregate", "bootstrap_interval", "category", "confusion", "multiclass_case",
+           "paired_summaries", "psnr", "psnr_y", "rgb_to_y", "score", "segmentation_case", "ssim", "ssim_y",
+           "summarise", "surface_distances"]

@@ -46,3 +46,24 @@ def aggregate(cases: Sequence[dict], keys: Sequence[str] | None = None, confiden
         counts = Counter(c["category"] for c in cases)
         out["categories"] = {c: int(counts.get(c, 0)) for c in CATEGORIES}
     return out
+
+
+def paired_summaries(rows: Sequence[dict], methods: Sequence[str], keys: Sequence[str], reference: str, seed: int,
+                     confidence: float = 0.95, n_boot: int = 2000) -> dict:
+    """Each method's :func:`summarise` of every key over the cases (``rows[i][f"{key}_{method}"]``), and the
+    ``reference`` method's gain over each other method, paired by case.
+
+    Paired: each case's difference ``reference - other`` is one sample, so every bootstrap draw resamples the
+    same cases for both methods (the interval of the gain, not of two separate means). Every case counts.
+    Returns ``{"summary": {method: {key: ...}}, "gain": {other: {key: ..., "wins": cases where the reference
+    scores higher on the first key}}, "bootstrap": how the intervals were drawn}``.
+    """
+    summary = {m: {k: summarise([r[f"{k}_{m}"] for r in rows], confidence, n_boot, seed) for k in keys}
+               for m in methods}
+    gain = {b: {k: summarise([r[f"{k}_{reference}"] - r[f"{k}_{b}"] for r in rows], confidence, n_boot, seed)
+                for k in keys} for b in methods if b != reference}
+    for b in gain:
+        gain[b][f"{reference}_better"] = sum(r[f"{keys[0]}_{reference}"] > r[f"{keys[0]}_{b}"] for r in rows)
+    return {"summary": summary, "gain": gain,
+            "bootstrap": {"confidence": confidence, "samples": n_boot, "seed": seed,
+                          "method": "percentile bootstrap of the mean over cases; gains paired by case"}}

@@ -135,9 +135,10 @@ class PixelCNNPrior(nn.Module):
 
     @torch.no_grad()
     def sample(self, n: int, height: int, width: int, generator: torch.Generator | None = None,
-               temperature: float = 1.0) -> torch.Tensor:
+               temperature: float = 1.0, callback=None) -> torch.Tensor:
         """Ancestral sampling in raster order: k_i ~ p(k_i | k_<i) (softmax(logits / temperature)),
-        (n, height, width) int64. All randomness comes from ``generator``."""
+        (n, height, width) int64. All randomness comes from ``generator``; ``callback(i, idx)`` is called after
+        each of the height x width positions (for progress)."""
         if n < 1 or height < 1 or width < 1:
             raise ValueError(f"n={n}, height={height} and width={width} must be >= 1.")
         if not temperature > 0:
@@ -148,6 +149,8 @@ class PixelCNNPrior(nn.Module):
             for c in range(width):
                 probs = F.softmax(self(idx)[:, :, r, c] / temperature, dim=1)  # (n, K)
                 idx[:, r, c] = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+                if callback is not None:
+                    callback(r * width + c, idx)
         return idx
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from pixelwise.report.plots import plot_history, plt, save_figure
-from pixelwise.train.runs import read_csv
+from pixelwise.train.files import read_csv, write_text
 
 
 def image_grid(rows: Sequence[np.ndarray], path: str | Path, row_titles: Sequence[str] | None = None,
@@ -53,11 +53,15 @@ def latent_scatter(codes2d: np.ndarray, labels: np.ndarray | None, path: str | P
 
 
 def write_latent_report(run_dir: Path, title: str, metrics: dict, figures: Sequence[Path | None]) -> Path:
-    """report.html with the headline metrics (as JSON) and every figure."""
+    """report.html in ``run_dir`` (a run folder, or an evaluation folder without a history) with the headline
+    metrics (as JSON), the training curves when there is a history.csv, and every figure (in ``run_dir/plots``)."""
+    run_dir = Path(run_dir)
     history = read_csv(run_dir / "history.csv") if (run_dir / "history.csv").is_file() else []
     plots = run_dir / "plots"
     curves = [plot_history(history, plots / "loss.png", ["train_loss", "val_loss"], "loss", "loss"),
-              plot_history(history, run_dir / "plots" / "val_mse.png", ["val_mse"], "validation MSE", "MSE")]
+              plot_history(history, plots / "val_mse.png", ["val_mse"], "validation MSE", "MSE"),
+              plot_history(history, plots / "val_coverage.png", ["val_coverage", "val_confident"],
+                           "mode coverage of generated samples", "score")]
     shown = [f for f in [*curves, *figures] if f is not None]
     imgs = "".join(f'<p><img src="plots/{Path(f).name}" style="max-width:100%"></p>' for f in shown)
     body = html.escape(json.dumps(metrics, indent=1, default=float))
@@ -66,7 +70,7 @@ def write_latent_report(run_dir: Path, title: str, metrics: dict, figures: Seque
 <style>body{{font-family:sans-serif;max-width:1000px;margin:auto}}pre{{background:#f4f4f4;padding:8px}}</style>
 </head><body><h1>{name}: {html.escape(title)}</h1>
 <pre>{body}</pre>{imgs}</body></html>"""
-    (run_dir / "report.html").write_text(page)
+    write_text(run_dir / "report.html", page)
     return run_dir / "report.html"
 
 

@@ -1,4 +1,4 @@
-"""Segmentation reports: loss and IoU curves, galleries of good / partial / missed cases, report.html."""
+"""Segmentation reports: loss and IoU curves, galleries of good / partial / poor cases, report.html."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import numpy as np
 from scipy import ndimage
 
 from pixelwise.report.plots import plot_history, plt, save_figure
-from pixelwise.train.runs import read_csv
 
 
 def outline(mask: np.ndarray) -> np.ndarray:
@@ -45,10 +44,11 @@ def gallery(tiles, path: str | Path, title: str, columns: int = 4) -> Path | Non
     return save_figure(fig, path)
 
 
-def write_report(run_dir: Path, config, metrics: dict, tiles) -> Path:
-    plots = run_dir / "plots"
-    plots.mkdir(exist_ok=True)
-    history = read_csv(run_dir / "history.csv") if (run_dir / "history.csv").is_file() else []
+def write_report(dest: Path, config, metrics: dict, tiles, history: list[dict]) -> Path:
+    """``dest/report.html`` with the training curves (of ``history``, if any), the metrics table and the galleries
+    of good, partial and poor cases by IoU (the tiers; the case categories are counted separately)."""
+    plots = dest / "plots"
+    plots.mkdir(parents=True, exist_ok=True)
     figures = [
         plot_history(history, plots / "loss.png", ["train_loss", "val_loss"], "loss", "loss"),
         plot_history(history, plots / "val_iou.png", ["val_iou"], "validation IoU", "IoU"),
@@ -56,12 +56,12 @@ def write_report(run_dir: Path, config, metrics: dict, tiles) -> Path:
     groups = {
         "good": [t for t in tiles if t[4] >= config.good_iou],
         "partial": [t for t in tiles if config.partial_iou <= t[4] < config.good_iou],
-        "missed": [t for t in tiles if t[4] < config.partial_iou],
+        "poor": [t for t in tiles if t[4] < config.partial_iou],
     }
     limits = {"good": f"IoU >= {config.good_iou}", "partial": f"{config.partial_iou} <= IoU < {config.good_iou}",
-              "missed": f"IoU < {config.partial_iou}"}
+              "poor": f"IoU < {config.partial_iou}"}
     for name, group in groups.items():
-        # the worst of the good and partial cases and all the misses are the informative ones
+        # the worst of each tier are the informative ones
         chosen = sorted(group, key=lambda t: t[4])[: config.gallery_size]
         figures.append(gallery(chosen, plots / f"gallery_{name}.png", f"{name}: {len(group)} cases, {limits[name]}"))
     rows = "".join(
@@ -69,14 +69,16 @@ def write_report(run_dir: Path, config, metrics: dict, tiles) -> Path:
         f"<td>[{v['ci_low']:.4f}, {v['ci_high']:.4f}]</td></tr>" for k, v in metrics["metrics"].items()
         if k not in ("tp", "fp", "fn", "tn"))
     cats = ", ".join(f"{k}: {v}" for k, v in metrics.get("categories", {}).items())
+    tiers = ", ".join(f"{k}: {len(v)} ({limits[k]})" for k, v in groups.items())
     imgs = "".join(f'<p><img src="plots/{f.name}" style="max-width:100%"></p>' for f in figures if f is not None)
-    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>pixelwise run {html.escape(run_dir.name)}</title>
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>pixelwise run {html.escape(dest.name)}</title>
 <style>body{{font-family:sans-serif;max-width:1000px;margin:auto}}td,th{{padding:2px 8px;text-align:right}}</style>
-</head><body><h1>{html.escape(run_dir.name)}: {html.escape(config.model)} segmentation</h1>
+</head><body><h1>{html.escape(dest.name)}: {html.escape(config.model)} segmentation</h1>
 <p>Evaluated on the {html.escape(str(metrics.get('source', 'test split')))}: {metrics['n_cases']} cases at their
 original sizes. Case categories: {html.escape(cats)}. Empty-mask policy: both-empty cases score {config.empty_score},
-missed and false-alarm cases score 0 and a surface distance equal to the image diagonal.</p>
+missed cases (empty prediction, non-empty truth) and false alarms (the reverse) score 0 and a surface distance
+equal to the image diagonal. Galleries by IoU: {html.escape(tiers)}.</p>
 <table><tr><th>metric</th><th>mean</th><th>median</th><th>std</th><th>95% bootstrap CI</th></tr>{rows}</table>
 {imgs}</body></html>"""
-    (run_dir / "report.html").write_text(page)
-    return run_dir / "report.html"
+    (dest / "report.html").write_text(page)
+    return dest / "report.html"

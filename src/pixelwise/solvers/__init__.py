@@ -7,11 +7,22 @@ Every solver takes the operator, the measurement and its hyper-parameters, accep
 from pixelwise.solvers.cg import conjugate_gradient, least_squares_cg
 from pixelwise.solvers.lambda_search import GridSearch, LambdaChoice, choose_lambda, log_grid, search_lambda
 from pixelwise.solvers.landweber import default_step, gradient_step, landweber
+from pixelwise.solvers.methods import DEFAULT_ITERATIONS, METHOD_NAMES, default_lambda, reconstruct
 from pixelwise.solvers.proximal_gradient import box_prox, denoiser_prox, proximal_gradient, tv_prox
 from pixelwise.solvers.tikhonov import tikhonov
 from pixelwise.solvers.tv import tv_denoise, tv_norm, tv_pdhg
+from pixelwise.solvers.tv_baseline import TV_STEP_RATIO, TV_TOL, tv_baseline, tv_operators, tv_reconstructions
 
 __all__ = [
+    "DEFAULT_ITERATIONS",
+    "METHOD_NAMES",
+    "TV_STEP_RATIO",
+    "TV_TOL",
+    "default_lambda",
+    "reconstruct",
+    "tv_baseline",
+    "tv_operators",
+    "tv_reconstructions",
     "GridSearch",
     "LambdaChoice",
     "box_prox",
