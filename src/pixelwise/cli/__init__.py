@@ -1,7 +1,9 @@
 """The ``pixelwise`` command line: one argparse subcommand module per command group.
 
-Each group module has ``add_parser(subparsers)`` which registers its sub-parser and sets
-``func`` (a callable taking the parsed namespace and returning an exit code). Errors from bad input
+Each group module has ``add_parser(subparsers)`` which registers its sub-parser and sets ``func`` (a callable
+taking the parsed namespace and returning an exit code); training commands derive their options from their
+recipe's config dataclass (:mod:`pixelwise.cli.options`). Only the group named on the command line is imported
+(the others are listed by name and help), so ``pixelwise --help`` does not import torch. Errors from bad input
 (:class:`pixelwise.errors.PixelwiseError`) become one line on stderr and exit code 2.
 """
 
@@ -9,20 +11,19 @@ from __future__ import annotations
 
 import argparse
 import sys
+from importlib import import_module
 
-from pixelwise.cli import arch, demo, diffuse, latent, restore, segment, solve
 from pixelwise.errors import PixelwiseError
-from pixelwise.train.allocator import tune_malloc
 
-# name -> module with add_parser(subparsers); the order is the order of ``pixelwise --help``.
+# name -> (module with add_parser(subparsers), one line of help); the order is the order of ``pixelwise --help``
 COMMAND_GROUPS = {
-    "segment": segment,
-    "solve": solve,
-    "restore": restore,
-    "latent": latent,
-    "diffuse": diffuse,
-    "arch": arch,
-    "demo": demo,
+    "segment": ("pixelwise.cli.segment", "train, evaluate and apply segmentation models"),
+    "solve": ("pixelwise.cli.solve", "classical reconstruction: blur, down-sampling, inpainting, MRI, CT, denoising"),
+    "restore": ("pixelwise.cli.restore", "train, evaluate and apply restoration networks; deep image prior"),
+    "latent": ("pixelwise.cli.latent", "train, evaluate and sample autoencoders (AE, VAE, VQ-VAE, ...) and GANs"),
+    "diffuse": ("pixelwise.cli.diffuse", "train a DDPM and draw samples"),
+    "arch": ("pixelwise.cli.arch", "receptive fields, output sizes, summaries, convolution matrices"),
+    "demo": ("pixelwise.cli.demo", "train a U-Net and a ViT on generated data (a few minutes)"),
 }
 
 
@@ -36,13 +37,20 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}{hint} (see `{self.prog} --help`)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``argv``, only the group it names is built in full (the others are stubs with their help)."""
     parser = _Parser(prog="pixelwise", description="Convolutional image-to-image deep learning: segmentation, "
                      "inverse problems, latent generative models, and tools to understand the networks.")
     parser.add_argument("--version", action="version", version=_version())
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for module in COMMAND_GROUPS.values():
-        module.add_parser(subparsers)
+    chosen = next((a for a in argv if not a.startswith("-")), None) if argv is not None else None
+    for name, (module, help_text) in COMMAND_GROUPS.items():
+        if argv is None or name == chosen:
+            import_module(module).add_parser(subparsers)
+        else:
+            subparsers.add_parser(name, help=help_text)
+    for action in subparsers._choices_actions:  # the listing of `pixelwise --help` reads the table
+        action.help = COMMAND_GROUPS[action.dest][1]
     return parser
 
 
@@ -53,11 +61,14 @@ def _version() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    from pixelwise.train.allocator import tune_malloc
+
     tune_malloc()  # see pixelwise.train.allocator; PIXELWISE_KEEP_MALLOC=1 leaves malloc alone
     try:
         return int(args.func(args) or 0)

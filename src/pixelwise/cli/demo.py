@@ -10,7 +10,8 @@ from pixelwise.errors import PixelwiseError
 
 
 def add_parser(subparsers) -> None:
-    p = subparsers.add_parser("demo", help="train a U-Net and a ViT on generated data (a few minutes)")
+    p = subparsers.add_parser("demo", description="Train a U-Net and a ViT on generated polyps for a few minutes "
+                              "each and print their test IoUs.")
     p.add_argument("--out", default="runs/demo", help="folder for the generated data and both runs")
     p.add_argument("--minutes", type=float, default=2.0, help="training budget per model (default 2)")
     p.add_argument("--n", type=int, default=320, help="number of generated images")
@@ -25,7 +26,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     import shutil
 
     from pixelwise.data.synthetic import write_polyps_folder
-    from pixelwise.tasks.segmentation import SegmentationConfig, run
+    from pixelwise.tasks.segment import SegmentationConfig, run
 
     out = Path(args.out)
     if args.n < 10:

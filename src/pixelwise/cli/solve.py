@@ -1,148 +1,66 @@
-"""``pixelwise solve``: simulate a measurement from a clean image (or read one) and reconstruct it."""
+"""``pixelwise solve IMAGE``: simulate a measurement from a clean image (or read one) and reconstruct it.
+
+The options come from the fields of :class:`pixelwise.tasks.solve.config.SolveConfig` and of its measurement
+(:class:`pixelwise.physics.presets.Measurement`); IMAGE is the positional form of its ``image`` field.
+"""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from pixelwise.cli.types import check_output, seed
+from pixelwise.cli.options import add_config_options, add_run_flags, config_from_args, logger
 from pixelwise.errors import PixelwiseError
 
 
 def add_parser(subparsers) -> None:
+    from pixelwise.tasks.solve.config import SolveConfig
+
     p = subparsers.add_parser(
-        "solve",
-        help="classical reconstruction: blur, down-sampling, inpainting, MRI, CT, denoising",
+        "solve", help="classical reconstruction: blur, down-sampling, inpainting, MRI, CT, denoising",
         description="Simulate y = noise(A x) from a clean IMAGE (or read --measured), reconstruct it with a "
-        "classical solver, and write the measurement, the reconstruction, a side-by-side figure "
-        "with PSNR/SSIM and metrics.json into --out.",
-    )
-    p.add_argument(
-        "image",
-        nargs="?",
-        default=None,
-        metavar="IMAGE",
-        help="clean image (the truth); optional with --measured",
-    )
-    p.add_argument("--out", required=True, help="output folder (created; files in it are replaced)")
-    p.add_argument(
-        "--operator", required=True, choices=("blur", "downsample", "inpaint", "mri", "ct", "denoise")
-    )
-    p.add_argument(
-        "--method",
-        default="tv",
-        choices=("adjoint", "cg", "tikhonov", "tv", "pgd"),
-        help="adjoint = the naive inverse (A^T y, zero-filled, bicubic or FBP); default tv",
-    )
-    p.add_argument("--compare", action="store_true", help="run every method and print a table")
-    p.add_argument(
-        "--lambda",
-        dest="lam",
-        default=None,
-        help="regularisation weight >= 0, or 'auto' (grid search on a validation photograph)",
-    )
-    p.add_argument("--iterations", type=int, default=None, help="solver iterations (default per method)")
-    p.add_argument(
-        "--noise-sigma", type=float, default=2.0, help="Gaussian noise std in grey levels of 255 (default 2)"
-    )
-    p.add_argument(
-        "--poisson-peak", type=float, default=None, help="Poisson noise instead: photons at value 1"
-    )
-    p.add_argument("--grey", action="store_true", help="convert the image to grey")
-    p.add_argument("--size", type=int, default=None, help="centre-crop the image to SIZE x SIZE")
-    p.add_argument("--seed", type=seed, default=0, help="seed of the noise and random masks")
-    p.add_argument(
-        "--measured", default=None, help="measurement file (.npy from a previous run, or an image)"
-    )
-    p.add_argument("--image-size", default=None, help="HxW of the image behind --measured (CT, valid blur)")
-    p.add_argument(
-        "--validation", default=None, help="validation image for --lambda auto (default: astronaut)"
-    )
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    b = p.add_argument_group("blur")
-    b.add_argument("--kernel", default="gaussian", choices=("gaussian", "box", "motion"))
-    b.add_argument("--kernel-sigma", type=float, default=1.6)
-    b.add_argument("--kernel-size", type=int, default=None)
-    b.add_argument("--motion-length", type=float, default=9.0)
-    b.add_argument("--motion-angle", type=float, default=0.0, help="degrees")
-    b.add_argument("--boundary", default="circular", choices=("circular", "zero", "valid"))
-    d = p.add_argument_group("downsample")
-    d.add_argument("--scale", type=int, default=2)
-    d.add_argument("--downsample-kind", default="bicubic", choices=("bicubic", "average"))
-    i = p.add_argument_group("inpaint")
-    i.add_argument("--mask", default=None, help="mask image of the image's size (white = kept)")
-    i.add_argument("--keep", type=float, default=0.5, help="kept fraction of a random mask (default 0.5)")
-    m = p.add_argument_group("mri")
-    m.add_argument("--accel", type=float, default=4.0, help="acceleration (4 or 8 as fastMRI)")
-    m.add_argument("--center-fraction", type=float, default=None, help="default 0.32 / accel")
-    m.add_argument("--mask-kind", default="random", choices=("random", "equispaced"))
-    c = p.add_argument_group("ct")
-    c.add_argument("--views", type=int, default=30, help="number of projection angles over 180 degrees")
+        "classical solver, and write the measurement, the reconstruction, a side-by-side figure with PSNR/SSIM, "
+        "metrics.json and config.json into the new folder --out. Every setting can also come from --config (TOML, "
+        "or the config.json of an earlier solve); options given here win.")
+    p.add_argument("image", nargs="?", default=argparse.SUPPRESS, metavar="IMAGE",
+                   help="clean image (the truth); optional with --measured")
+    add_config_options(p, SolveConfig, skip=("image",), aliases={"acceleration": ("--accel",)},
+                       required=("operator",))
+    add_run_flags(p, SolveConfig, resume=False)
     p.set_defaults(func=cmd_solve)
 
 
-def _lambda(text):
-    if text is None or text == "auto":
-        return text
-    try:
-        return float(text)
-    except ValueError:
-        raise PixelwiseError(f"--lambda {text!r} must be a number >= 0 or 'auto'.") from None
-
-
-def _size(text):
-    if text is None:
-        return None
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise PixelwiseError(f"--image-size {text!r} must look like 256x256.") from None
-    if h < 1 or w < 1:
-        raise PixelwiseError(f"--image-size {text!r} must be at least 1x1 pixels, e.g. 256x256.")
-    return h, w
-
-
 def cmd_solve(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
+    from pixelwise.cli.types import check_output
+    from pixelwise.tasks.solve import SolveConfig, format_table, run
 
-    from pixelwise.tasks.inverse import SolveConfig, format_table, run
-
-    check_output(args.out, folder=True)
-    config = SolveConfig(
-        image=args.image,
-        out=args.out,
-        operator=args.operator,
-        method=args.method,
-        compare=args.compare,
-        lam=_lambda(args.lam),
-        iterations=args.iterations,
-        noise_sigma=args.noise_sigma,
-        poisson_peak=args.poisson_peak,
-        grey=args.grey,
-        size=args.size,
-        seed=args.seed,
-        measured=args.measured,
-        image_size=_size(args.image_size),
-        validation=args.validation,
-        kernel=args.kernel,
-        kernel_sigma=args.kernel_sigma,
-        kernel_size=args.kernel_size,
-        motion_length=args.motion_length,
-        motion_angle=args.motion_angle,
-        boundary=args.boundary,
-        scale=args.scale,
-        downsample_kind=args.downsample_kind,
-        mask=args.mask,
-        keep=args.keep,
-        acceleration=args.accel,
-        center_fraction=args.center_fraction,
-        mask_kind=args.mask_kind,
-        views=args.views,
-    )
-
-    def progress(total, desc):
-        return tqdm(total=total, desc=desc, leave=False, disable=args.quiet)
-
-    metrics = run(config, progress=progress)
-    print(format_table(metrics))
-    print(f"wrote {args.out}/ (figure.png, metrics.json)")
+    config = config_from_args(SolveConfig, args)
+    if not _operator_given(args):
+        raise PixelwiseError("`pixelwise solve` needs --operator (denoise, blur, downsample, inpaint, mri or ct), on "
+                             "the command line or in --config.")
+    check_output(config.out, folder=True)
+    result = run(config, overwrite=args.overwrite, progress=not args.quiet, log=logger(args.quiet))
+    print(format_table(result.metrics))
+    print(f"wrote {result.run_dir}/ (figure.png, metrics.json, config.json)")
     return 0
+
+
+def _operator_given(args: argparse.Namespace) -> bool:
+    """Whether --operator was typed, or is set in the --config file (read as it is, without the defaults)."""
+    if "measurement.operator" in vars(args):
+        return True
+    if not args.config:
+        return False
+    path = Path(args.config)
+    if path.suffix.lower() == ".toml":
+        try:
+            import tomllib
+        except ModuleNotFoundError:  # Python 3.10
+            import tomli as tomllib
+        data = tomllib.loads(path.read_text())
+    else:
+        from pixelwise.train.files import read_json
+
+        data = read_json(path)
+    measurement = data.get("measurement")
+    return isinstance(measurement, dict) and "operator" in measurement

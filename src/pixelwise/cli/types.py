@@ -18,6 +18,17 @@ def seed(text: str) -> int:
     return value
 
 
+def threads(text: str) -> int:
+    """argparse type of ``--threads``: a whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of threads >= 1, e.g. 2")
+    return value
+
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".pdf", ".svg", ".tif", ".tiff")
 
 

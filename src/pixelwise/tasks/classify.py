@@ -22,7 +22,10 @@ from torch.nn import functional as F
 from pixelwise.errors import PixelwiseError
 from pixelwise.metrics.latent import class_histogram, histogram_entropy
 from pixelwise.models.gan import DigitClassifier
-from pixelwise.train import FitConfig, fit
+from pixelwise.train.checkpoint import load_weights
+from pixelwise.train.config import FitConfig
+from pixelwise.train.loop import fit
+from pixelwise.train.runs import checkpoint_path
 
 
 @dataclass
@@ -41,6 +44,7 @@ class ClassifierConfig:
     # weight lambda of the outlier-exposure term (0 = off; Hendrycks et al. use 0.5): each training batch of B
     # digits is joined by B non_digits() pushed towards uniform class probabilities
     outlier_exposure: float = 0.0
+    deterministic: bool = False  # the loop's deterministic mode (bitwise reproducible runs and resumes on a CPU)
 
     def __post_init__(self):
         if not 0 < self.val_fraction < 1:
@@ -148,12 +152,13 @@ def outlier_exposure_loss(weight: float) -> Callable[[torch.Tensor, torch.Tensor
 
 
 def train_classifier(images: np.ndarray, labels: np.ndarray, config: ClassifierConfig,
-                     run_dir: str | Path | None = None,
-                     log: Callable[[str], None] = print) -> tuple[DigitClassifier, float]:
+                     run_dir: str | Path | None = None, log: Callable[[str], None] = print,
+                     resume: bool = False) -> tuple[DigitClassifier, float]:
     """Train on (N, C, H, W) images in [0, 1] with integer labels; returns (model in eval mode,
     validation accuracy). With ``config.augment`` every training batch is :func:`jitter`-ed afresh; the
     validation images never are. With ``config.outlier_exposure`` every batch carries as many
-    :func:`non_digits` (made from the batch, after jitter) with target -1 (see :func:`outlier_exposure_loss`)."""
+    :func:`non_digits` (made from the batch, after jitter) with target -1 (see :func:`outlier_exposure_loss`).
+    ``resume``: continue the training saved in ``run_dir`` (a finished one is reused as it is)."""
     labels = np.asarray(labels, np.int64)
     if labels.min() < 0:
         raise PixelwiseError("class labels must be non-negative integers.")
@@ -182,14 +187,12 @@ def train_classifier(images: np.ndarray, labels: np.ndarray, config: ClassifierC
         return {"val_loss": F.cross_entropy(logits, y[val]).item(),
                 "val_accuracy": (logits.argmax(1) == y[val]).float().mean().item()}
 
+    loop = FitConfig(epochs=config.epochs, minutes=config.minutes, lr=config.lr, seed=config.seed,
+                     deterministic=config.deterministic, progress=False, monitor="val_accuracy", mode="max")
     result = fit(model, outlier_exposure_loss(config.outlier_exposure), batches, max(1, len(train) // bs), validate,
-                 FitConfig(epochs=config.epochs, minutes=config.minutes, lr=config.lr, seed=config.seed,
-                           progress=False, monitor="val_accuracy", mode="max"),
-                 run_dir, log=log)
+                 loop, run_dir, resume, log)
     if run_dir is not None:
-        from pixelwise.train import load_weights
-
-        load_weights(model, Path(run_dir) / "checkpoints" / "best.safetensors")
+        load_weights(model, checkpoint_path(run_dir, "best"))
     return model.eval(), float(result.best_value)
 
 
@@ -202,6 +205,16 @@ def classifier_split(n: int, config: ClassifierConfig) -> tuple[np.ndarray, np.n
 
 
 @torch.no_grad()
+def class_probabilities(classifier: torch.nn.Module, images: np.ndarray | torch.Tensor,
+                        batch_size: int = 512) -> np.ndarray:
+    """softmax(classifier(x)) of images (N, C, H, W) in [0, 1], (N, K) float32 (the classifier in eval mode)."""
+    x = torch.as_tensor(np.asarray(images, np.float32))
+    classifier.eval()
+    return torch.cat([F.softmax(classifier(x[s:s + batch_size]), dim=1) for s in range(0, len(x), batch_size)]
+                     ).numpy()
+
+
+@torch.no_grad()
 def mode_coverage(classifier: torch.nn.Module, images: np.ndarray | torch.Tensor, num_classes: int = 10,
                   confidence: float = 0.9, labels: np.ndarray | None = None) -> dict:
     """Class histogram of ``images`` (in [0, 1]) under ``classifier``: fractions, entropy (log K = all modes
@@ -209,23 +222,22 @@ def mode_coverage(classifier: torch.nn.Module, images: np.ndarray | torch.Tensor
 
     With ``labels`` (the classes a conditional generator was asked for, (N,)), also ``agreement``: the share
     classified as the class asked for, and ``confident_agreement``: as it and with confidence > ``confidence``."""
-    x = torch.as_tensor(np.asarray(images, np.float32))
-    probs = F.softmax(classifier.eval()(x), dim=1)
+    probs = torch.from_numpy(class_probabilities(classifier, images))
     top, pred = probs.max(1)
     hist = class_histogram(pred.numpy(), num_classes)
     out = {"histogram": [round(float(h), 4) for h in hist], "entropy": histogram_entropy(hist),
            "max_entropy": float(np.log(num_classes)), "classes_found": int((hist > 0).sum()),
            "confident_fraction": float((top > confidence).float().mean()), "confidence": confidence,
-           "n": int(len(x))}
+           "n": int(len(probs))}
     if labels is not None:
         asked = torch.as_tensor(np.asarray(labels)).long()
         if asked.shape != pred.shape:
-            raise ValueError(f"labels of shape {tuple(asked.shape)} do not match the {len(x)} images.")
+            raise ValueError(f"labels of shape {tuple(asked.shape)} do not match the {len(probs)} images.")
         agree = pred == asked
         out["agreement"] = float(agree.float().mean())
         out["confident_agreement"] = float((agree & (top > confidence)).float().mean())
     return out
 
 
-__all__ = ["NON_DIGIT_KINDS", "ClassifierConfig", "classifier_split", "jitter", "mode_coverage", "non_digits",
-           "outlier_exposure_loss", "scribbles", "train_classifier"]
+__all__ = ["NON_DIGIT_KINDS", "ClassifierConfig", "class_probabilities", "classifier_split", "jitter", "mode_coverage",
+           "non_digits", "outlier_exposure_loss", "scribbles", "train_classifier"]

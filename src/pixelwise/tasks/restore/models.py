@@ -1,0 +1,89 @@
+"""The restoration networks by name (one explicit table), each in the wrapper that feeds it what it eats."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from pixelwise.errors import PixelwiseError
+from pixelwise.models import SRCNN, VDSR, DnCNN, PostUpsample, ResidualUNet, Unrolled
+from pixelwise.physics import LinearOperator
+from pixelwise.solvers.landweber import default_step
+
+INPUTS = ("naive", "measurement", "operator")
+
+
+class Restorer(nn.Module):
+    """A network with what it eats: ``forward((y, op)) -> (N, C, H, W)`` image.
+
+    ``input="naive"`` feeds ``op.naive(y)`` (the noisy, bicubic, blurred, zero-filled or FBP image),
+    ``"measurement"`` feeds ``y`` itself (post-upsampling), ``"operator"`` calls ``net(y, physics=op)``
+    (the unrolled network).
+    """
+
+    def __init__(self, net: nn.Module, input: str):
+        super().__init__()
+        if input not in INPUTS:
+            raise ValueError(f"input={input!r} is not one of {', '.join(INPUTS)}.")
+        self.net, self.input = net, input
+
+    def forward(self, batch: tuple[torch.Tensor, LinearOperator]) -> torch.Tensor:
+        """``(y, op)``: a measurement of ``op`` (N, ...) -> the restored image (N, C, H, W)."""
+        y, op = batch
+        if self.input == "operator":
+            return self.net(y, physics=op)
+        if self.input == "measurement":
+            return self.net(y)
+        return self.net(op.naive(y).to(y.dtype))
+
+
+def _dncnn(c, op, shape) -> Restorer:
+    return Restorer(DnCNN(c.channels, c.depth or 17, c.width or 64), "naive")  # Zhang et al. 2017
+
+
+def _srcnn(c, op, shape) -> Restorer:
+    width = c.width or 64  # Dong et al. 2016: 64 then 32 feature maps
+    return Restorer(SRCNN(c.channels, width, max(width // 2, 1)), "naive")
+
+
+def _vdsr(c, op, shape) -> Restorer:
+    return Restorer(VDSR(c.channels, c.depth or 20, c.width or 64), "naive")  # Kim et al. 2016
+
+
+def _post(c, op, shape) -> Restorer:
+    return Restorer(PostUpsample(c.channels, c.measurement.scale, c.depth or 8, c.width or 64, c.up), "measurement")
+
+
+def _unet(c, op, shape) -> Restorer:
+    return Restorer(ResidualUNet(c.channels, c.depth or 3, c.width or 32), "naive")
+
+
+def _unrolled(c, op, shape) -> Restorer:
+    """The step starts at ``1 / ||A||^2`` of ``op`` at ``shape`` (a learned parameter: a loaded run's weights
+    replace it, so loading passes no shape)."""
+    step = 1.0
+    if op is not None and shape is not None:
+        step = default_step(op, shape, generator=torch.Generator().manual_seed(c.seed))
+    return Restorer(Unrolled(op, c.channels, c.iterations, step, c.shared, c.width or 32, c.depth or 4), "operator")
+
+
+# name -> builder(config, fixed operator or None, training shape (1, C, P, P) or None); the one table of the
+# networks a restoration run can be given by name
+MODELS: dict[str, Callable[..., Restorer]] = {
+    "dncnn": _dncnn, "srcnn": _srcnn, "vdsr": _vdsr, "post": _post, "unet": _unet, "unrolled": _unrolled,
+}
+
+
+def build_model(config, op: LinearOperator | None = None, shape=None) -> Restorer:
+    """The network of ``config.model`` in its wrapper, random weights (seeded by the caller); ``op``/``shape``:
+    the fixed operator and the training shape (the unrolled network's step)."""
+    try:
+        builder = MODELS[config.model]
+    except KeyError:
+        raise PixelwiseError(f"model {config.model!r} is not known; use one of {', '.join(MODELS)}.") from None
+    try:
+        return builder(config, op, shape)
+    except ValueError as err:  # a hyperparameter the network rejects
+        raise PixelwiseError(str(err)) from None

@@ -1,0 +1,124 @@
+"""The settings of ``pixelwise segment train`` (and of its run folders)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import ClassVar
+
+from pixelwise.errors import PixelwiseError
+from pixelwise.train.config import TrainingConfig, one_of, option, whole
+
+PADDINGS = ("same", "valid")
+NORMS = ("batch", "instance", "group", "none")
+UPSAMPLINGS = ("transpose", "bilinear")
+CUSTOM = "custom"  # config.model of a run trained with a model given from Python (``run(config, model=...)``)
+
+
+def _fractions(text: str) -> tuple[float, ...]:
+    return tuple(float(v) for v in text.split(","))
+
+
+@dataclass
+class SegmentationConfig(TrainingConfig):
+    """Images and masks -> a trained, honestly evaluated segmentation model (see :mod:`pixelwise.tasks.segment`)."""
+
+    RECIPE: ClassVar[str] = "segment"
+    DEFAULT_EPOCHS: ClassVar[int] = 20
+
+    data: str = option("", path=True, help="folder with images/ and masks/ (same stems)")
+    out: str = option("runs/segment", path=True, help="run folder to create")
+    model: str = option("unet", help="unet, vit or fcn")
+    size: int = option(256, help="training size in pixels (square); predictions go back to each image's own size")
+    num_classes: int | None = option(None, help="K >= 2 for integer label masks (default: binary masks)")
+    channels: int = option(3, help="3 for RGB images, 1 for grey")
+    threshold: int = option(127, help="binary masks: foreground is grey > threshold")
+    # U-Net / FCN
+    base_channels: int = option(32, help="U-Net / FCN: channels of the first level")
+    depth: int = option(4, help="U-Net / FCN: levels (the U-Net paper's is 4)")
+    padding: str = option("same", help="U-Net: same, or valid (the paper's, with cropped skips)")
+    norm: str = option("batch", help="normalisation: batch, instance, group or none")
+    up: str = option("transpose", help="U-Net upsampling: transpose or bilinear")
+    dilations: tuple[int, ...] | None = option(None, help="FCN: dilation of each level, e.g. 1,2,4")
+    # ViT
+    patch_size: int = option(16, help="ViT: patch size (divides --size)")
+    dim: int = option(192, help="ViT: width")
+    vit_depth: int = option(6, help="ViT: transformer layers")
+    heads: int = option(3, help="ViT: attention heads (divide --dim)")
+    # training (the loop's settings come from TrainingConfig)
+    lambda_dice: float = option(1.0, help="loss = BCE (or CE) + lambda * Dice loss; 0 trains with BCE alone")
+    augment: bool = option(True, help="flips, rotations, crops, brightness and contrast")
+    split: tuple[float, float, float] = option((0.6, 0.2, 0.2), parse=_fractions, help="train,val,test fractions")
+    train_ids: str | None = option(None, path=True, help="file of training ids (one stem per line) instead of "
+                                   "--split")
+    test_ids: str | None = option(None, path=True, help="file of test ids (with --train-ids)")
+    # evaluation
+    empty_score: float = option(1.0, help="overlap score of a case whose truth and prediction are both empty")
+    spacing: tuple[float, float] | None = option(None, help="pixel spacing (rows,columns) for surface distances")
+    good_iou: float = option(0.8, help="gallery: good cases have IoU >= this")
+    partial_iou: float = option(0.2, help="gallery: partial cases have IoU >= this, poor ones less")
+    gallery_size: int = option(8, help="cases shown per gallery")
+    # set by the recipe: the training set's per-channel mean and std used to normalise inputs
+    norm_mean: list[float] = option(derived=True, default_factory=list)
+    norm_std: list[float] = option(derived=True, default_factory=list)
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.model != CUSTOM:
+            from pixelwise.tasks.segment.models import MODELS
+
+            one_of(self.model, "model", tuple(MODELS))
+        for name in ("size", "base_channels", "depth", "gallery_size", "channels"):
+            whole(getattr(self, name), name)
+        if self.channels not in (1, 3):
+            raise PixelwiseError(f"channels={self.channels} must be 3 (RGB) or 1 (grey).")
+        if self.num_classes is not None and (isinstance(self.num_classes, bool) or self.num_classes < 2):
+            raise PixelwiseError(f"num_classes={self.num_classes} must be >= 2 (or unset for binary masks).")
+        if self.model in ("unet", "fcn") and self.base_channels * 2 ** min(self.depth, 64) > 2**16:
+            raise PixelwiseError(f"depth={self.depth} with base_channels={self.base_channels} doubles the channels to "
+                                 f"{self.base_channels} x 2^{self.depth} at the deepest level, over 65,536; use a "
+                                 "smaller depth (the U-Net paper's is 4).")
+        if self.size < 8:
+            raise PixelwiseError(f"size={self.size} is too small; use at least 8 pixels (e.g. 256).")
+        if not (self.lambda_dice >= 0 and math.isfinite(self.lambda_dice)):
+            raise PixelwiseError(f"lambda_dice={self.lambda_dice} must be a finite number >= 0 (0: BCE alone).")
+        self._check_vit()
+        if not 0 <= self.partial_iou <= self.good_iou <= 1:
+            raise PixelwiseError(f"gallery thresholds need 0 <= partial_iou ({self.partial_iou}) <= good_iou "
+                                 f"({self.good_iou}) <= 1.")
+        one_of(self.padding, "padding", PADDINGS)
+        one_of(self.norm, "norm", NORMS)
+        one_of(self.up, "up", UPSAMPLINGS)
+        self._check_split()
+        if self.dilations is not None:
+            self.dilations = tuple(int(d) for d in self.dilations)
+            if not self.dilations or min(self.dilations) < 1:
+                raise PixelwiseError(f"dilations={self.dilations} must be whole numbers >= 1, e.g. 1,2,4.")
+        if self.spacing is not None:
+            self.spacing = tuple(float(s) for s in self.spacing)
+            if len(self.spacing) != 2 or not min(self.spacing) > 0:
+                raise PixelwiseError(f"spacing={self.spacing} must be two numbers > 0 (rows, columns).")
+
+    def _check_vit(self) -> None:
+        if self.model != "vit":
+            return
+        for name in ("patch_size", "dim", "vit_depth", "heads"):
+            whole(getattr(self, name), name)
+        if self.dim % self.heads:
+            raise PixelwiseError(f"dim={self.dim} (--dim) must be divisible by heads={self.heads} (--heads), "
+                                 "e.g. --dim 192 --heads 3.")
+        if self.size % self.patch_size:
+            raise PixelwiseError(f"size={self.size} must be a multiple of patch_size={self.patch_size} for the ViT.")
+
+    def _check_split(self) -> None:
+        from pixelwise.data.splits import check_fractions
+
+        self.split = tuple(float(f) for f in self.split)
+        check_fractions(self.split)
+        if self.test_ids and not self.train_ids:
+            raise PixelwiseError("test_ids (--test-ids) needs train_ids (--train-ids) as well; give both, or use "
+                                 "--split.")
+
+    @property
+    def out_channels(self) -> int:
+        return 1 if self.num_classes is None else self.num_classes

@@ -1,0 +1,92 @@
+"""Segmentation data for the loop: the split, normalised tensors, training batches and the validator."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from pixelwise.data.augment import AugmentConfig, augment_batch
+from pixelwise.data.folders import ImageMaskFolder
+from pixelwise.data.splits import random_split, read_id_list, split_from_lists
+from pixelwise.tasks.segment.config import SegmentationConfig
+
+
+def make_split(folder: ImageMaskFolder, config: SegmentationConfig) -> dict:
+    """The seeded split of the folder's cases, or the given id lists (validation carved from the training ids)."""
+    if config.train_ids:
+        test = read_id_list(config.test_ids) if config.test_ids else None
+        return split_from_lists(folder.stems, read_id_list(config.train_ids), test, config.split[1] or 0.2, config.seed)
+    return random_split(folder.stems, config.split, config.seed)
+
+
+def normalise(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """(N, C, H, W) in [0, 1] -> (x - mean) / std per channel, channels-last in memory."""
+    m = torch.tensor(mean, dtype=x.dtype).view(1, -1, 1, 1)
+    s = torch.tensor(std, dtype=x.dtype).view(1, -1, 1, 1)
+    return ((x - m) / s).contiguous(memory_format=torch.channels_last)
+
+
+def to_tensor(images: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """(N, H, W, C) uint8 -> (N, C, H, W) float32 normalised, channels-last in memory."""
+    return normalise(torch.from_numpy(images).permute(0, 3, 1, 2).float().div_(255), mean, std)
+
+
+def channel_statistics(images: np.ndarray) -> tuple[list[float], list[float]]:
+    """Per-channel mean and standard deviation (floored at 1e-3) of (N, H, W, C) uint8 images, in [0, 1] units."""
+    flat = images.reshape(-1, images.shape[-1]).astype(np.float64) / 255
+    return [round(float(v), 6) for v in flat.mean(0)], [round(float(max(v, 1e-3)), 6) for v in flat.std(0)]
+
+
+def batches(images: np.ndarray, masks: np.ndarray, config: SegmentationConfig) -> Callable:
+    """``epoch_batches(epoch, generator)`` for :func:`pixelwise.train.fit`: shuffled, augmented, normalised."""
+    aug = AugmentConfig() if config.augment else None
+    n, bs = len(images), config.batch_size
+
+    def epoch_batches(epoch: int, generator: torch.Generator):
+        order = torch.randperm(n, generator=generator).numpy()
+        for start in range(0, n - bs + 1 if n >= bs else 1, bs):  # drop a ragged last batch (BatchNorm)
+            idx = np.sort(order[start:start + bs])
+            x = torch.from_numpy(images[idx]).permute(0, 3, 1, 2).float().div_(255)  # (B, C, S, S)
+            y = torch.from_numpy(masks[idx]).long()  # (B, S, S)
+            if aug is not None:
+                x, y = augment_batch(x, y, aug, generator)
+            x = normalise(x, config.norm_mean, config.norm_std)
+            yield x, (y.float()[:, None] if config.num_classes is None else y)
+
+    return epoch_batches
+
+
+def batch_iou(logits: torch.Tensor, target: torch.Tensor, num_classes: int | None,
+              empty_score: float = 1.0) -> torch.Tensor:
+    """Per-image IoU (foreground mean for multi-class), with the empty-mask policy: both empty -> empty_score."""
+    if num_classes is None:
+        pred, truth = logits[:, 0] > 0, target.reshape(logits.shape[0], *logits.shape[2:]) > 0.5
+        return _iou(pred, truth, empty_score)
+    labels = logits.argmax(1)
+    return torch.stack([_iou(labels == k, target == k, empty_score) for k in range(1, num_classes)]).mean(0)
+
+
+def _iou(pred: torch.Tensor, truth: torch.Tensor, empty_score: float) -> torch.Tensor:
+    inter = (pred & truth).flatten(1).sum(1).float()
+    union = (pred | truth).flatten(1).sum(1).float()
+    return torch.where(union > 0, inter / union.clamp(min=1), torch.full_like(union, empty_score))
+
+
+def validator(images: np.ndarray, masks: np.ndarray, config: SegmentationConfig, loss_fn: nn.Module) -> Callable:
+    """``validate(model) -> {"val_loss", "val_iou"}`` on the validation cases at the training size."""
+
+    def validate(model: nn.Module) -> dict:
+        losses, ious = [], []
+        for start in range(0, len(images), config.batch_size):
+            x = to_tensor(images[start:start + config.batch_size], config.norm_mean, config.norm_std)
+            y = torch.from_numpy(masks[start:start + config.batch_size]).long()
+            logits = model(x)
+            target = y.float()[:, None] if config.num_classes is None else y
+            losses.append(loss_fn(logits, target).item() * len(x))
+            ious.append(batch_iou(logits, y, config.num_classes, config.empty_score))
+        return {"val_loss": sum(losses) / len(images), "val_iou": torch.cat(ious).mean().item()}
+
+    return validate

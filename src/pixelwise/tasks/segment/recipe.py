@@ -1,0 +1,60 @@
+"""``run(config)``: a folder of images and masks -> a trained model, evaluated on its test split."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from pixelwise.data.folders import ImageMaskFolder
+from pixelwise.errors import PixelwiseError
+from pixelwise.tasks.segment.config import CUSTOM, SegmentationConfig
+from pixelwise.tasks.segment.data import batches, channel_statistics, make_split, validator
+from pixelwise.tasks.segment.evaluation import evaluate
+from pixelwise.tasks.segment.models import build_model, loss_for
+from pixelwise.train import fit
+from pixelwise.train.runs import RunFolder, RunResult
+
+
+def run(config: SegmentationConfig, model: nn.Module | None = None, overwrite: bool = False, resume: bool = False,
+        progress: bool = True, log: Callable[[str], None] = print) -> RunResult:
+    """Train and evaluate; writes only inside ``config.out`` (see :mod:`pixelwise.train.runs` for the rules).
+
+    ``model``: any ``nn.Module`` mapping (N, C, S, S) to (N, K, S, S) logits (K = 1 for binary masks, else the
+    number of classes) to train instead of the one named by ``config.model``; the run records it as "custom",
+    and ``evaluate``/``predict`` of the run then need the same kind of model passed to them. It is trained in
+    place and left with the best checkpoint's weights. Every file is decoded and checked before anything is
+    written."""
+    t0 = time.perf_counter()
+    if not config.data:
+        raise PixelwiseError("data (--data) is not given; name a folder with images/ and masks/.")
+    if model is not None:
+        config = dataclasses.replace(config, model=CUSTOM)
+    folder = RunFolder(config, overwrite=overwrite, resume=resume)
+    config = folder.config
+    data = ImageMaskFolder(config.data, config.num_classes, config.threshold, config.channels)
+    split = make_split(data, config)
+    train_idx, val_idx, test_idx = (data.index(split[part]) for part in ("train", "val", "test"))
+    log(f"{len(data)} cases in {data.root}: {len(train_idx)} train, {len(val_idx)} val, {len(test_idx)} test")
+    size = (config.size, config.size)
+    tr_img, tr_msk = data.load(train_idx, size, progress)  # every file decoded (and checked) once, before writing
+    va_img, va_msk = data.load(val_idx, size, progress)
+    data.load(test_idx, (8, 8), progress=False)  # fully decodes the test files: a broken one fails now
+    if not resume:
+        config.norm_mean, config.norm_std = channel_statistics(tr_img)
+    torch.manual_seed(config.seed)  # the initial weights are part of what the seed reproduces
+    net = (model if model is not None else build_model(config)).to(memory_format=torch.channels_last)
+    run_dir = folder.create(split)
+    loss_fn = loss_for(config)
+    validate = validator(va_img, va_msk, config, loss_fn) if len(va_img) else None
+    monitor = {"monitor": "val_iou", "mode": "max"} if validate is not None else {"monitor": "train_loss"}
+    steps = max(1, len(tr_img) // config.batch_size)
+    result = fit(net, loss_fn, batches(tr_img, tr_msk, config), steps, validate, config.fit_config(progress, **monitor),
+                 run_dir, resume, log)
+    log(f"trained {len(result.history)} epochs in {result.seconds:.0f}s (stopped by {result.stopped}); "
+        f"best epoch {result.best_epoch}")
+    metrics = evaluate(run_dir, model=model, progress=progress, log=log) if test_idx else {}
+    return RunResult(run_dir, metrics, result.history, time.perf_counter() - t0)
