@@ -1,5 +1,6 @@
 """The digit judge's outlier exposure: the synthetic non-digits, the loss by hand, held-out pen strokes, and
-a judge trained with outlier exposure that is unsure on noise while still classifying."""
+a judge trained with outlier exposure that is unsure on noise while still classifying; its class probabilities,
+and its training resumed bitwise from its run folder."""
 
 from __future__ import annotations
 
@@ -8,11 +9,15 @@ import math
 import numpy as np
 import pytest
 import torch
+from latent_runs import AdamSteps
 from torch.nn import functional as F
 
 from pixelwise.errors import PixelwiseError
+from pixelwise.models.gan import DigitClassifier
 from pixelwise.tasks.classify import (
     ClassifierConfig,
+    class_probabilities,
+    mode_coverage,
     non_digits,
     outlier_exposure_loss,
     scribbles,
@@ -98,3 +103,34 @@ def test_outlier_exposure_makes_the_judge_unsure_on_noise():
             assert (model(torch.from_numpy(test)).argmax(1).numpy() == test_labels).mean() >= 0.95
             top[weight] = F.softmax(model(noise), 1).max(1).values.mean().item()
     assert top[0.5] < 0.5 < top[0.0]  # four classes: 0.25 is the uniform distribution
+
+
+@pytest.mark.parametrize("n,batch_size", [(1, 512), (7, 3), (10, 10)])
+def test_class_probabilities_sum_to_one_and_follow_the_coverage(n, batch_size):
+    torch.manual_seed(0)
+    judge = DigitClassifier((1, 9, 7), 4, 4)
+    images = torch.rand(n, 1, 9, 7, generator=torch.Generator().manual_seed(1)).numpy()
+    p = class_probabilities(judge, images, batch_size)
+    assert p.shape == (n, 4) and p.dtype == np.float32 and (p >= 0).all()
+    np.testing.assert_allclose(p.sum(1), 1, rtol=1e-5)
+    np.testing.assert_allclose(class_probabilities(judge, images), p, rtol=1e-5, atol=1e-6)
+    cov = mode_coverage(judge, images, 4, confidence=0.3)
+    assert cov["confident_fraction"] == pytest.approx(float((p.max(1) > 0.3).mean()))
+
+
+def test_train_classifier_resumes_an_unfinished_run_and_reuses_a_finished_one(tmp_path, monkeypatch):
+    """Killed inside its third epoch (4 steps per epoch) and resumed: the checkpoints of an uninterrupted run,
+    after 8 more steps; resuming the finished run trains no step and gives the same accuracy."""
+    images, labels = _bars(80, 0)
+    config = ClassifierConfig(epochs=4, batch_size=16, base=4, deterministic=True)
+    _, accuracy = train_classifier(images, labels, config, tmp_path / "whole", log=lambda m: None)
+    steps = AdamSteps(monkeypatch, interrupt_at=10)
+    with pytest.raises(KeyboardInterrupt):
+        train_classifier(images, labels, config, tmp_path / "cut", log=lambda m: None)
+    _, resumed = train_classifier(images, labels, config, tmp_path / "cut", log=lambda m: None, resume=True)
+    assert steps.n == 8 and resumed == accuracy
+    for name in ("last.safetensors", "best.safetensors"):
+        assert (tmp_path / "whole" / "checkpoints" / name).read_bytes() == \
+            (tmp_path / "cut" / "checkpoints" / name).read_bytes()
+    _, again = train_classifier(images, labels, config, tmp_path / "cut", log=lambda m: None, resume=True)
+    assert steps.n == 8 and again == accuracy

@@ -4,7 +4,6 @@ and nothing written. The cases come from an audit of every subcommand (2026-12-0
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -13,7 +12,8 @@ from PIL import Image
 from pixelwise.cli import main
 from pixelwise.data.folders import unique_stems
 from pixelwise.errors import DataError
-from pixelwise.tasks.autoencoding import LatentConfig
+from pixelwise.tasks.latent import LatentConfig
+from pixelwise.train.runs import config_dict
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -27,7 +27,7 @@ def files(tmp_path):
     (tmp_path / "damaged").mkdir()
     (tmp_path / "damaged" / "config.json").write_text("{")
     (tmp_path / "latent_run").mkdir()
-    (tmp_path / "latent_run" / "config.json").write_text(json.dumps(asdict(LatentConfig())))
+    (tmp_path / "latent_run" / "config.json").write_text(json.dumps(config_dict(LatentConfig())))
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "kept.txt").write_text("the user's file\n")
     np.save(tmp_path / "line.npy", np.zeros(5))
@@ -37,8 +37,8 @@ def files(tmp_path):
 
 
 CASES = [  # argv (T/ = the files fixture's folder), words the one line must contain
-    (["segment", "train", "--data", "T/one.png", "--seed", "-1", "--out", "T/new"], "--seed: -1 is negative"),
-    (["diffuse", "train", "--seed", "x", "--out", "T/new"], "not a whole number"),
+    (["segment", "train", "--data", "T/one.png", "--seed", "-1", "--out", "T/new"], "--seed=-1 must be a whole"),
+    (["diffuse", "train", "--seed", "x", "--out", "T/new"], "'x' is not a valid seed"),
     (["solve", "--operator", "denoise", "--seed", "-2", "--out", "T/new", "T/one.png"], "seed >= 0"),
     (["segment", "train", "--data", "T", "--split", "-0.2,0.6,0.6", "--out", "T/new"], "--option=VALUE"),
     (["diffuse", "train", "--lr", "0", "--out", "T/new"], "lr=0"),
@@ -46,18 +46,18 @@ CASES = [  # argv (T/ = the files fixture's folder), words the one line must con
     (["diffuse", "train", "--out", "T/notes.txt/run"], "notes.txt"),
     (["solve", "--operator", "denoise", "--out", "T/notes.txt", "T/one.png"], "is a file; give a folder"),
     (["solve", "--operator", "denoise", "--out", "T/notes.txt/sub", "T/one.png"], "is a file; choose another"),
-    (["solve", "--operator", "mri", "--accel", "0", "--out", "T/new", "T/one.png"], "--accel 0"),
+    (["solve", "--operator", "mri", "--accel", "0", "--out", "T/new", "T/one.png"], "--acceleration=0.0 must be >= 1"),
     (["solve", "--operator", "denoise", "--measured", "T/line.npy", "--out", "T/new"], "shape (5,)"),
     (["solve", "--operator", "denoise", "--measured", "T/fake.npy", "--out", "T/new"], "not a readable .npy"),
     (["diffuse", "sample", "--run", "T/damaged"], "is not valid JSON"),
-    (["diffuse", "sample", "--run", "T/latent_run"], "made by another command"),
+    (["diffuse", "sample", "--run", "T/latent_run"], "written by `pixelwise latent`, not `pixelwise diffuse`"),
     (["diffuse", "sample", "--run", "T/latent_run", "--out", "T/samples.txt"], "image type"),
     (["diffuse", "sample", "--run", "T/latent_run", "--out", "T/full"], "is a folder; give a file name"),
     (["latent", "sample", "--run", "T/damaged", "--out", "T/s.png"], "is not valid JSON"),
-    (["segment", "train", "--data", "T", "--model", "vit", "--patch-size", "0", "--out", "T/new"], "--patch-size"),
-    (["segment", "train", "--data", "T", "--model", "vit", "--vit-depth", "0", "--out", "T/new"], "--vit-depth"),
+    (["segment", "train", "--data", "T", "--model", "vit", "--patch-size", "0", "--out", "T/new"], "--patch-size=0"),
+    (["segment", "train", "--data", "T", "--model", "vit", "--vit-depth", "0", "--out", "T/new"], "--vit-depth=0"),
     (["segment", "train", "--data", "T", "--model", "vit", "--dim", "10", "--heads", "3", "--out", "T/new"],
-     "divisible by heads=3"),
+     "divisible by --heads=3"),
     (["demo", "--size", "3", "--out", "T/new"], "--size 3"),
     (["demo", "--minutes", "-1", "--out", "T/new"], "minutes=-1"),
     (["restore", "dip", "--out", "T/full", "T/one.png"], "--overwrite"),
@@ -65,20 +65,20 @@ CASES = [  # argv (T/ = the files fixture's folder), words the one line must con
     (["diffuse", "train", "--out", "T/notes.txt", "--overwrite"], "is a file, not a run folder"),
     (["diffuse", "train", "--out", ""], "current folder"),
     (["solve", "--operator", "denoise", "--out", "", "T/one.png"], "--out is empty"),
-    (["solve", "--operator", "downsample", "--scale", "40", "--out", "T/new", "T/one.png"], "--scale 40"),
+    (["solve", "--operator", "downsample", "--scale", "40", "--out", "T/new", "T/one.png"], "scale=40 (--scale)"),
     (["solve", "--operator", "denoise", "--size", "8", "--out", "T/new", "T/one.png"], "11x11"),
     (["solve", "--operator", "blur", "--mask", "T/one.png", "--out", "T/new", "T/one.png"], "does not use it"),
     (["segment", "train", "--data", "T/one.png", "--out", "T/new"], "is a file, not a folder"),
     (["segment", "eval", "--run", "T/one.png"], "is a file, not a folder"),
-    (["latent", "eval", "--run", "T/one.png"], "not a latent run folder"),
+    (["latent", "eval", "--run", "T/one.png"], "made by `pixelwise latent train`"),
     (["arch", "rf", "unet", "--set", "depth=abc"], "depth='abc'"),
     (["segment", "train", "--data", "T", "--depth", "50", "--out", "T/new"], "depth=50"),
-    (["solve", "--operator", "ct", "--views", "100000", "--out", "T/new", "T/one.png"], "--views 100000"),
+    (["solve", "--operator", "ct", "--views", "100000", "--out", "T/new", "T/one.png"], "views=100000 is more"),
     (["solve", "--operator", "ct", "--measured", "T/cube.npy", "--image-size", "32x32", "--out", "T/new"],
      "cube.npy does not fit the ct operator"),
     (["solve", "--operator", "denoise", "--out", "T/new", "T/full"], "is a folder; give the path of one image"),
     (["solve", "--operator", "ct", "--measured", "T/line.npy", "--image-size", "0x0", "--out", "T/new"],
-     "--image-size '0x0'"),
+     "--image-size=0x0 must be two whole numbers"),
 ]
 
 

@@ -23,10 +23,11 @@ def test_train_eval_predict(polyp_folder, tmp_path, capsys):
     split = json.loads((out / "split.json").read_text())
     assert (len(split["train"]), len(split["val"]), len(split["test"])) == (28, 10, 10)
     assert main(["segment", "eval", "--run", str(out), "--quiet", "--good-iou", "0.9", "--partial-iou", "0.5"]) == 0
-    groups = json.loads((out / "metrics.json").read_text())["groups"]
-    ious = [float(r["iou"]) for r in csv.DictReader((out / "per_case.csv").open())]
-    assert groups == {"good": sum(i >= 0.9 for i in ious), "partial": sum(0.5 <= i < 0.9 for i in ious),
-                      "missed": sum(i < 0.5 for i in ious)}
+    evaluation = out / "evaluations" / "test-iou-0.5-0.9"
+    tiers = json.loads((evaluation / "metrics.json").read_text())["tiers"]
+    ious = [float(r["iou"]) for r in csv.DictReader((evaluation / "per_case.csv").open())]
+    assert tiers == {"good": sum(i >= 0.9 for i in ious), "partial": sum(0.5 <= i < 0.9 for i in ious),
+                     "poor": sum(i < 0.5 for i in ious), "thresholds": {"good_iou": 0.9, "partial_iou": 0.5}}
     assert main(["segment", "eval", "--run", str(out), "--quiet", "--good-iou", "0.1", "--partial-iou", "0.5"]) == 2
     assert main(["segment", "predict", "--run", str(out), str(polyp_folder / "images"), "--out", str(tmp_path / "m"),
                  "--quiet"]) == 0
@@ -59,8 +60,8 @@ def bad(tmp_path, polyp_folder):
 
 @pytest.mark.parametrize("args,message", [
     (["--model", "resnet"], "unet, vit, fcn"),
-    (["--lambda-dice", "-1"], "lambda_dice"),
-    (["--split", "0.5,0.5"], "three fractions"),
+    (["--lambda-dice", "-1"], "--lambda-dice=-1.0"),
+    (["--split", "0.5,0.5"], "three non-negative numbers"),
     (["--split", "0.7,0.2,0.2"], "sum"),
     (["--lr", "0"], "lr"),
     (["--minutes", "-2"], "minutes"),
@@ -105,11 +106,13 @@ def test_eval_and_predict_errors(argv, message, capsys):
     assert message in capsys.readouterr().err
 
 
-def test_usage_errors_exit_2(capsys):
-    with pytest.raises(SystemExit) as info:
-        main(["segment", "train"])  # --data missing
-    assert info.value.code == 2
+def test_usage_errors_exit_2(capsys, tmp_path):
+    assert main(["segment", "train", "--out", str(tmp_path / "r")]) == 2  # --data missing (nor in a --config)
     assert "--data" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+    with pytest.raises(SystemExit) as info:
+        main(["segment", "train", "--sizes", "3"])  # an option that does not exist: argparse's own usage error
+    assert info.value.code == 2
 
 
 def test_python_dash_m_and_console_script():

@@ -12,7 +12,7 @@ from pixelwise.cli import main
 from pixelwise.diffusion import NoiseSchedule, langevin_correct, sample
 from pixelwise.diffusion.ddim import ddim_sample, ddim_step, ddim_timesteps
 from pixelwise.errors import PixelwiseError
-from pixelwise.tasks.diffusion import DiffusionConfig, generate, run
+from pixelwise.tasks.diffuse import DiffusionConfig, generate, run
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: one intra-op thread is faster
 

@@ -14,7 +14,7 @@ from pixelwise.cli import main
 from pixelwise.diffusion import NoiseSchedule, drop_labels, guided_epsilon, sample
 from pixelwise.errors import PixelwiseError
 from pixelwise.models.diffusion_unet import TimeUNet
-from pixelwise.tasks.diffusion import DiffusionConfig, generate, grid_rows, run
+from pixelwise.tasks.diffuse import DiffusionConfig, generate, grid_rows, run
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: one intra-op thread is faster
 
@@ -115,11 +115,14 @@ def conditional_run(tmp_path_factory):
     return run(config, progress=False, log=lambda m: None), data
 
 
+@pytest.mark.slow  # the conditional_run fixture trains for about 8 s
 def test_conditional_recipe_draws_the_class_asked_for(conditional_run):
     result, _ = conditional_run
     assert result.history[-1]["val_loss"] < result.history[0]["val_loss"]
     assert json.loads((result.run_dir / "split.json").read_text())["classes"] == 2
     assert result.metrics["conditional"] and result.metrics["guidance"] == 1.0
+    per_sample = (result.run_dir / "per_case.csv").read_text().splitlines()  # each class in turn: 0, 1, 0, 1
+    assert per_sample[0].startswith("sample,label,") and [r.split(",")[1] for r in per_sample[1:]] == list("0101")
     means = {}
     for w in (0.0, 2.0):  # the class means are 0.2 and 0.8
         dark = generate(result.run_dir, 16, seed=3, labels=0, guidance=w).mean((1, 2, 3))
@@ -139,6 +142,7 @@ def test_conditional_recipe_draws_the_class_asked_for(conditional_run):
     assert (unconditional.mean((1, 2, 3)) < 0.5).any() and (unconditional.mean((1, 2, 3)) > 0.5).any()
 
 
+@pytest.mark.slow  # the conditional_run fixture trains for about 8 s
 @pytest.mark.parametrize("labels,words", [(2, "0..1"), (-1, "0..1"), ([0, 1], "one class or 4"), (0.5, "integers"),
                                           ("all", "'each'")])
 def test_bad_labels(conditional_run, labels, words):
@@ -146,6 +150,7 @@ def test_bad_labels(conditional_run, labels, words):
         generate(conditional_run[0].run_dir, 4, labels=labels)
 
 
+@pytest.mark.slow  # the conditional_run fixture trains for about 8 s
 def test_cli_conditional_train_and_sample(conditional_run, tmp_path, capsys):
     _, data = conditional_run
     out = tmp_path / "run"
@@ -163,7 +168,8 @@ def test_cli_conditional_train_and_sample(conditional_run, tmp_path, capsys):
         (["diffuse", "sample", "--run", str(out), "-n", "3", "--label", "2"], "0..1"),
         (["diffuse", "sample", "--run", str(out), "-n", "3", "--guidance", "1"], "--label"),
         (["diffuse", "sample", "--run", str(out), "--label", "x"], "class number"),
-        (["diffuse", "train", "--data", "X", "--conditional", "--label-dropout", "1", "--out", "Y"], "label_dropout"),
+        (["diffuse", "train", "--data", "X", "--conditional", "--label-dropout", "1", "--out", "Y"],
+         "--label-dropout=1.0"),
         (["diffuse", "train", "--guidance", "1", "--out", "Y"], "conditional"),
     ]:
         argv = [str(tmp_path / a) if a in ("X", "Y") else a for a in argv]

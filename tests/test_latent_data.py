@@ -180,3 +180,24 @@ def test_split_indices_partition(n):
     s = split_indices(n, (0.6, 0.2, 0.2), seed=3)
     assert sorted(s["train"] + s["val"] + s["test"]) == list(range(n))
     assert s == split_indices(n, (0.6, 0.2, 0.2), seed=3)
+
+
+@pytest.mark.parametrize("n,max_images,seed", [(11, 4, 0), (11, 4, 1), (7, 7, 0), (5, 9, 2), (13, 1, 3)])
+def test_max_images_is_a_seeded_subset_in_the_source_order(tmp_path, n, max_images, seed):
+    """The one subset rule: min(n, max_images) distinct images of the source, kept in their order (labels with
+    them), the same for the same seed; each image is told apart by its constant grey level."""
+    images = np.repeat(np.arange(n, dtype=np.uint8)[:, None, None] * 10, 15, axis=1).reshape(n, 3, 5)
+    np.savez(tmp_path / "a.npz", images=images, labels=np.arange(n))
+    s = load_image_set(str(tmp_path / "a.npz"), max_images=max_images, seed=seed)
+    kept = np.rint(s.images[:, 0, 0, 0] * 25.5).astype(int)  # grey level / 10 = the source index
+    assert len(s) == min(n, max_images) and s.labels.tolist() == kept.tolist()
+    assert kept.tolist() == sorted(set(kept.tolist())) and kept.max() < n
+    again = load_image_set(str(tmp_path / "a.npz"), max_images=max_images, seed=seed)
+    np.testing.assert_array_equal(again.images, s.images)
+
+
+@pytest.mark.parametrize("max_images", [0, -3])
+def test_bad_max_images(tmp_path, max_images):
+    np.savez(tmp_path / "a.npz", images=np.zeros((4, 3, 3), np.uint8))
+    with pytest.raises(DataError, match="max_images"):
+        load_image_set(str(tmp_path / "a.npz"), max_images=max_images)

@@ -1,13 +1,16 @@
 """GANs: shapes, losses by hand, the gradient penalty against a critic with a known gradient, the gradient
-routing of the one-loss adversarial objective, mode coverage, and ``latent train --model gan`` end to end."""
+routing of the one-loss adversarial objective and its saved step counter, mode coverage, ``latent train --model
+gan`` end to end, and bitwise kill-and-resume in both stages (the judge, then the GAN)."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 import pytest
 import torch
+from latent_runs import AdamSteps, same_run
 
 from pixelwise.errors import PixelwiseError
 from pixelwise.losses.gan import (
@@ -17,11 +20,20 @@ from pixelwise.losses.gan import (
     gradient_penalty,
     wgan_generator_loss,
 )
+from pixelwise.metrics import summarise
 from pixelwise.models.gan import GAN, DigitClassifier, Discriminator, Generator
 from pixelwise.tasks.classify import ClassifierConfig, jitter, mode_coverage, train_classifier
-from pixelwise.tasks.gan import AdversarialObjective, GANConfig, fit_config, train_batches
+from pixelwise.tasks.latent import (
+    AdversarialObjective,
+    LatentConfig,
+    loop_settings,
+    objective_value,
+    run,
+    train_batches,
+)
 from pixelwise.train import fit
 from pixelwise.train.checkpoint import load_state
+from pixelwise.train.files import read_csv
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: one intra-op thread is faster
 
@@ -148,12 +160,38 @@ def test_mode_coverage_agreement_with_the_classes_asked_for():
 
 
 @pytest.mark.parametrize("kwargs,words", [
-    ({"model": "vae"}, "not a GAN"), ({"n_critic": 0}, "n_critic"), ({"batch_size": 1}, "batch_size"),
-    ({"gp_lambda": -1}, "gp_lambda"),
+    ({"model": "dcgan"}, "wgan"), ({"n_critic": 0}, "n_critic"), ({"batch_size": 1}, "batch_size"),
+    ({"gp_lambda": -1}, "gp_lambda"), ({"classifier_epochs": 0}, "classifier_epochs"), ({"n_samples": 0}, "n_samples"),
+    ({"anomaly_class": 1}, "anomaly_class"), ({"betas": (0.5,)}, "betas"),
 ])
 def test_bad_gan_configs(kwargs, words):
     with pytest.raises(PixelwiseError, match=words):
-        GANConfig(**kwargs)
+        LatentConfig(**{"model": "wgan", **kwargs})
+
+
+@pytest.mark.parametrize("kind,n_critic,words", [("vae", 1, "kind"), ("gan", 0, "n_critic")])
+def test_bad_objectives(kind, n_critic, words):
+    with pytest.raises(ValueError, match=words):
+        AdversarialObjective(GAN((1, 8, 8), 4, 8), kind, n_critic)
+
+
+def test_the_step_counter_is_in_the_state_dict_and_restored():
+    """The counter that schedules the generator term travels with the weights: an objective loaded from another
+    after 4 calls takes its generator step where the other would (n_critic = 3: at the 6th call)."""
+    torch.manual_seed(0)
+    a = AdversarialObjective(GAN((1, 8, 8), 4, 8, norm="none"), "wgan", n_critic=3)
+    batch = (torch.rand(4, 1, 8, 8), torch.randn(4, 4), torch.rand(4))
+    for _ in range(4):
+        a(batch)
+    assert int(a.state_dict()["calls"]) == 4
+    b = AdversarialObjective(GAN((1, 8, 8), 4, 8, norm="none"), "wgan", n_critic=3)
+    b.load_state_dict(a.state_dict())
+    with_g = []
+    for _ in range(3):
+        b.zero_grad(set_to_none=True)
+        b(batch).backward()
+        with_g.append(all(p.grad is not None for p in b.gan.generator.parameters()))
+    assert with_g == [False, True, False]
 
 
 # model -> the papers' optimiser settings: DCGAN (Radford et al. 2016, sec. 4); WGAN-GP (Gulrajani et al. 2017,
@@ -164,11 +202,12 @@ PAPER_SETTINGS = {"gan": dict(lr=2e-4, betas=(0.5, 0.999), n_critic=1, gp_lambda
 
 @pytest.mark.parametrize("model", list(PAPER_SETTINGS))
 def test_gan_config_defaults_are_the_papers(model):
-    config = GANConfig(model=model)
+    config = LatentConfig(model=model)
     assert {k: getattr(config, k) for k in PAPER_SETTINGS[model]} == PAPER_SETTINGS[model]
-    loop = fit_config(config)
+    loop = loop_settings(config)
     assert loop.betas == PAPER_SETTINGS[model]["betas"] and loop.lr == PAPER_SETTINGS[model]["lr"]
-    assert GANConfig.from_dict({"model": model, "betas": [0.1, 0.2]}).betas == (0.1, 0.2)  # JSON gives lists
+    assert (loop.schedule, loop.monitor, loop.mode) == ("constant", "val_coverage", "max")
+    assert loop_settings(config, labelled=False).monitor == "train_loss"  # no labels: no judge
 
 
 class _ToyGAN(torch.nn.Module):
@@ -197,13 +236,14 @@ def test_dcgan_learns_a_2d_gaussian():
     mu, sigma = torch.tensor([2.0, -1.0]), torch.tensor([0.5, 0.1])
     data = torch.Generator().manual_seed(0)
     train, test = mu + sigma * torch.randn(1024, 2, generator=data), mu + sigma * torch.randn(512, 2, generator=data)
-    config = GANConfig(model="gan", latent_dim=4, batch_size=64, epochs=24, seed=0)
+    config = LatentConfig(model="gan", latent_dim=4, batch_size=64, epochs=24, seed=0)
     objective = AdversarialObjective(_ToyGAN(config.latent_dim), config.model, config.n_critic, config.gp_lambda)
     z = torch.randn(512, config.latent_dim, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         before = objective.gan.generator(z)
-    batches, steps = train_batches(train, config)
-    result = fit(objective, lambda loss, _: loss, batches, steps, lambda _: {}, fit_config(config), log=lambda _: None)
+    batches, steps = train_batches(train, config.latent_dim, config.batch_size)
+    result = fit(objective, objective_value, batches, steps, None, loop_settings(config, labelled=False),
+                 log=lambda _: None)
     assert result.steps == 24 * 16
     with torch.no_grad():
         after = objective.gan.generator(z)
@@ -218,10 +258,18 @@ def test_cli_gan_end_to_end(tmp_path):
     from pixelwise.cli import main
 
     out = tmp_path / "g"
-    assert main(["latent", "train", "--model", "wgan", "--data", "digits", "--max-images", "200",
-                 "--epochs", "2", "--latent-dim", "8", "--base", "8", "--out", str(out), "--quiet"]) == 0
+    assert main(["latent", "train", "--model", "wgan", "--data", "digits", "--max-images", "200", "--epochs", "2",
+                 "--latent-dim", "8", "--base", "8", "--classifier-epochs", "2", "--out", str(out), "--quiet"]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["model"] == "wgan" and 1 <= metrics["mode_coverage"]["classes_found"] <= 10
+    # per sample: the judge's top probability and whether it is confident; their aggregate matches the histogram
+    rows = read_csv(out / "per_case.csv")
+    assert len(rows) == metrics["n_cases"] == 64 and all(0.1 <= r["max_probability"] <= 1 for r in rows)
+    assert metrics["metrics"]["confident"]["mean"] == pytest.approx(metrics["mode_coverage"]["confident_fraction"])
+    assert metrics["metrics"]["max_probability"] == pytest.approx(
+        summarise([r["max_probability"] for r in rows], seed=0), rel=1e-6)
+    assert metrics["metrics"]["real_test_max_probability"]["n"] == 20
+    assert (out / "classifier" / "checkpoints" / "best.safetensors").is_file()
     # the run's Adam really got the WGAN-GP betas, and the run folder records n_critic and lambda
     state = load_state(out / "checkpoints" / "last_state.pt")
     assert tuple(state["optimizer"]["param_groups"][0]["betas"]) == PAPER_SETTINGS["wgan"]["betas"]
@@ -229,7 +277,11 @@ def test_cli_gan_end_to_end(tmp_path):
     assert (config["n_critic"], config["gp_lambda"]) == (5, 10.0)
     assert main(["latent", "sample", "--run", str(out), "-n", "4", "--out", str(tmp_path / "s.png")]) == 0
     assert (tmp_path / "s.png").is_file()
-    assert main(["latent", "eval", "--run", str(out)]) == 0
+    assert main(["latent", "eval", "--run", str(out), "--quiet"]) == 0
+    assert json.loads((out / "metrics.json").read_text()) == metrics
+    assert main(["latent", "eval", "--run", str(out), "--which", "last", "--quiet"]) == 0
+    assert (out / "evaluations" / "test-last" / "metrics.json").is_file()
+    assert main(["latent", "eval", "--run", str(out), "--data", "digits"]) == 2  # evaluated by its samples
 
 
 def _blob(size: int, centre: tuple[float, float], sigma: float) -> torch.Tensor:
@@ -301,3 +353,42 @@ def test_jittered_training_is_seeded_and_differs_from_plain():
         a, b, c = (m(x) for m in runs)
     torch.testing.assert_close(a, b)
     assert (a - c).abs().max() > 1e-4
+
+
+# --- kill and resume: bitwise in deterministic mode, in both stages ------------------------------------------
+def _tiny_gan(out) -> LatentConfig:
+    """96 training digits: the judge takes 1 step per epoch (86 images, batch 128), the GAN 3 (batch 32);
+    n_critic = 2, so that the saved step counter decides where the resumed run's generator steps fall."""
+    return LatentConfig(data="digits", out=str(out), model="wgan", n_critic=2, latent_dim=4, base=4, max_images=120,
+                        epochs=3, batch_size=32, classifier_epochs=2, n_samples=16, deterministic=True)
+
+
+@pytest.mark.parametrize("kill_at,steps_after", [
+    (2 + 5, 6),  # inside the GAN's second epoch: the finished judge reused, the GAN resumed at epoch 2
+    (2, 1 + 9),  # inside the judge's second epoch (no GAN checkpoint yet): the judge resumed, then the whole GAN
+])
+def test_kill_and_resume_is_bitwise(tmp_path, monkeypatch, kill_at, steps_after):
+    pytest.importorskip("sklearn")
+    whole = run(_tiny_gan(tmp_path / "whole"), progress=False, log=lambda _: None)
+    assert sum(row["steps"] for row in whole.history) == 9
+    assert len(read_csv(tmp_path / "whole" / "classifier" / "history.csv")) == 2
+    steps = AdamSteps(monkeypatch, interrupt_at=kill_at)
+    with pytest.raises(KeyboardInterrupt):
+        run(_tiny_gan(tmp_path / "cut"), progress=False, log=lambda _: None)
+    run(_tiny_gan(tmp_path / "cut"), resume=True, progress=False, log=lambda _: None)
+    assert steps.n == steps_after
+    same_run(tmp_path / "whole", tmp_path / "cut", stages=("", "classifier"))
+    state = load_state(tmp_path / "cut" / "checkpoints" / "last_state.pt")
+    assert int(state["model"]["calls"]) == 9  # the counter is part of the loop's checkpoint
+
+
+def test_a_run_killed_in_its_judge_stage_refuses_changed_settings(tmp_path, monkeypatch):
+    pytest.importorskip("sklearn")
+    AdamSteps(monkeypatch, interrupt_at=2)
+    config = _tiny_gan(tmp_path / "cut")
+    with pytest.raises(KeyboardInterrupt):
+        run(config, progress=False, log=lambda _: None)
+    assert not (tmp_path / "cut" / "checkpoints" / "last_state.pt").exists()
+    with pytest.raises(PixelwiseError, match="n_critic=3"):
+        run(dataclasses.replace(_tiny_gan(tmp_path / "cut"), n_critic=3), resume=True, progress=False,
+            log=lambda _: None)

@@ -9,10 +9,11 @@ import math
 
 import pytest
 import torch
+from latent_runs import AdamSteps
 
 from pixelwise.errors import PixelwiseError
 from pixelwise.models.pixelcnn import MaskedConv2d, PixelCNNPrior, causal_mask
-from pixelwise.tasks.code_prior import PriorConfig, nll_per_code, train_prior, unigram_nll
+from pixelwise.tasks.latent.prior import PriorConfig, nll_per_code, nll_per_map, train_prior, unigram_nll
 from pixelwise.train import load_weights, save_weights
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: one intra-op thread is faster
@@ -173,3 +174,35 @@ def test_train_prior_rejects_empty_code_maps():
     with pytest.raises(PixelwiseError, match="validation"):
         train_prior(torch.zeros(4, 2, 2, dtype=torch.long), torch.zeros(0, 2, 2, dtype=torch.long), 3,
                     PriorConfig(epochs=1), log=lambda _: None)
+
+
+@pytest.mark.parametrize("n,height,width", [(1, 1, 1), (3, 2, 5), (5, 3, 3)])
+def test_nll_per_map_is_minus_log_prob_per_position(n, height, width):
+    """Each map's mean nats per code is -log p(k) / (h w) (the chain rule of the prior's own log_prob), and
+    nll_per_code is their mean; batching does not change them."""
+    torch.manual_seed(0)
+    prior = PixelCNNPrior(num_codes=5, channels=8, layers=2).eval()
+    codes = torch.randint(0, 5, (n, height, width), generator=torch.Generator().manual_seed(1))
+    per_map = nll_per_map(prior, codes)
+    with torch.no_grad():
+        expected = -prior.log_prob(codes) / (height * width)
+    torch.testing.assert_close(per_map, expected, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(nll_per_map(prior, codes, batch_size=2), per_map, rtol=1e-5, atol=1e-6)
+    assert nll_per_code(prior, codes) == pytest.approx(float(expected.double().mean()), rel=1e-5)
+
+
+def test_train_prior_resumes_its_run_folder_bitwise(tmp_path, monkeypatch):
+    """A prior fit killed inside its second epoch (2 steps per epoch) and resumed ends with the weights of an
+    uninterrupted one, after training only the epochs the kill cut short."""
+    g = torch.Generator().manual_seed(0)
+    train, val = torch.randint(0, 4, (40, 3, 3), generator=g), torch.randint(0, 4, (8, 3, 3), generator=g)
+    config = PriorConfig(channels=4, layers=2, epochs=3, batch_size=16, deterministic=True)
+    train_prior(train, val, 4, config, tmp_path / "whole", log=lambda _: None)
+    steps = AdamSteps(monkeypatch, interrupt_at=4)
+    with pytest.raises(KeyboardInterrupt):
+        train_prior(train, val, 4, config, tmp_path / "cut", log=lambda _: None)
+    _, result = train_prior(train, val, 4, config, tmp_path / "cut", resume=True, log=lambda _: None)
+    assert len(result.history) == 3 and steps.n == 4
+    for name in ("last.safetensors", "best.safetensors"):
+        assert (tmp_path / "whole" / "checkpoints" / name).read_bytes() == \
+            (tmp_path / "cut" / "checkpoints" / name).read_bytes()

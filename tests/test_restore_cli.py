@@ -1,17 +1,21 @@
-"""``pixelwise restore`` end to end on tiny generated data, and bad input (exit code 2, one line, nothing written)."""
+"""``pixelwise restore`` end to end on tiny generated data, options to configs, and bad input (exit code 2, one
+line, nothing written)."""
 
 from __future__ import annotations
 
+import csv
 import json
 
 import pytest
 import torch
 
-from pixelwise.cli import main
+from pixelwise.cli import build_parser, main
+from pixelwise.cli.options import config_from_args
 from pixelwise.data.io import read_image, write_image
 from pixelwise.data.samples import sample, to_uint8
+from pixelwise.tasks.restore import DIPConfig, RestorationConfig
 
-torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_thread")
 QUICK = ["--patch", "24", "--batch-size", "4", "--steps-per-epoch", "3", "--epochs", "1", "--quiet"]
 
 
@@ -24,20 +28,66 @@ def crops(tmp_path_factory):
     return folder
 
 
+def parsed(cls, argv: list[str]):
+    """The config a command line builds, without running it."""
+    return config_from_args(cls, build_parser(argv).parse_args(argv))
+
+
+# (options after `restore train`, {dotted setting: expected value})
+OPTIONS = [
+    ([], {"measurement.operator": "denoise", "measurement.scale": 3, "sigma": 25.0, "patch": 40, "epochs": 10,
+          "batch_size": 16, "warmup": 200, "grad_clip": 1.0, "out": "runs/restore", "augment": True}),
+    (["--task", "sr"], {"measurement.operator": "downsample", "measurement.scale": 3, "patch": 42, "sigma": 0.0}),
+    (["--task", "sr", "--scale", "4"], {"measurement.scale": 4, "patch": 40}),
+    (["--task", "deblur", "--kernel-sigma", "2.5"], {"measurement.operator": "blur", "measurement.kernel_sigma": 2.5,
+                                                     "sigma": 2.0}),
+    (["--operator", "ct", "--views", "45"], {"measurement.operator": "ct", "measurement.views": 45}),
+    (["--task", "inpaint", "--keep", "0.25"], {"measurement.keep": 0.25}),
+    (["--sigma-range", "0,55"], {"sigma_range": (0.0, 55.0), "sigma": 25.0}),
+    (["--sigma", "50", "--sigma-range", "0,55"], {"sigma_range": (0.0, 55.0), "sigma": 50.0}),
+    (["--no-augment", "--shared"], {"augment": False, "shared": True}),
+    (["--tv-lambda", "auto"], {"tv_lambda": "auto"}),
+    (["--tv-lambda", "0.05", "--tv-tol", "none"], {"tv_lambda": 0.05, "tv_tol": None}),
+    (["--grad-clip", "none", "--minutes", "2"], {"grad_clip": None, "minutes": 2.0, "epochs": 1000}),
+]
+
+
+@pytest.mark.parametrize("options, expected", OPTIONS, ids=[" ".join(o) or "defaults" for o, _ in OPTIONS])
+def test_options_build_the_config(options, expected):
+    config = parsed(RestorationConfig, ["restore", "train", *options])
+    for dotted, value in expected.items():
+        node = config
+        for part in dotted.split("."):
+            node = getattr(node, part)
+        assert node == value, dotted
+
+
+def test_dip_options_build_its_config():
+    config = parsed(DIPConfig, ["restore", "dip", "astronaut", "--task", "sr", "--scale", "4", "--size", "32"])
+    assert (config.image, config.measurement.operator, config.measurement.scale, config.size) == (
+        "astronaut", "downsample", 4, 32)
+    assert (config.sigma, config.iterations, config.out) == (25.0, 500, "runs/dip")
+
+
 def test_train_eval_apply_denoise(crops, tmp_path, capsys):
     run = tmp_path / "runs" / "dn"
     assert main(["restore", "train", "--task", "denoise", "--model", "dncnn", "--depth", "3", "--width", "8",
                  "--data", str(crops), "--sigma", "25", "--out", str(run), *QUICK]) == 0
-    for name in ("config.json", "history.csv", "metrics.json", "per_case.csv", "plots/figure.png"):
+    for name in ("config.json", "split.json", "history.csv", "metrics.json", "per_case.csv", "plots/figure.png",
+                 "report.html"):
         assert (run / name).is_file(), name
-    assert main(["restore", "eval", "--run", str(run), "--data", str(crops), "--protocol", "plain"]) == 0
-    metrics = json.loads((run / "metrics.json").read_text())
+    own = (run / "metrics.json").read_bytes()
+    assert main(["restore", "eval", "--run", str(run), "--data", str(crops), "--protocol", "plain", "--quiet"]) == 0
+    metrics = json.loads((run / "evaluations" / f"{crops.name}-plain" / "metrics.json").read_text())
     assert metrics["count"] == 3 and metrics["protocol"] == "plain"
     assert set(metrics["mean"]) == set(metrics["summary"]) == {"naive", "tv", "network"}
-    assert set(metrics["gain"]) == {"naive", "tv"} and (run / "report.html").is_file()
+    assert set(metrics["gain"]) == {"naive", "tv"} and (run / "evaluations" / f"{crops.name}-plain" / "report.html")
     assert "network - naive" in capsys.readouterr().out
+    assert (run / "metrics.json").read_bytes() == own  # the run's own results stay
+    assert main(["restore", "eval", "--run", str(run), "--which", "last", "--name", "last", "--quiet"]) == 0
+    assert json.loads((run / "evaluations" / "last" / "metrics.json").read_text())["checkpoint"] == "last"
     out = tmp_path / "restored"
-    assert main(["restore", "apply", "--run", str(run), str(crops / "c1.png"), "--out", str(out)]) == 0
+    assert main(["restore", "apply", "--run", str(run), str(crops / "c1.png"), "--out", str(out), "--quiet"]) == 0
     assert read_image(out / "c1.png", mode="L").shape == (29, 30)
     assert "wrote 1 images" in capsys.readouterr().out
 
@@ -46,10 +96,11 @@ def test_train_sr_post_blind_range_and_apply_upsamples(crops, tmp_path):
     run = tmp_path / "sr"
     assert main(["restore", "train", "--task", "sr", "--model", "post", "--scale", "3", "--depth", "2", "--width",
                  "8", "--data", str(crops), "--sigma-range", "0,5", "--out", str(run), *QUICK]) == 0
-    metrics = json.loads((run / "metrics.json").read_text())
-    assert metrics["protocol"] == "sr"
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["measurement"]["operator"] == "downsample" and saved["sigma_range"] == [0.0, 5.0]
+    assert json.loads((run / "metrics.json").read_text())["protocol"] == "sr"
     out = tmp_path / "up"
-    assert main(["restore", "apply", "--run", str(run), str(crops), "--out", str(out)]) == 0
+    assert main(["restore", "apply", "--run", str(run), str(crops), "--out", str(out), "--which", "last"]) == 0
     assert read_image(out / "c0.png", mode="L").shape == (96, 99)  # 32 x 33 -> 3 x
 
 
@@ -62,46 +113,82 @@ def test_train_ct_unrolled_on_phantoms(tmp_path):
     assert metrics["naive_name"] == "FBP" and metrics["count"] == 8
 
 
+def test_a_runs_config_json_repeats_it(crops, tmp_path):
+    """config.json as --config: the same settings (the path of the data already absolute), the same numbers."""
+    first, again = tmp_path / "first", tmp_path / "again"
+    assert main(["restore", "train", "--depth", "2", "--width", "4", "--data", str(crops), "--sigma", "30",
+                 "--no-augment", "--out", str(first), *QUICK]) == 0
+    assert main(["restore", "train", "--config", str(first / "config.json"), "--out", str(again), "--quiet"]) == 0
+    a, b = (json.loads((r / "config.json").read_text()) for r in (first, again))
+    assert {k: v for k, v in a.items() if k != "out"} == {k: v for k, v in b.items() if k != "out"}
+    rows = [[{k: v for k, v in r.items() if k != "seconds"} for r in csv.DictReader(open(d / "history.csv"))]
+            for d in (first, again)]
+    assert rows[0] == rows[1]
+    assert (first / "checkpoints" / "last.safetensors").read_bytes() == (
+        again / "checkpoints" / "last.safetensors").read_bytes()
+
+
 def test_dip(tmp_path):
     out = tmp_path / "dip"
     assert main(["restore", "dip", "camera", "--size", "24", "--iterations", "20", "--log-every", "5",
-                 "--out", str(out)]) == 0
-    for name in ("naive.png", "measurement.png", "reconstruction.png", "trace.csv", "metrics.json", "figure.png"):
+                 "--out", str(out), "--quiet"]) == 0
+    for name in ("config.json", "naive.png", "measurement.png", "reconstruction.png", "trace.csv", "metrics.json",
+                 "figure.png"):
         assert (out / name).is_file(), name
-    assert json.loads((out / "metrics.json").read_text())["dip"]["iteration"] in (5, 10, 15, 20)
+    first = json.loads((out / "metrics.json").read_text())
+    assert first["dip"]["iteration"] in (5, 10, 15, 20)
+    # its config.json repeats it (with --overwrite, into the same folder): the same numbers
+    assert main(["restore", "dip", "camera", "--config", str(out / "config.json"), "--overwrite", "--quiet"]) == 0
+    again = json.loads((out / "metrics.json").read_text())
+    assert again["dip"] == first["dip"] and again["naive"] == first["naive"]
+
+
+def test_dip_deblur_alias(tmp_path):
+    out = tmp_path / "dip"
+    assert main(["restore", "dip", "shepp_logan", "--task", "deblur", "--size", "16", "--iterations", "4",
+                 "--log-every", "2", "--out", str(out), "--quiet"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["config"]["measurement"]["operator"] == "blur" and metrics["naive_name"] == "blurred"
 
 
 BAD = [
-    (["train", "--task", "dehaze"], "task"),
-    (["train", "--model", "resnet"], "model"),
+    (["train", "--task", "dehaze"], "operator 'dehaze' is not known"),
+    (["train", "--model", "resnet"], "model='resnet' is not known; use one of dncnn"),
     (["train", "--task", "denoise", "--regime", "measurements"], "degenerate"),
     (["train", "--data", "/no/such/dir"], "not a folder"),
     (["train", "--task", "sr", "--scale", "3", "--patch", "25"], "multiple"),
     (["train", "--model", "post"], "post"),
-    (["eval", "--run", "/no/such/run"], "not a restore run folder"),
+    (["train", "--epochs", "0"], "epochs=0"),
+    (["train", "--config", "/no/such.toml"], "does not exist"),
+    (["eval", "--run", "/no/such/run"], "does not exist; give --run a folder made by `pixelwise restore train`"),
+    (["apply", "--run", "/no/such/run", "x.png", "--out", "OUT"], "does not exist"),
     (["dip", "/no/such.png"], "neither a file"),
-    (["dip", "camera", "--task", "dehaze"], "task"),
+    (["dip", "camera", "--task", "dehaze"], "operator"),
     (["dip", "camera", "--iterations", "0"], "iterations"),
+    (["dip", "camera", "--log-every", "0"], "--log-every=0"),
+    (["dip", "camera", "--task", "sr", "--scale", "3", "--size", "64"], "multiple of --scale=3"),
+    (["dip", "camera", "--size", "4096"], "crop size 4096"),
 ]
 
 
-@pytest.mark.parametrize("args, words", BAD, ids=[w for _, w in BAD])
+@pytest.mark.parametrize("args, words", BAD, ids=[w[:30] for _, w in BAD])
 def test_bad_input_is_one_line_and_writes_nothing(args, words, tmp_path, capsys):
     out = tmp_path / "out"
-    code = main(["restore", *args, "--out", str(out)] if args[0] != "eval" else ["restore", *args])
+    args = [str(out) if a == "OUT" else a for a in args]
+    code = main(["restore", *args, "--out", str(out)] if args[0] in ("train", "dip") else ["restore", *args])
     err = capsys.readouterr().err.strip()
     assert code == 2
     assert len(err.splitlines()) == 1 and words in err, err
     assert not out.exists()
 
 
-def test_sigma_and_sigma_range_exclude_each_other(capsys):
+@pytest.mark.parametrize("args", [["--sigma-range", "55"], ["--sigma-range", "0,5,9"], ["--task", "sr", "--scale",
+                                                                                       "x"]])
+def test_malformed_values_are_usage_errors(args, capsys):
     with pytest.raises(SystemExit) as exc:
-        main(["restore", "train", "--sigma", "25", "--sigma-range", "0,55"])
+        main(["restore", "train", *args])
     assert exc.value.code == 2
-    with pytest.raises(SystemExit) as exc:
-        main(["restore", "train", "--sigma-range", "55"])
-    assert exc.value.code == 2
+    assert "error:" in capsys.readouterr().err
 
 
 def test_existing_run_needs_overwrite(crops, tmp_path, capsys):
@@ -111,6 +198,18 @@ def test_existing_run_needs_overwrite(crops, tmp_path, capsys):
     code = main(["restore", "train", "--data", str(crops), "--out", str(run), *QUICK])
     assert code == 2 and "already exists" in capsys.readouterr().err
     assert (run / "keep.txt").read_text() == "mine"
+
+
+def test_dip_writes_into_a_folder_with_files_only_with_overwrite(tmp_path, capsys):
+    out = tmp_path / "dip"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    argv = ["restore", "dip", "camera", "--size", "16", "--iterations", "2", "--log-every", "1", "--out", str(out),
+            "--quiet"]
+    assert main(argv) == 2 and "--overwrite" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]
+    assert main([*argv, "--overwrite"]) == 0
+    assert (out / "keep.txt").read_text() == "mine" and (out / "metrics.json").is_file()
 
 
 def test_resume_extends_a_run(crops, tmp_path, capsys):
@@ -125,10 +224,15 @@ def test_resume_extends_a_run(crops, tmp_path, capsys):
     assert (run / "checkpoints" / "last.safetensors").read_bytes() != weights
     assert json.loads((run / "config.json").read_text())["epochs"] == 2
     capsys.readouterr()
-    assert main(["restore", "train", "--out", str(run), "--lr", "0.5", "--resume", "--quiet"]) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "lr=0.5" in err, err
+    for changed, words in ((["--lr", "0.5"], "lr=0.5"), (["--task", "sr"], "measurement.operator='downsample'"),
+                           (["--no-augment"], "augment=False")):
+        assert main(["restore", "train", "--out", str(run), *changed, "--resume", "--quiet"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and words in err, err
     assert len((run / "history.csv").read_text().strip().splitlines()) == 1 + 2
+    # the budget alone may change
+    assert main(["restore", "train", "--out", str(run), "--epochs", "3", "--resume", "--quiet"]) == 0
+    assert len((run / "history.csv").read_text().strip().splitlines()) == 1 + 3
 
 
 RESUME_BAD = [

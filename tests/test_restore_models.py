@@ -1,56 +1,75 @@
-"""Restoration models through the shared model tester, plus the residual behaviour of each."""
+"""Restoration models: the recipe's name -> network table, and the residual behaviour of each network."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 import torch
-from model_tester import check_model
 
+from pixelwise.errors import PixelwiseError
 from pixelwise.models import SRCNN, VDSR, DIPNet, DnCNN, PostUpsample, ResidualUNet, Unrolled
-from pixelwise.physics import MRI, Inpainting, Radon, random_mask, views
+from pixelwise.physics import Inpainting, random_mask
+from pixelwise.physics.presets import Measurement, build_operator
 from pixelwise.solvers.dip import fit_dip
+from pixelwise.tasks.restore import MODELS, RestorationConfig, build_model
 
-torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_thread")
+# the shapes, gradients, determinism and save/load of every model here: tests/test_models.py (the shared tester)
 
-SHAPE_CASES = [
-    ("dncnn-grey", lambda: DnCNN(1, depth=4, width=8), (2, 1, 13, 17), (2, 1, 13, 17)),
-    ("dncnn-colour", lambda: DnCNN(3, depth=3, width=8), (2, 3, 9, 8), (2, 3, 9, 8)),
-    ("dncnn-nobn", lambda: DnCNN(1, depth=3, width=8, batch_norm=False), (1, 1, 7, 7), (1, 1, 7, 7)),
-    ("srcnn", lambda: SRCNN(1, f1=8, f2=4), (2, 1, 15, 11), (2, 1, 15, 11)),
-    ("srcnn-colour", lambda: SRCNN(3, f1=8, f2=4), (1, 3, 12, 12), (1, 3, 12, 12)),
-    ("vdsr", lambda: VDSR(1, depth=5, width=8), (2, 1, 11, 13), (2, 1, 11, 13)),
-    ("post-shuffle-x3", lambda: PostUpsample(1, 3, depth=2, width=8), (2, 1, 7, 5), (2, 1, 21, 15)),
-    ("post-transpose-x3", lambda: PostUpsample(1, 3, depth=2, width=8, up="transpose"), (2, 1, 7, 5), (2, 1, 21, 15)),
-    ("post-transpose-x2-colour", lambda: PostUpsample(3, 2, depth=2, width=8, up="transpose"), (1, 3, 5, 6),
-     (1, 3, 10, 12)),
-    ("res-unet", lambda: ResidualUNet(1, depth=2, base_channels=4), (2, 1, 13, 19), (2, 1, 13, 19)),
-    ("dip-net", lambda: DIPNet(1, noise_channels=4, depth=2, base_channels=4), (2, 4, 11, 9), (2, 1, 11, 9)),
+
+def _config(**settings) -> RestorationConfig:
+    measured = {k: settings.pop(k) for k in ("operator", "scale", "views") if k in settings}
+    return RestorationConfig(measurement=Measurement(**measured), **settings)
+
+
+# (model, operator settings, image shape (odd sizes), whether the output must be the naive image untrained)
+NAMED = [
+    ("dncnn", dict(operator="denoise"), (2, 1, 13, 17)),
+    ("srcnn", dict(operator="blur"), (1, 3, 15, 11)),
+    ("vdsr", dict(operator="downsample", scale=2), (2, 1, 14, 18)),
+    ("post", dict(operator="downsample", scale=3), (1, 1, 21, 15)),
+    ("unet", dict(operator="inpaint"), (2, 1, 13, 19)),
+    ("unrolled", dict(operator="ct", views=6), (1, 1, 11, 11)),
 ]
 
 
-@pytest.mark.parametrize("name, make, shape_in, shape_out", SHAPE_CASES, ids=[c[0] for c in SHAPE_CASES])
-def test_model_contract(name, make, shape_in, shape_out, tmp_path):
-    # zero-initialised last layers would make the save/load comparison vacuous: perturb every weight first
-    check_model(lambda: _perturbed(make()), shape_in, shape_out, tmp_path)
+@pytest.mark.parametrize("name, measured, shape", NAMED, ids=[n for n, _, _ in NAMED])
+def test_every_named_model_restores_its_measurements(name, measured, shape):
+    """Each entry of the one table, small, in its wrapper: a measurement of an odd-sized image -> an image of
+    that size, and a gradient to every parameter."""
+    config = _config(model=name, channels=shape[1], depth=3, width=4, iterations=2, **measured)
+    op = build_operator(config.measurement, shape[-2:], torch.Generator().manual_seed(0))
+    model = build_model(config, op, (1, *shape[1:]))
+    x = torch.rand(shape, generator=torch.Generator().manual_seed(1))
+    out = model((op.A(x), op))
+    assert out.shape == x.shape and torch.isfinite(out).all()
+    out.pow(2).mean().backward()
+    assert all(p.grad is not None for p in model.parameters())
+    assert set(MODELS) == {n for n, _, _ in NAMED}
 
 
-def _unrolled_ops():
-    g = torch.Generator().manual_seed(0)
-    return [
-        ("inpaint", Inpainting(random_mask((11, 13), 0.5, g)), (2, 1, 11, 13)),
-        ("mri", MRI.cartesian((12, 10), 4.0, None, "equispaced", g), (2, 1, 12, 10)),
-        ("ct", Radon((11, 11), views(6)), (1, 1, 11, 11)),
-    ]
+def test_unknown_model_names_every_model():
+    with pytest.raises(PixelwiseError, match="model 'resnet' is not known; use one of dncnn, srcnn, vdsr, post, unet, "
+                       "unrolled"):
+        build_model(SimpleNamespace(model="resnet"))
 
 
-@pytest.mark.parametrize("shared", [False, True])
-@pytest.mark.parametrize("name, op, shape", _unrolled_ops(), ids=[o[0] for o in _unrolled_ops()])
-def test_unrolled_contract(name, op, shape, shared, tmp_path):
-    y_shape = op.output_shape(shape)
-    check_model(lambda: _perturbed(Unrolled(op, 1, iterations=3, step=0.5, shared=shared, width=4, layers=2)),
-                y_shape, shape, tmp_path)
-    model = Unrolled(op, 1, iterations=3, shared=shared, width=4, layers=2)
-    assert len(model.nets) == (1 if shared else 3)
+def test_unrolled_step_starts_at_one_over_the_operator_norm_squared():
+    """The step of every iteration starts at 1 / ||A||^2 of the fixed operator: CT of an 11 x 11 image, whose
+    norm the power iteration of the operator itself gives independently."""
+    config = _config(model="unrolled", operator="ct", views=6, iterations=3, width=4, depth=2)
+    op = build_operator(config.measurement, (11, 11))
+    model = build_model(config, op, (1, 1, 11, 11))
+    norm = op.norm((1, 1, 11, 11), iterations=200, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    torch.testing.assert_close(model.net.steps(), torch.full((3,), 1 / norm**2, dtype=torch.float32), rtol=1e-3,
+                               atol=0)
+
+
+def test_a_hyperparameter_the_network_refuses_is_one_sentence():
+    """A config built without its checks (SimpleNamespace) reaches the network's own refusal, in one sentence."""
+    with pytest.raises(PixelwiseError, match="depth"):
+        build_model(SimpleNamespace(model="dncnn", channels=1, depth=1, width=4))
 
 
 def _perturbed(model):

@@ -1,8 +1,10 @@
-"""The restoration recipe: each regime learns on a tiny generated problem, protocols, losses, phantoms, errors."""
+"""The restoration recipe: each regime learns on a tiny generated problem, the run folder (strict resume, bitwise
+resumption, evaluations kept apart), the TV baseline, protocols, paired summaries, losses, phantoms, errors."""
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 import re
@@ -15,24 +17,32 @@ from pixelwise.data.io import write_image
 from pixelwise.data.phantoms import random_ellipses
 from pixelwise.data.samples import sample, to_uint8
 from pixelwise.errors import PixelwiseError
-from pixelwise.losses.restoration import RestorationLoss, huber_loss, l1_loss, l2_loss, tv_penalty
+from pixelwise.losses.restoration import AdversarialLoss, RestorationLoss, huber_loss, l1_loss, l2_loss, tv_penalty
 from pixelwise.metrics import bootstrap_interval
+from pixelwise.metrics.aggregate import paired_summaries
+from pixelwise.metrics.protocols import score
+from pixelwise.models.discriminator import PatchDiscriminator
 from pixelwise.physics import MRI, Inpainting
-from pixelwise.tasks.restoration import (
-    TV_TOL,
-    RestorationConfig,
-    evaluate,
-    evaluation_cases,
-    load_run,
-    resume_config,
-    run,
-    score,
-    summaries,
-    tv_baseline,
-    tv_reconstructions,
-)
+from pixelwise.physics.presets import Measurement
+from pixelwise.solvers.tv_baseline import TV_TOL, tv_baseline, tv_reconstructions
+from pixelwise.tasks.restore import RestorationConfig, evaluate, evaluation_cases, load_run, run
+from pixelwise.tasks.restore import recipe as recipe_module
+from pixelwise.tasks.restore.losses import ImageLoss
+from pixelwise.train.files import write_json
 
-torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_thread")
+MEASUREMENT = {f.name for f in dataclasses.fields(Measurement)}
+
+
+def quiet(_line: str) -> None:
+    pass
+
+
+def config(**settings) -> RestorationConfig:
+    """A config from flat settings: the measurement's (operator, scale, views, ...) go to its Measurement."""
+    measured = {k: settings.pop(k) for k in list(settings) if k in MEASUREMENT}
+    return RestorationConfig(measurement=Measurement(**{"scale": 3, **measured}), **settings)
+
 
 @pytest.fixture(scope="module")
 def crops(tmp_path_factory):
@@ -50,35 +60,38 @@ TINY = dict(patch=24, val_size=32, batch_size=8, steps_per_epoch=20, epochs=3, l
 
 # (id, config, minimum gain of the network over the naive baseline in dB); every case runs 60 Adam steps
 REGIME_CASES = [
-    ("simulate-denoise-dncnn", dict(task="denoise", model="dncnn", depth=4, width=16), 2.0),
-    ("simulate-denoise-unet", dict(task="denoise", model="unet", depth=2, width=8), 2.0),
-    ("simulate-blind-denoise", dict(task="denoise", model="dncnn", depth=4, width=16, sigma_range=(10.0, 40.0)), 2.0),
-    ("simulate-sr-post", dict(task="sr", model="post", scale=2, depth=3, width=32, steps_per_epoch=30, lr=3e-3), 0.4),
-    ("simulate-mri-unet", dict(task="mri", model="unet", data="phantoms", size=32, phantoms=16, depth=2, width=8,
-                                batch_size=4, sigma=2.0), 1.0),
-    ("simulate-ct-unrolled", dict(task="ct", model="unrolled", data="phantoms", size=32, views=12, phantoms=16,
-                                   iterations=3, width=8, batch_size=4, sigma=2.0), 0.5),
-    ("measurements-deblur", dict(task="deblur", model="dncnn", regime="measurements", depth=4, width=16, sigma=2.0,
+    ("simulate-denoise-dncnn", dict(operator="denoise", model="dncnn", depth=4, width=16), 2.0),
+    ("simulate-denoise-unet", dict(operator="denoise", model="unet", depth=2, width=8), 2.0),
+    ("simulate-blind-denoise", dict(operator="denoise", model="dncnn", depth=4, width=16,
+                                    sigma_range=(10.0, 40.0)), 2.0),
+    ("simulate-sr-post", dict(operator="downsample", model="post", scale=2, depth=3, width=32, steps_per_epoch=30,
+                              lr=3e-3), 0.4),
+    ("simulate-mri-unet", dict(operator="mri", model="unet", data="phantoms", size=32, phantoms=16, depth=2, width=8,
+                               batch_size=4, sigma=2.0), 1.0),
+    ("simulate-ct-unrolled", dict(operator="ct", model="unrolled", data="phantoms", size=32, views=12, phantoms=16,
+                                  iterations=3, width=8, batch_size=4, sigma=2.0), 0.5),
+    ("measurements-deblur", dict(operator="blur", model="dncnn", regime="measurements", depth=4, width=16, sigma=2.0,
                                  pool=32), 0.2),
-    ("measurements-r2r-denoise", dict(task="denoise", model="dncnn", regime="measurements", splitting="r2r",
+    ("measurements-r2r-denoise", dict(operator="denoise", model="dncnn", regime="measurements", splitting="r2r",
                                       depth=4, width=16, pool=32), 0.5),
 ]
 
 
 @pytest.mark.parametrize("name, extra, gain", REGIME_CASES, ids=[c[0] for c in REGIME_CASES])
 def test_regime_learns_and_beats_naive(name, extra, gain, tmp_path, crops):
-    cfg = RestorationConfig(out=str(tmp_path / "run"), **{"data": str(crops), **TINY, **extra})
-    result = run(cfg, progress=False, log=lambda s: None)
+    result = run(config(out=str(tmp_path / "run"), **{"data": str(crops), **TINY, **extra}), progress=False,
+                 log=quiet)
     losses = [row["train_loss"] for row in result.history]
     assert losses[-1] < losses[0], losses
     mean = result.metrics["mean"]
     assert mean["network"]["psnr"] > mean["naive"]["psnr"] + gain, mean
     for name_ in ("config.json", "split.json", "history.csv", "metrics.json", "per_case.csv", "plots/figure.png",
-                  "checkpoints/best.safetensors"):
+                  "report.html", "checkpoints/best.safetensors", "checkpoints/last_state.pt"):
         assert (result.run_dir / name_).is_file(), name_
     rows = list(csv.DictReader(open(result.run_dir / "per_case.csv")))
     assert len(rows) == result.metrics["count"] >= 1
     assert {"psnr_naive", "psnr_tv", "psnr_network", "ssim_network"} <= set(rows[0])
+    assert result.metrics["metrics"]["psnr_network"] == result.metrics["summary"]["network"]["psnr"]
 
 
 def test_pairs_regime_learns(tmp_path):
@@ -90,65 +103,114 @@ def test_pairs_regime_learns(tmp_path):
         y = (x + 25 / 255 * torch.randn(x.shape, generator=g)).clamp(0, 1)
         write_image(data / "input" / f"{name}.png", to_uint8(y))
         write_image(data / "target" / f"{name}.png", to_uint8(x))
-    cfg = RestorationConfig(out=str(tmp_path / "run"), regime="pairs", data=str(data), depth=4, width=16,
-                            **{**TINY, "epochs": 4})
-    result = run(cfg, progress=False, log=lambda s: None)
+    cfg = config(out=str(tmp_path / "run"), regime="pairs", data=str(data), depth=4, width=16, **{**TINY, "epochs": 4})
+    result = run(cfg, progress=False, log=quiet)
     mean = result.metrics["mean"]
     assert set(mean) == {"naive", "network"}  # no A, so no TV baseline
     assert mean["network"]["psnr"] > mean["naive"]["psnr"] + 1.0, mean
 
 
-def test_run_is_reproducible_and_eval_rewrites_metrics(tmp_path, crops):
+def test_run_is_reproducible_and_eval_rewrites_the_same_metrics(tmp_path, crops):
     extra = dict(TINY, data=str(crops), depth=3, width=8, epochs=1, steps_per_epoch=5)
-    a = run(RestorationConfig(out=str(tmp_path / "a"), **extra), progress=False, log=lambda s: None)
-    b = run(RestorationConfig(out=str(tmp_path / "b"), **extra), progress=False, log=lambda s: None)
+    a = run(config(out=str(tmp_path / "a"), **extra), progress=False, log=quiet)
+    b = run(config(out=str(tmp_path / "b"), **extra), progress=False, log=quiet)
     assert a.metrics["mean"] == b.metrics["mean"]
-    again = evaluate(a.run_dir, log=lambda s: None)
+    again = evaluate(a.run_dir, log=quiet, progress=False)  # the run's own settings: the run's own results
     assert again["mean"] == a.metrics["mean"]
     assert json.loads((a.run_dir / "metrics.json").read_text())["protocol"] == "denoise"
+    assert not (a.run_dir / "evaluations").exists()
 
 
-def test_resume_continues_the_weights_of_an_interrupted_run(tmp_path, crops):
+# --- the run folder -------------------------------------------------------------------------------------------
+def test_resume_extends_a_finished_run_with_its_weights(tmp_path, crops):
     """1 epoch, then resumed to 2: the resumed call trains epoch 2 only and ends with the weights of 2 epochs
-    straight (constant lr), so it started from the epoch-1 weights, not from new ones; it keeps its saved
-    settings and its first epoch."""
+    straight (constant lr), so it started from the epoch-1 weights, not from new ones; it keeps its first epoch."""
     extra = dict(TINY, data=str(crops), depth=3, width=8, steps_per_epoch=4, schedule="constant")
-    quiet = dict(progress=False, evaluate_after=False)
-    first = run(RestorationConfig(out=str(tmp_path / "a"), **{**extra, "epochs": 1}), log=lambda s: None, **quiet)
-    straight = run(RestorationConfig(out=str(tmp_path / "b"), **{**extra, "epochs": 2}), log=lambda s: None, **quiet)
+    first = run(config(out=str(tmp_path / "a"), **{**extra, "epochs": 1}), progress=False, log=quiet,
+                evaluate_after=False)
+    run(config(out=str(tmp_path / "b"), **{**extra, "epochs": 2}), progress=False, log=quiet, evaluate_after=False)
     lines = []
-    resumed = run(RestorationConfig(out=str(tmp_path / "a"), epochs=2, lr=0.5), resume=True, log=lines.append,
-                  **quiet)
+    resumed = run(config(out=str(tmp_path / "a"), **{**extra, "epochs": 2}), resume=True, progress=False,
+                  log=lines.append, evaluate_after=False)
     assert [line.split(":")[0] for line in lines if line.startswith("epoch ")] == ["epoch 2/2"]
     assert len(resumed.history) == 2 and resumed.history[0] == first.history[0]
-    assert [r["train_loss"] for r in resumed.history] == pytest.approx([r["train_loss"] for r in straight.history])
     a = load_file(tmp_path / "a" / "checkpoints" / "last.safetensors")
     b = load_file(tmp_path / "b" / "checkpoints" / "last.safetensors")
-    for k in b:
-        torch.testing.assert_close(a[k], b[k])
-    saved = json.loads((tmp_path / "a" / "config.json").read_text())
-    assert saved["epochs"] == 2 and saved["lr"] == TINY["lr"]  # lr=0.5 was not the run's: ignored
-    assert len(list(csv.DictReader(open(tmp_path / "a" / "history.csv")))) == 2
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in b)
+    assert json.loads((tmp_path / "a" / "config.json").read_text())["epochs"] == 2
 
 
+def _history_without_seconds(run_dir) -> list[dict]:
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in csv.DictReader(open(run_dir / "history.csv"))]
+
+
+@pytest.mark.parametrize("extra", [dict(), dict(adversarial_weight=1e-2)], ids=["simulate", "adversarial"])
+def test_an_interrupted_run_resumes_bitwise(extra, tmp_path, crops, monkeypatch):
+    """3 epochs straight, and the same run interrupted in epoch 2 (the batch function raises after 2 of its 4
+    batches) then resumed: the same bytes of every weights file and the same history apart from the seconds.
+    With the adversarial term, its discriminator and the discriminator's Adam moments are in the checkpoint too
+    (a fresh discriminator on resume would change the weights)."""
+    settings = dict(TINY, data=str(crops), depth=3, width=8, steps_per_epoch=4, epochs=3, deterministic=True, **extra)
+    run(config(out=str(tmp_path / "straight"), **settings), progress=False, log=quiet, evaluate_after=False)
+    real = recipe_module.simulate_batches
+
+    def interrupted(*args):
+        batches = real(*args)
+
+        def epoch_batches(epoch, generator):
+            for i, batch in enumerate(batches(epoch, generator)):
+                if (epoch, i) == (1, 2):
+                    raise KeyboardInterrupt
+                yield batch
+
+        return epoch_batches
+
+    monkeypatch.setattr(recipe_module, "simulate_batches", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run(config(out=str(tmp_path / "cut"), **settings), progress=False, log=quiet, evaluate_after=False)
+    assert len(_history_without_seconds(tmp_path / "cut")) == 1
+    monkeypatch.setattr(recipe_module, "simulate_batches", real)
+    run(config(out=str(tmp_path / "cut"), **settings), resume=True, progress=False, log=quiet, evaluate_after=False)
+    for name in ("last", "best"):
+        straight = (tmp_path / "straight" / "checkpoints" / f"{name}.safetensors").read_bytes()
+        assert (tmp_path / "cut" / "checkpoints" / f"{name}.safetensors").read_bytes() == straight, name
+    assert _history_without_seconds(tmp_path / "cut") == _history_without_seconds(tmp_path / "straight")
+    state = torch.load(tmp_path / "cut" / "checkpoints" / "last_state.pt", weights_only=True)
+    if extra:  # 12 discriminator steps, and moments that moved
+        assert int(state["loss"]["adversarial.adam_step"]) == 12 and state["loss"]["adversarial.exp_avg_0"].abs().sum()
+
+
+def _segment_run(folder) -> None:
+    """A folder that looks like a resumable run of another command."""
+    (folder / "checkpoints").mkdir(parents=True)
+    (folder / "checkpoints" / "last_state.pt").write_bytes(b"")
+    write_json(folder / "config.json", {"_recipe": "segment", "data": "x"})
+
+
+# (first run's settings or a folder maker, the resumed run's settings, the folder resumed, words of the refusal)
 RESUME_ERRORS = [
-    (dict(), dict(epochs=0), "nothing", "cannot resume"),
-    (dict(), dict(epochs=1, changes={"lr": 0.5}), "run", "lr=0.5"),
-    (dict(), dict(epochs=1, changes={"model": "unet"}), "run", "model"),
+    (dict(), dict(), "nothing", "cannot resume"),
+    (dict(), dict(lr=0.5), "run", "lr=0.5 (saved 0.002)"),
+    (dict(), dict(model="unet"), "run", "model='unet'"),
+    (dict(), dict(sigma=30.0), "run", "sigma=30.0 (saved 25.0)"),
+    (dict(), dict(keep=0.3), "run", "measurement.keep=0.3"),
+    (dict(), dict(operator="blur"), "run", "measurement.operator='blur'"),
     (dict(epochs=2), dict(epochs=1), "run", "below"),
-    (dict(), dict(minutes=-1.0), "run", "minutes"),
+    (_segment_run, dict(), "run", "written by `pixelwise segment`"),
 ]
 
 
 @pytest.mark.parametrize("first, again, folder, words", RESUME_ERRORS, ids=[e[3] for e in RESUME_ERRORS])
-def test_resume_errors(first, again, folder, words, tmp_path, crops):
+def test_resume_refuses_changed_settings_by_name(first, again, folder, words, tmp_path, crops):
     extra = dict(TINY, data=str(crops), depth=2, width=4, steps_per_epoch=2, epochs=1)
-    run(RestorationConfig(out=str(tmp_path / "run"), **{**extra, **first}), progress=False, log=lambda s: None,
-        evaluate_after=False)
-    before = (tmp_path / "run" / "config.json").read_text()
-    with pytest.raises(PixelwiseError, match=words):
-        resume_config(tmp_path / folder, again.get("epochs") or None, again.get("minutes"), again.get("changes"))
-    assert (tmp_path / "run" / "config.json").read_text() == before
+    if callable(first):
+        first(tmp_path / "run")
+    else:
+        run(config(out=str(tmp_path / "run"), **{**extra, **first}), progress=False, log=quiet, evaluate_after=False)
+    before = sorted((p, p.stat().st_mtime_ns) for p in (tmp_path / "run").rglob("*"))
+    with pytest.raises(PixelwiseError, match=re.escape(words)):
+        run(config(out=str(tmp_path / folder), **{**extra, **again}), resume=True, progress=False, log=quiet)
+    assert sorted((p, p.stat().st_mtime_ns) for p in (tmp_path / "run").rglob("*")) == before
     assert not (tmp_path / "nothing").exists()
 
 
@@ -158,24 +220,109 @@ def test_resume_refuses_changed_data(tmp_path, crops):
     for f in crops.iterdir():
         (data / f.name).write_bytes(f.read_bytes())
     extra = dict(TINY, data=str(data), depth=2, width=4, steps_per_epoch=2, epochs=1)
-    run(RestorationConfig(out=str(tmp_path / "run"), **extra), progress=False, log=lambda s: None,
-        evaluate_after=False)
+    run(config(out=str(tmp_path / "run"), **extra), progress=False, log=quiet, evaluate_after=False)
     (data / "crop0.png").rename(data / "zz.png")
     with pytest.raises(PixelwiseError, match="split"):
-        run(RestorationConfig(out=str(tmp_path / "run"), epochs=2), resume=True, progress=False, log=lambda s: None)
+        run(config(out=str(tmp_path / "run"), **{**extra, "epochs": 2}), resume=True, progress=False, log=quiet)
     assert len(list(csv.DictReader(open(tmp_path / "run" / "history.csv")))) == 1
 
 
-def test_overwrite_and_resume_contradict(tmp_path):
-    with pytest.raises(PixelwiseError, match="contradict"):
-        run(RestorationConfig(out=str(tmp_path / "run")), overwrite=True, resume=True, progress=False)
+# (the run's folder state, run() keywords, words)
+FOLDER_ERRORS = [
+    ("empty", dict(overwrite=True, resume=True), "contradict"),
+    ("taken", dict(), "already exists"),
+    ("not a run", dict(overwrite=True), "not a run folder"),
+]
 
 
+@pytest.mark.parametrize("state, keywords, words", FOLDER_ERRORS, ids=[e[2] for e in FOLDER_ERRORS])
+def test_run_folder_refusals(state, keywords, words, tmp_path):
+    out = tmp_path / "run"
+    if state != "empty":
+        out.mkdir()
+        (out / "mine.txt").write_text("the user's")
+        if state == "taken":
+            (out / "config.json").write_text("{}")
+    with pytest.raises(PixelwiseError, match=words):
+        run(config(out=str(out)), progress=False, log=quiet, **keywords)
+    assert state == "empty" or (out / "mine.txt").read_text() == "the user's"
+
+
+# --- evaluations ------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, crops):
+    """A one-epoch denoising run (its own evaluation written)."""
+    out = tmp_path_factory.mktemp("trained") / "run"
+    extra = dict(TINY, data=str(crops), depth=3, width=8, epochs=1, steps_per_epoch=3)
+    return run(config(out=str(out), **extra), progress=False, log=quiet)
+
+
+# (evaluate keywords, the folder it writes to, relative to the run; "OUT": the given --out)
+ELSEWHERE = [
+    (dict(data="CROPS"), "evaluations/{crops}-denoise"),
+    (dict(protocol="plain"), "evaluations/validation-plain"),
+    (dict(which="last"), "evaluations/validation-denoise-last"),
+    (dict(data="bundled", name="mine"), "evaluations/mine"),
+    (dict(protocol="plain", out="OUT"), "OUT"),
+]
+
+
+@pytest.mark.parametrize("keywords, where", ELSEWHERE, ids=[w for _, w in ELSEWHERE])
+def test_evaluations_on_other_data_or_settings_never_replace_the_runs_own(keywords, where, trained, crops, tmp_path):
+    run_dir = trained.run_dir
+    own = {f: (run_dir / f).read_bytes() for f in ("metrics.json", "per_case.csv", "report.html")}
+    keywords = {k: (str(crops) if v == "CROPS" else str(tmp_path / "out") if v == "OUT" else v)
+                for k, v in keywords.items()}
+    metrics = evaluate(run_dir, progress=False, log=quiet, **keywords)
+    dest = tmp_path / "out" if where == "OUT" else run_dir / where.format(crops=crops.name)
+    assert json.loads((dest / "metrics.json").read_text())["per_case"] == metrics["per_case"]
+    assert (dest / "per_case.csv").is_file() and (dest / "report.html").is_file()
+    assert (dest / "plots" / "figure.png").is_file()
+    assert {f: (run_dir / f).read_bytes() for f in own} == own
+    assert metrics["checkpoint"] == keywords.get("which", "best")
+
+
+def test_eval_writes_intervals_and_a_self_contained_report(trained):
+    run_dir = trained.run_dir
+    m = json.loads((run_dir / "metrics.json").read_text())
+    rows = m["per_case"]
+    for b in ("naive", "tv"):
+        diffs = [r["psnr_network"] - r[f"psnr_{b}"] for r in rows]
+        assert m["gain"][b]["psnr"]["mean"] == pytest.approx(sum(diffs) / len(diffs))
+        assert (m["gain"][b]["psnr"]["ci_low"], m["gain"][b]["psnr"]["ci_high"]) == pytest.approx(
+            bootstrap_interval(diffs, seed=0))
+    for method in ("naive", "tv", "network"):
+        s = m["summary"][method]["ssim"]
+        assert s["ci_low"] <= s["mean"] <= s["ci_high"] and s["n"] == m["count"] == len(rows)
+    assert m["source"] == "the run's validation images"
+    page = (run_dir / "report.html").read_text()
+    links = re.findall(r'src="([^"]+)"', page)
+    assert "plots/figure.png" in links and "plots/loss.png" in links
+    assert all((run_dir / link).is_file() for link in links)
+    assert str(run_dir.parent) not in page  # relative links only: the folder can move
+    assert f"{m['gain']['tv']['psnr']['mean']:+.2f}" in page and all(r["case"] in page for r in rows)
+
+
+def test_evaluation_cases_are_the_inputs_evaluate_scored(trained, crops, tmp_path):
+    """A peer method (BM3D in the benchmark) must see the same noisy images as the network: the rebuilt cases
+    are identical call to call, and the network applied to them reproduces evaluate's per-case PSNRs."""
+    m = evaluate(trained.run_dir, str(crops), out=tmp_path / "eval", progress=False, log=quiet)
+    cfg, model, fixed_op = load_run(trained.run_dir, "best")
+    cases, source = evaluation_cases(cfg, fixed_op, str(crops), m["protocol"])
+    again, _ = evaluation_cases(cfg, fixed_op, str(crops), m["protocol"])
+    assert source == str(crops.resolve()) and [c[0] for c in cases] == [r["case"] for r in m["per_case"]]
+    for (_, y, op, x), (_, y2, _, x2), row in zip(cases, again, m["per_case"], strict=True):
+        assert torch.equal(y, y2) and torch.equal(x, x2) and not torch.equal(y, x)
+        with torch.no_grad():
+            out = model((y.float(), op)).double()
+        assert score(out, x, m["protocol"])["psnr"] == pytest.approx(row["psnr_network"], abs=1e-9)
+
+
+# --- the TV baseline --------------------------------------------------------------------------------------------
 def test_tv_lambda_auto_searches_on_validation_images(tmp_path):
-    cfg = RestorationConfig(out=str(tmp_path / "run"), task="mri", model="unet", data="phantoms", size=24, phantoms=4,
-                            depth=2, width=4, tv_lambda="auto", tv_tune_images=2,
-                            **{**TINY, "epochs": 1, "steps_per_epoch": 2})
-    tv = run(cfg, progress=False, log=lambda s: None).metrics["tv"]
+    cfg = config(out=str(tmp_path / "run"), operator="mri", model="unet", data="phantoms", size=24, phantoms=4,
+                 depth=2, width=4, tv_lambda="auto", tv_tune_images=2, **{**TINY, "epochs": 1, "steps_per_epoch": 2})
+    tv = run(cfg, progress=False, log=quiet).metrics["tv"]
     search = tv["search"]
     table = search["table"]
     assert tv["lambda"] == search["lambda"] == max(table, key=lambda row: row[1])[0]
@@ -190,10 +337,10 @@ def test_tv_lambda_auto_searches_on_validation_images(tmp_path):
 
 @pytest.mark.parametrize("iterations, tol, converged", [(3000, 1e-3, True), (3, 1e-3, False), (40, 0.0, False)])
 def test_tv_baseline_reports_whether_it_converged(iterations, tol, converged, tmp_path):
-    cfg = RestorationConfig(out=str(tmp_path / "run"), task="ct", model="unet", data="phantoms", size=17, phantoms=2,
-                            views=9, depth=2, width=4, tv_lambda=0.3, tv_tol=tol,
-                            **{**TINY, "epochs": 1, "steps_per_epoch": 1, "patch": 17, "tv_iterations": iterations})
-    tv = run(cfg, progress=False, log=lambda s: None).metrics["tv"]
+    cfg = config(out=str(tmp_path / "run"), operator="ct", model="unet", data="phantoms", size=17, phantoms=2,
+                 views=9, depth=2, width=4, tv_lambda=0.3, tv_tol=tol,
+                 **{**TINY, "epochs": 1, "steps_per_epoch": 1, "patch": 17, "tv_iterations": iterations})
+    tv = run(cfg, progress=False, log=quiet).metrics["tv"]
     assert tv["lambda"] == 0.3 and tv["lambda_rule"] == "given" and tv["search"] is None
     assert tv["stopped_by_tolerance"] == (len(tv["iterations_run"]) if converged else 0)
     assert all(n < iterations for n in tv["iterations_run"]) == converged
@@ -216,13 +363,13 @@ def test_tv_reconstructions_batch_the_measurements_of_one_operator():
 
 
 # --- summaries over images --------------------------------------------------------------------------------
-def test_summaries_by_hand_and_the_gain_is_paired():
+def test_paired_summaries_by_hand_and_the_gain_is_paired():
     # the network is exactly 1 dB above TV on every image while the images themselves differ a lot: the
     # paired interval of the gain is [1, 1], the interval of each method's own mean is wide
     tv = [20.0, 35.0, 27.0, 31.0, 24.0]
     rows = [{"case": f"i{i}", "psnr_naive": v - 3, "ssim_naive": 0.5, "psnr_tv": v, "ssim_tv": 0.7,
              "psnr_network": v + 1, "ssim_network": 0.8 + 0.01 * i} for i, v in enumerate(tv)]
-    out = summaries(rows, ("naive", "tv", "network"), seed=3)
+    out = paired_summaries(rows, ("naive", "tv", "network"), ("psnr", "ssim"), "network", seed=3)
     net = out["summary"]["network"]["psnr"]
     assert net["mean"] == pytest.approx(28.4) and net["median"] == pytest.approx(28.0) and net["n"] == 5
     assert net["ci_high"] - net["ci_low"] > 5
@@ -231,54 +378,16 @@ def test_summaries_by_hand_and_the_gain_is_paired():
     assert out["gain"]["naive"]["psnr"]["mean"] == pytest.approx(4.0)
     assert out["gain"]["tv"]["ssim"]["mean"] == pytest.approx(0.12)
     assert out["gain"]["tv"]["network_better"] == 5 and set(out["gain"]) == {"naive", "tv"}
-    assert out["bootstrap"]["seed"] == 3 and summaries(rows, ("naive", "tv", "network"), seed=3) == out
+    assert out["bootstrap"]["seed"] == 3
+    assert paired_summaries(rows, ("naive", "tv", "network"), ("psnr", "ssim"), "network", seed=3) == out
 
 
-def test_summaries_with_one_image_and_a_losing_network():
+def test_paired_summaries_with_one_image_and_a_losing_network():
     rows = [{"case": "a", "psnr_naive": 25.0, "ssim_naive": 0.6, "psnr_network": 24.5, "ssim_network": 0.55}]
-    out = summaries(rows, ("naive", "network"), seed=0)
+    out = paired_summaries(rows, ("naive", "network"), ("psnr", "ssim"), "network", seed=0)
     g = out["gain"]["naive"]
     assert (g["psnr"]["mean"], g["psnr"]["ci_low"], g["psnr"]["ci_high"]) == pytest.approx((-0.5, -0.5, -0.5))
     assert g["network_better"] == 0 and out["summary"]["naive"]["psnr"]["std"] == 0.0
-
-
-def test_eval_writes_intervals_and_a_self_contained_report(tmp_path, crops):
-    extra = dict(TINY, data=str(crops), depth=3, width=8, epochs=1, steps_per_epoch=3)
-    result = run(RestorationConfig(out=str(tmp_path / "run"), **extra), progress=False, log=lambda s: None)
-    m = json.loads((result.run_dir / "metrics.json").read_text())
-    rows = m["per_case"]
-    for b in ("naive", "tv"):
-        diffs = [r["psnr_network"] - r[f"psnr_{b}"] for r in rows]
-        assert m["gain"][b]["psnr"]["mean"] == pytest.approx(sum(diffs) / len(diffs))
-        assert (m["gain"][b]["psnr"]["ci_low"], m["gain"][b]["psnr"]["ci_high"]) == pytest.approx(
-            bootstrap_interval(diffs, seed=0))
-    for method in ("naive", "tv", "network"):
-        s = m["summary"][method]["ssim"]
-        assert s["ci_low"] <= s["mean"] <= s["ci_high"] and s["n"] == m["count"] == len(rows)
-    assert m["source"] == "the run's validation images"
-    page = (result.run_dir / "report.html").read_text()
-    links = re.findall(r'src="([^"]+)"', page)
-    assert "plots/figure.png" in links and "plots/loss.png" in links
-    assert all((result.run_dir / link).is_file() for link in links)
-    assert str(tmp_path) not in page  # relative links only: the folder can move
-    assert f"{m['gain']['tv']['psnr']['mean']:+.2f}" in page and all(r["case"] in page for r in rows)
-
-
-def test_evaluation_cases_are_the_inputs_evaluate_scored(tmp_path, crops):
-    """A peer method (BM3D in the benchmark) must see the same noisy images as the network: the rebuilt cases
-    are identical call to call, and the network applied to them reproduces evaluate's per-case PSNRs."""
-    extra = dict(TINY, data=str(crops), depth=3, width=8, epochs=1, steps_per_epoch=2)
-    result = run(RestorationConfig(out=str(tmp_path / "run"), **extra), progress=False, log=lambda s: None)
-    m = evaluate(result.run_dir, str(crops), log=lambda s: None)
-    cfg, model, fixed_op = load_run(result.run_dir, "best")
-    cases, source = evaluation_cases(cfg, fixed_op, str(crops), m["protocol"])
-    again, _ = evaluation_cases(cfg, fixed_op, str(crops), m["protocol"])
-    assert source == str(crops.resolve()) and [c[0] for c in cases] == [r["case"] for r in m["per_case"]]
-    for (_, y, op, x), (_, y2, _, x2), row in zip(cases, again, m["per_case"], strict=True):
-        assert torch.equal(y, y2) and torch.equal(x, x2) and not torch.equal(y, x)
-        with torch.no_grad():
-            out = model((y.float(), op)).double()
-        assert score(out, x, m["protocol"])["psnr"] == pytest.approx(row["psnr_network"], abs=1e-9)
 
 
 # --- protocols against hand-computed numbers ---------------------------------------------------------------
@@ -346,6 +455,71 @@ def test_loss_shape_mismatch():
         l2_loss(torch.zeros(1, 1, 3, 3), torch.zeros(1, 1, 3, 4))
 
 
+# --- the adversarial term ---------------------------------------------------------------------------------
+def test_adversarial_term_trains_the_discriminator_but_not_through_the_generator_term():
+    torch.manual_seed(0)
+    adv = AdversarialLoss(PatchDiscriminator(1, width=4, layers=2), lr=1e-2)
+    before = [p.clone() for p in adv.discriminator.parameters()]
+    pred = torch.rand(2, 1, 15, 13, requires_grad=True)  # odd sizes
+    loss = adv(pred, torch.rand(2, 1, 15, 13))
+    assert all(not torch.equal(a, b) for a, b in zip(before, adv.discriminator.parameters()))  # D took one step
+    loss.backward()
+    assert pred.grad is not None and pred.grad.abs().sum() > 0  # the generator gets a gradient
+    assert all(p.grad is None for p in adv.discriminator.parameters())  # ... and D none from it
+    assert all(p.requires_grad for p in adv.discriminator.parameters())  # restored after the call
+    assert int(adv.adam_step) == 1 and math.isfinite(float(adv.last_discriminator_loss))
+    adv.eval()
+    adv(pred.detach(), torch.rand(2, 1, 15, 13))
+    assert int(adv.adam_step) == 1  # no step outside training
+
+
+def test_the_discriminators_adam_is_torchs_adam_and_lives_in_the_state_dict():
+    """Three steps of the written-out Adam against torch.optim.Adam on the same discriminator and data; the
+    moments and the step are buffers, so a state dict carries them to a fresh term that then steps alike."""
+    torch.manual_seed(0)
+    disc = PatchDiscriminator(1, width=4, layers=2)
+    twin = PatchDiscriminator(1, width=4, layers=2)
+    twin.load_state_dict(disc.state_dict())
+    adv = AdversarialLoss(disc, lr=1e-2)
+    opt = torch.optim.Adam(twin.parameters(), lr=1e-2, betas=(0.5, 0.999))
+    g = torch.Generator().manual_seed(1)
+    data = [(torch.rand(2, 1, 11, 9, generator=g), torch.rand(2, 1, 11, 9, generator=g)) for _ in range(4)]
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    for fake, real in data[:3]:
+        adv.discriminator_step(fake, real)
+        r, f = twin(real), twin(fake)
+        opt.zero_grad()
+        (bce(r, torch.ones_like(r)) + bce(f, torch.zeros_like(f))).backward()
+        opt.step()
+    for a, b in zip(disc.parameters(), twin.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
+    state = adv.state_dict()
+    assert {"adam_step", "exp_avg_0", "exp_avg_sq_0", "discriminator.body.0.weight"} <= set(state)
+    torch.manual_seed(5)
+    fresh = AdversarialLoss(PatchDiscriminator(1, width=4, layers=2), lr=1e-2)
+    fresh.load_state_dict(state)
+    adv.discriminator_step(*data[3])
+    fresh.discriminator_step(*data[3])
+    assert all(torch.equal(a, b) for a, b in zip(adv.state_dict().values(), fresh.state_dict().values()))
+
+
+def test_adversarial_weight_in_a_run(tmp_path, crops):
+    cfg = config(out=str(tmp_path / "run"), data=str(crops), depth=3, width=8, adversarial_weight=1e-3,
+                 **{**TINY, "epochs": 1, "steps_per_epoch": 3})
+    result = run(cfg, progress=False, log=quiet, evaluate_after=False)
+    assert math.isfinite(result.history[0]["train_loss"])
+    state = torch.load(result.run_dir / "checkpoints" / "last_state.pt", weights_only=True)
+    assert int(state["loss"]["adversarial.adam_step"]) == 3
+
+
+def test_image_loss_adds_the_weighted_adversarial_term():
+    torch.manual_seed(0)
+    p, t = torch.rand(1, 1, 12, 12), torch.rand(1, 1, 12, 12)
+    adv = AdversarialLoss(PatchDiscriminator(1, width=4, layers=2)).eval()  # eval: no discriminator step
+    assert float(ImageLoss(RestorationLoss("l1"), adv, 0.5)(p, t)) == pytest.approx(
+        float(l1_loss(p, t)) + 0.5 * float(adv(p, t)), rel=1e-6)
+
+
 # --- phantoms -----------------------------------------------------------------------------------------
 def test_phantoms_are_seeded_and_in_range():
     a = random_ellipses(3, 17, torch.Generator().manual_seed(5))
@@ -363,39 +537,66 @@ def test_bad_phantom_arguments(n, size):
         random_ellipses(n, size, torch.Generator())
 
 
-# --- the default training crop -------------------------------------------------------------------------------
-@pytest.mark.parametrize("kw,patch", [
-    (dict(), 40),  # DnCNN's 40 x 40
-    (dict(model="unet", depth=4), 40),
-    (dict(model="vdsr", task="sr", scale=3), 42),  # rounded up to a multiple of the scale (40 was an error)
-    (dict(model="post", task="sr", scale=4), 40),
-    (dict(model="srcnn", task="sr", scale=7), 42),
-    (dict(model="unet", patch=48), 48),  # a given patch is kept
+# --- defaults by operator --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("kw, patch, sigma", [
+    (dict(), 40, 25.0),  # DnCNN's 40 x 40, the DnCNN benchmark's noise
+    (dict(model="unet", depth=4), 40, 25.0),
+    (dict(model="vdsr", operator="downsample", scale=3), 42, 0.0),  # a multiple of the scale; noise-free bicubic
+    (dict(model="post", operator="downsample", scale=4), 40, 0.0),
+    (dict(model="srcnn", operator="downsample", scale=7), 42, 0.0),
+    (dict(model="unet", patch=48, operator="blur"), 48, 2.0),  # a given patch is kept
+    (dict(operator="ct", sigma=0.0), 40, 0.0),  # a given sigma is kept, 0 included
+    (dict(sigma_range=(0.0, 55.0)), 40, 25.0),  # blind: the level evaluated
+    (dict(sigma_range=(0.0, 55.0), sigma=50.0), 40, 50.0),
 ])
-def test_default_patch(kw, patch):
-    assert RestorationConfig(**kw).patch == patch
+def test_defaults_by_operator(kw, patch, sigma):
+    cfg = config(**kw)
+    assert (cfg.patch, cfg.sigma) == (patch, sigma)
+
+
+def test_the_default_measurement_is_x3_and_its_own():
+    a, b = RestorationConfig(), RestorationConfig()
+    assert a.measurement.scale == 3 and a.measurement is not b.measurement
 
 
 # --- configuration errors -----------------------------------------------------------------------------------
 BAD_CONFIGS = [
-    (dict(task="dehaze"), "task"),
-    (dict(model="resnet"), "model"),
+    (dict(operator="dehaze"), "operator"),
+    (dict(model="resnet"), "model='resnet' is not known; use one of dncnn, srcnn, vdsr, post, unet, unrolled"),
     (dict(regime="weak"), "regime"),
-    (dict(task="denoise", regime="measurements"), "degenerate"),
-    (dict(task="denoise", splitting="r2r"), "measurements regime"),
-    (dict(regime="measurements", splitting="n2v"), "splitting"),
-    (dict(model="post", task="denoise"), "post"),
+    (dict(operator="denoise", regime="measurements"), "degenerate"),
+    (dict(operator="denoise", splitting="r2r"), "measurements regime"),
+    (dict(regime="measurements", operator="blur", splitting="n2v"), "splitting"),
+    (dict(regime="measurements", operator="blur", splitting="r2r", sigma_range=(1.0, 5.0)), "one known noise"),
+    (dict(regime="measurements", operator="blur", splitting="r2r", sigma=0.0), "one known noise"),
+    (dict(model="post", operator="denoise"), "post"),
     (dict(model="unrolled", regime="pairs"), "unrolled"),
-    (dict(task="mri", regime="pairs"), "pairs"),
-    (dict(task="sr", patch=25, scale=3), "multiple"),
+    (dict(operator="mri", regime="pairs"), "pairs"),
+    (dict(operator="downsample", patch=25, scale=3), "multiple"),
+    (dict(operator="downsample", scale=1), "scale=1"),
     (dict(sigma=-1.0), "sigma"),
-    (dict(sigma_range=(40.0, 10.0)), "range"),
+    (dict(sigma=float("nan")), "sigma"),
+    (dict(sigma_range=(40.0, 10.0)), "sigma_range"),
     (dict(patch=8), "SSIM"),
+    (dict(size=9, operator="ct"), "SSIM"),
     (dict(channels=2), "channels"),
-    (dict(data="/no/such/folder"), "not a folder"),
+    (dict(depth=1), "depth"),
+    (dict(width=0), "width"),
+    (dict(iterations=2.5), "iterations"),
+    (dict(figure_count=-1), "figure_count"),
+    (dict(val_fraction=1.0), "val_fraction"),
+    (dict(r2r_alpha=0.0), "r2r_alpha"),
+    (dict(huber_delta=0.0), "huber_delta"),
+    (dict(tv_weight=-1.0), "tv_weight"),
+    (dict(adversarial_weight=-1e-3), "adversarial_weight"),
+    (dict(operator="blur", regime="measurements", adversarial_weight=1e-3), "adversarial"),
     (dict(data="phantoms", channels=3), "grey"),
     (dict(batch_size=0), "batch_size"),
     (dict(lr=0.0), "lr"),
+    (dict(minutes=-1.0), "minutes"),
+    (dict(protocol="mean"), "protocol"),
+    (dict(loss="l3"), "loss"),
+    (dict(up="nearest"), "up"),
     (dict(tv_lambda="best"), "tv_lambda"),
     (dict(tv_lambda=-1.0), "tv_lambda"),
     (dict(tv_tol=-1e-6), "tv_tol"),
@@ -403,51 +604,42 @@ BAD_CONFIGS = [
 ]
 
 
-@pytest.mark.parametrize("bad, words", BAD_CONFIGS, ids=[w for _, w in BAD_CONFIGS])
+@pytest.mark.parametrize("bad, words", BAD_CONFIGS, ids=[w[:40] for _, w in BAD_CONFIGS])
 def test_bad_config(bad, words, tmp_path):
-    with pytest.raises(PixelwiseError, match=words):
-        RestorationConfig(out=str(tmp_path / "never"), **bad)
+    with pytest.raises(PixelwiseError, match=re.escape(words)):
+        config(out=str(tmp_path / "never"), **bad)
     assert not (tmp_path / "never").exists()
 
 
-def test_too_small_images_fail_before_writing(tmp_path):
-    data = tmp_path / "small"
-    write_image(data / "a.png", to_uint8(sample("camera", size=16)))
+def _pairs_without_targets(folder):
+    write_image(folder / "input" / "a.png", to_uint8(sample("camera", size=32)))
+
+
+def _pairs_of_other_names(folder):
+    write_image(folder / "input" / "a.png", to_uint8(sample("camera", size=32)))
+    write_image(folder / "target" / "b.png", to_uint8(sample("camera", size=32)))
+
+
+def _small_images(folder):
+    write_image(folder / "a.png", to_uint8(sample("camera", size=16)))
+
+
+# (how the data folder is made, settings, words): refused by run() before anything is written
+BAD_DATA = [
+    (None, dict(data="/no/such/folder"), "not a folder"),
+    (lambda folder: folder.mkdir(), dict(), "no images"),
+    (_small_images, dict(patch=24), "smaller than the 24-pixel patch"),
+    (_pairs_without_targets, dict(regime="pairs"), "target"),
+    (_pairs_of_other_names, dict(regime="pairs"), "same names"),
+]
+
+
+@pytest.mark.parametrize("make, settings, words", BAD_DATA, ids=[w for _, _, w in BAD_DATA])
+def test_bad_data_fails_before_writing(make, settings, words, tmp_path):
+    data = tmp_path / "data"
+    if make is not None:
+        make(data)
     out = tmp_path / "run"
-    with pytest.raises(PixelwiseError, match="patch"):
-        run(RestorationConfig(out=str(out), data=str(data), patch=24), progress=False, log=lambda s: None)
+    with pytest.raises(PixelwiseError, match=words):
+        run(config(**{"out": str(out), "data": str(data), **settings}), progress=False, log=quiet)
     assert not out.exists()
-
-
-# --- adversarial term ---------------------------------------------------------------------------------
-def test_adversarial_loss_trains_the_discriminator_but_not_through_the_generator_term():
-    from pixelwise.losses.restoration import AdversarialLoss
-    from pixelwise.models.discriminator import PatchDiscriminator
-
-    torch.manual_seed(0)
-    disc = PatchDiscriminator(1, width=4, layers=2)
-    before = [p.clone() for p in disc.parameters()]
-    adv = AdversarialLoss(disc, lr=1e-2)
-    pred = torch.rand(2, 1, 15, 13, requires_grad=True)
-    loss = adv(pred, torch.rand(2, 1, 15, 13))
-    assert any(not torch.equal(a, b) for a, b in zip(before, disc.parameters()))  # D took one step
-    grads_after_d_step = [p.grad.clone() for p in disc.parameters()]
-    loss.backward()
-    assert pred.grad is not None and pred.grad.abs().sum() > 0  # the generator gets a gradient
-    for g, p in zip(grads_after_d_step, disc.parameters()):  # ... and adds nothing to D's gradients
-        assert torch.equal(g, p.grad)
-    assert all(p.requires_grad for p in disc.parameters())  # restored after the call
-    assert math.isfinite(adv.last_discriminator_loss)
-    assert disc(torch.zeros(1, 1, 15, 13)).shape == (1, 1, 3, 3)
-
-
-def test_adversarial_weight_in_a_run(tmp_path, crops):
-    cfg = RestorationConfig(out=str(tmp_path / "run"), data=str(crops), depth=3, width=8, adversarial_weight=1e-3,
-                            **{**TINY, "epochs": 1, "steps_per_epoch": 3})
-    result = run(cfg, progress=False, log=lambda s: None)
-    assert math.isfinite(result.history[0]["train_loss"])
-
-
-def test_adversarial_needs_clean_images():
-    with pytest.raises(PixelwiseError, match="adversarial"):
-        RestorationConfig(task="deblur", regime="measurements", adversarial_weight=1e-3)

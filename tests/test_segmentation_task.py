@@ -7,7 +7,7 @@ from PIL import Image
 
 from pixelwise.data.folders import ImageMaskFolder
 from pixelwise.errors import PixelwiseError
-from pixelwise.tasks.segmentation import SegmentationConfig, build_model, evaluate, load_run, predict, run
+from pixelwise.tasks.segment import SegmentationConfig, build_model, evaluate, load_run, predict, run, tta_logits
 
 QUIET = dict(progress=False, log=lambda s: None)
 
@@ -33,7 +33,7 @@ def test_training_beats_an_untrained_model(polyp_folder, tmp_path):
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["n_cases"] == len(json.loads((run_dir / "split.json").read_text())["test"])
     assert sum(metrics["categories"].values()) == metrics["n_cases"]
-    assert sum(metrics["groups"].values()) == metrics["n_cases"]
+    assert metrics["tiers"]["good"] + metrics["tiers"]["partial"] + metrics["tiers"]["poor"] == metrics["n_cases"]
 
 
 def test_same_config_and_seed_reproduce_the_numbers(polyp_folder, tmp_path):
@@ -107,10 +107,23 @@ def test_predict_writes_masks_at_each_images_size(polyp_folder, tmp_path):
     assert values <= {0, 255}
 
 
-def test_evaluate_on_another_folder(polyp_folder, tmp_path):
+def test_evaluate_on_another_folder_never_replaces_the_runs_own_results(polyp_folder, tmp_path):
     result = run(tiny(polyp_folder, tmp_path / "r", epochs=1), **QUIET)
+    own = {name: (result.run_dir / name).read_bytes() for name in ("metrics.json", "per_case.csv", "report.html")}
     metrics = evaluate(result.run_dir, data=str(polyp_folder), **QUIET)
     assert metrics["n_cases"] == len(ImageMaskFolder(polyp_folder))
+    other = result.run_dir / "evaluations" / polyp_folder.name
+    assert json.loads((other / "metrics.json").read_text())["n_cases"] == len(ImageMaskFolder(polyp_folder))
+    assert (other / "report.html").is_file() and (other / "per_case.csv").is_file()
+    evaluate(result.run_dir, tta="flips", **QUIET)  # other settings on the test split: a folder of their own too
+    evaluate(result.run_dir, which="last", name="mine", **QUIET)
+    assert (result.run_dir / "evaluations" / "test-tta-flips" / "metrics.json").is_file()
+    assert (result.run_dir / "evaluations" / "mine" / "metrics.json").is_file()
+    assert {name: (result.run_dir / name).read_bytes() for name in own} == own
+    evaluate(result.run_dir, out=tmp_path / "elsewhere", **QUIET)
+    assert (tmp_path / "elsewhere" / "metrics.json").is_file()
+    # the run's own evaluation again: the same numbers, written where they were
+    assert evaluate(result.run_dir, **QUIET)["metrics"] == json.loads(own["metrics.json"])["metrics"]
 
 
 def test_bad_data_writes_nothing(tmp_path, polyp_folder):
@@ -139,26 +152,6 @@ def test_bad_config(kw, match):
         SegmentationConfig(data="x", **kw)
 
 
-@pytest.mark.parametrize("model_kw", [dict(model="unet"), dict(model="unet", padding="valid", depth=1),
-                                      dict(model="fcn", depth=2)], ids=["unet", "unet-valid", "fcn"])
-def test_frozen_inference_model_equals_eager(model_kw):
-    from pixelwise.tasks.segmentation import inference_model
-
-    config = SegmentationConfig(data="", size=24, base_channels=4, depth=model_kw.pop("depth", 2), **model_kw)
-    torch.manual_seed(0)
-    model = build_model(config).eval()
-    for m in model.modules():  # non-trivial running statistics, so that folding batch norm matters
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.5, 0.5)
-            m.running_var.uniform_(0.5, 2.0)
-    fast = inference_model(model, config, batch_size=3)
-    assert isinstance(fast, torch.jit.ScriptModule)
-    for n in (3, 1, 5):  # other batch sizes than the traced one
-        x = torch.randn(n, 3, 24, 24)
-        with torch.no_grad():
-            torch.testing.assert_close(fast(x), model(x), rtol=1e-4, atol=1e-4)
-
-
 class _Corner(torch.nn.Module):
     """A deliberately non-equivariant 'model': logit = x[:, :1] + a ramp that increases to the right."""
 
@@ -169,8 +162,6 @@ class _Corner(torch.nn.Module):
 
 @pytest.mark.parametrize("tta,n", [("flips", 4), ("dihedral", 8)])
 def test_tta_makes_the_prediction_equivariant(tta, n):
-    from pixelwise.tasks.segmentation import tta_logits
-
     torch.manual_seed(0)
     model = build_model(SegmentationConfig(data="", size=24, base_channels=4, depth=2)).eval()
     x = torch.randn(2, 3, 24, 24)
@@ -185,8 +176,6 @@ def test_tta_makes_the_prediction_equivariant(tta, n):
 
 
 def test_tta_averages_probabilities_by_hand():
-    from pixelwise.tasks.segmentation import tta_logits
-
     x = torch.zeros(1, 3, 5, 5)
     ramp = 3 * torch.linspace(-1, 1, 5)
     # flips: identity and vertical flip see +ramp, horizontal flip and 180 degrees see the mirrored ramp
@@ -208,3 +197,54 @@ def test_evaluate_and_predict_with_tta(polyp_folder, tmp_path):
     with pytest.raises(PixelwiseError, match="tta"):
         predict(result.run_dir, [polyp_folder / "images"], tmp_path / "masks", progress=False, tta="both")
     assert not (tmp_path / "masks").exists()
+
+
+class _TinyNet(torch.nn.Module):
+    """A user's own model: two convolutions, (N, 3, S, S) -> (N, 1, S, S)."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = torch.nn.Sequential(torch.nn.Conv2d(3, 6, 3, padding=1), torch.nn.ReLU(),
+                                        torch.nn.Conv2d(6, 1, 3, padding=1))
+
+    def forward(self, x):
+        return self.body(x)
+
+
+def test_a_model_of_ones_own_trains_evaluates_and_predicts(polyp_folder, tmp_path):
+    torch.manual_seed(0)
+    net = _TinyNet()
+    before = [p.detach().clone() for p in net.parameters()]
+    result = run(tiny(polyp_folder, tmp_path / "r", epochs=2), model=net, **QUIET)
+    assert json.loads((result.run_dir / "config.json").read_text())["model"] == "custom"
+    assert any(not torch.equal(a, b) for a, b in zip(before, net.parameters()))  # trained in place
+    assert 0 <= result.metrics["metrics"]["iou"]["mean"] <= 1
+    with pytest.raises(PixelwiseError, match="model="):
+        evaluate(result.run_dir, **QUIET)  # the run cannot rebuild a model it was given
+    again = evaluate(result.run_dir, model=_TinyNet(), **QUIET)
+    assert again["metrics"] == result.metrics["metrics"]  # the best checkpoint, loaded into a fresh net
+    written = predict(result.run_dir, [polyp_folder / "images"], tmp_path / "m", model=_TinyNet(), progress=False)
+    assert len(written) == 48
+
+
+def test_image_mask_folder_is_a_dataset_for_a_data_loader(polyp_folder, tmp_path):
+    from torch.utils.data import DataLoader
+
+    from pixelwise.losses import BCEDiceLoss
+    from pixelwise.train import FitConfig, fit
+
+    folder = ImageMaskFolder(polyp_folder, size=(24, 24))
+    image, mask = folder[3]
+    assert image.shape == (3, 24, 24) and image.dtype == torch.float32 and 0 <= image.min() <= image.max() <= 1
+    assert mask.shape == (24, 24) and mask.dtype == torch.int64 and set(mask.unique().tolist()) <= {0, 1}
+    raw_image, raw_mask = folder.read(3)
+    torch.testing.assert_close(ImageMaskFolder(polyp_folder)[3][0], torch.from_numpy(raw_image).permute(2, 0, 1)
+                               / 255.0)
+    loader = DataLoader(folder, batch_size=8, shuffle=True, generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(0)
+    net, dice = _TinyNet(), BCEDiceLoss(1.0)
+    result = fit(net, lambda out, y: dice(out, y[:, None].float()), loader, config=FitConfig(epochs=3, lr=1e-2,
+                 progress=False), run_dir=tmp_path / "own", log=lambda s: None)
+    assert len(result.history) == 3 and result.history[0]["steps"] == 6  # 48 cases in batches of 8
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+    assert (tmp_path / "own" / "checkpoints" / "best.safetensors").is_file()

@@ -4,8 +4,9 @@ import torch
 
 from pixelwise.errors import NonFiniteLossError, PixelwiseError
 from pixelwise.train import FitConfig, fit, load_weights, save_weights
+from pixelwise.train.checkpoint import load_state
+from pixelwise.train.files import read_csv
 from pixelwise.train.loop import _plan
-from pixelwise.train.runs import prepare_run_dir, read_csv
 from pixelwise.train.schedule import learning_rate
 
 
@@ -183,17 +184,6 @@ def test_weights_that_do_not_fit_are_one_sentence(tmp_path):
         load_weights(torch.nn.Linear(3, 1), tmp_path / "bad.safetensors")
 
 
-def test_run_folder_is_never_overwritten_silently(tmp_path):
-    run = prepare_run_dir(tmp_path / "r")
-    (run / "config.json").write_text("{}")
-    with pytest.raises(PixelwiseError, match="already exists.*--overwrite"):
-        prepare_run_dir(tmp_path / "r")
-    assert (run / "config.json").is_file()
-    assert not any(prepare_run_dir(tmp_path / "r", overwrite=True).iterdir())
-    with pytest.raises(PixelwiseError, match="cannot resume"):
-        prepare_run_dir(tmp_path / "r", resume=True)
-
-
 def test_ema_follows_the_recursion_of_the_raw_weights(tmp_path):
     """The saved average equals theta_ema_k = d_k theta_ema_{k-1} + (1 - d_k) theta_k, recomputed by hand from
     the raw weights seen at every step, with d_k = min(ema, (1 + k) / (10 + k)) and theta_ema_0 = theta_0."""
@@ -216,7 +206,7 @@ def test_ema_follows_the_recursion_of_the_raw_weights(tmp_path):
         expected = d * expected + (1 - d) * theta
     averaged, raw = torch.nn.Linear(3, 1), torch.nn.Linear(3, 1)
     load_weights(averaged, tmp_path / "checkpoints" / "last.safetensors")
-    load_weights(raw, tmp_path / "checkpoints" / "last_train.safetensors")
+    raw.load_state_dict(load_state(tmp_path / "checkpoints" / "last_state.pt")["model"])  # the raw weights
     torch.testing.assert_close(torch.cat([averaged.weight.flatten(), averaged.bias]), expected)
     torch.testing.assert_close(torch.cat([raw.weight.flatten(), raw.bias]), trajectory[-1])
     assert not torch.allclose(expected, trajectory[-1])  # the average really differs from the last iterate
@@ -252,7 +242,7 @@ def test_compiled_training_follows_the_plain_one(tmp_path):
         torch.manual_seed(1)
         model = torch.nn.Sequential(torch.nn.Conv2d(2, 4, 3, padding=1), torch.nn.GELU(),
                                     torch.nn.Conv2d(4, 1, 3, padding=1))
-        result = fit(model, torch.nn.functional.mse_loss, make_batches(x, y), 4, lambda m: {"val_iou": 0.0},
+        result = fit(model, torch.nn.functional.mse_loss, make_batches(x, y), 4, lambda m: {"val_loss": 0.0},
                      config(epochs=2, lr=0.01, compile=compile_), log=lambda s: None)
         runs[compile_] = ([row["train_loss"] for row in result.history], torch.nn.utils.parameters_to_vector(
             model.parameters()).detach())
@@ -287,3 +277,66 @@ def test_fit_warms_the_learning_rate_up():
     short = fit(torch.nn.Linear(3, 1), torch.nn.functional.mse_loss, make_batches(x, y, bs=16), 4, validator(x, y),
                 config(epochs=6, lr=0.01, schedule="constant", warmup_steps=20), None, log=lambda s: None)
     assert [r["lr"] for r in short.history] == pytest.approx([0.01] * 6)  # 24 steps: warm-up over 4
+
+
+def test_deterministic_mode_lasts_for_the_loop_only():
+    x, y = regression_problem()
+    assert not torch.are_deterministic_algorithms_enabled()
+    seen = []
+    fit(torch.nn.Linear(3, 1), lambda out, t: seen.append(torch.are_deterministic_algorithms_enabled())
+        or torch.nn.functional.mse_loss(out, t), make_batches(x, y), 8, validator(x, y),
+        config(epochs=1, deterministic=True), log=lambda s: None)
+    assert seen and all(seen) and not torch.are_deterministic_algorithms_enabled()
+
+
+def test_resume_with_a_data_loader_continues_its_shuffling(tmp_path):
+    """A DataLoader's own generator is saved with the checkpoint: interrupted and resumed, the run ends with
+    exactly the weights of an uninterrupted one."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    x, y = regression_problem()
+    final = {}
+    for name, stop_at in (("a", None), ("b", 13)):
+        calls = [0]
+
+        def loss(out, target, stop_at=stop_at, calls=calls):
+            calls[0] += 1
+            if calls[0] == stop_at:
+                raise KeyboardInterrupt
+            return torch.nn.functional.mse_loss(out, target)
+
+        def loader():
+            return DataLoader(TensorDataset(x, y), batch_size=8, shuffle=True,
+                              generator=torch.Generator().manual_seed(5))
+
+        torch.manual_seed(0)
+        model = torch.nn.Linear(3, 1)
+        try:
+            fit(model, loss, loader(), None, validator(x, y), config(), tmp_path / name, log=lambda s: None)
+        except KeyboardInterrupt:
+            torch.manual_seed(123)  # whatever the process did since, the checkpoint restores the generators
+            model = torch.nn.Linear(3, 1)
+            fit(model, loss, loader(), None, validator(x, y), config(), tmp_path / name, resume=True,
+                log=lambda s: None)
+        final[name] = (tmp_path / name / "checkpoints" / "last.safetensors").read_bytes()
+    assert final["a"] == final["b"]
+
+
+def test_files_after_the_commit_are_rewritten_on_resume(tmp_path, monkeypatch):
+    """A kill after the state is written but before best/last: resume restores them from the state."""
+    x, y = regression_problem()
+    torch.manual_seed(0)
+    fit(torch.nn.Linear(3, 1), torch.nn.functional.mse_loss, make_batches(x, y), 8, validator(x, y), config(epochs=2),
+        tmp_path, log=lambda s: None)
+    ckpt = tmp_path / "checkpoints"
+    state = load_state(ckpt / "last_state.pt")
+    assert state["best_epoch"] == 2  # the loss falls every epoch here, so the last epoch is also the best
+    for name in ("best.safetensors", "last.safetensors"):
+        (ckpt / name).write_bytes(b"cut short by a kill")
+    (tmp_path / "history.csv").unlink()
+    fit(torch.nn.Linear(3, 1), torch.nn.functional.mse_loss, make_batches(x, y), 8, validator(x, y), config(epochs=2),
+        tmp_path, resume=True, log=lambda s: None)  # nothing left to train: only the repair
+    for name in ("best.safetensors", "last.safetensors"):
+        restored = load_weights(torch.nn.Linear(3, 1), ckpt / name)
+        torch.testing.assert_close(restored.state_dict(), state["model"], rtol=0, atol=0)
+    assert len(read_csv(tmp_path / "history.csv")) == 2

@@ -1,0 +1,55 @@
+"""The command line's entry: its listing and the arch group load without torch (fast --help), every group's
+parser builds, and usage errors exit 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from pixelwise.cli import COMMAND_GROUPS, build_parser, main
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["arch", "--help"], ["arch", "rf", "--help"], []],
+                         ids=["help", "arch-help", "arch-rf-help", "nothing"])
+def test_help_does_not_import_torch(argv):
+    code = (f"import sys\nfrom pixelwise.cli import main\ntry:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
+            "print('torch' in sys.modules, 'numpy' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.strip().splitlines()[-1] == "False False", done.stdout + done.stderr
+
+
+def test_every_group_builds_and_lists_itself(capsys):
+    parser = build_parser()  # every group in full
+    for name in COMMAND_GROUPS:
+        with pytest.raises(SystemExit) as info:
+            parser.parse_args([name, "--help"])
+        assert info.value.code == 0
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    listing = capsys.readouterr().out
+    assert all(f"    {name}" in listing for name in COMMAND_GROUPS)
+
+
+def test_an_unknown_command_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["segmnt", "train"])
+    assert info.value.code == 2 and "invalid choice" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("package", ["pixelwise.train", "pixelwise.tasks.segment", "pixelwise.tasks.solve",
+                                     "pixelwise.tasks.restore", "pixelwise.tasks.latent", "pixelwise.tasks.diffuse"])
+def test_lazy_packages_export_what_they_list(package):
+    """Every listed name loads (and is no module: a submodule named like an export would shadow it)."""
+    import importlib
+    import pkgutil
+    import types
+
+    module = importlib.import_module(package)
+    submodules = {m.name for m in pkgutil.iter_modules(module.__path__)}
+    assert not set(module.__all__) & submodules
+    for name in module.__all__:
+        assert not isinstance(getattr(module, name), types.ModuleType), name
+    with pytest.raises(AttributeError, match="no attribute"):
+        module.no_such_name  # noqa: B018
