@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--minutes", type=float, default=10.0, help="DDPM training budget (the target allows 30)")
     p.add_argument("--classifier-minutes", type=float, default=2.0)
     p.add_argument("--T", type=int, default=1000, dest="T", help="diffusion steps (Ho et al.: 1000)")
-    p.add_argument("--schedule", default="cosine")
+    p.add_argument("--noise-schedule", default="cosine", choices=("cosine", "linear"), help="beta schedule")
     p.add_argument("--base", type=int, default=24)
     p.add_argument("--mults", default="1,2,2")
     p.add_argument("--attention", type=int, default=0, help="heads of self-attention at the lowest resolution")
@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from pixelwise.data.imagesets import load_image_set
     from pixelwise.tasks.classify import ClassifierConfig, classifier_split, mode_coverage, train_classifier
-    from pixelwise.tasks.diffusion import DiffusionConfig, generate, run
+    from pixelwise.tasks.diffuse import DiffusionConfig, generate, run
     from pixelwise.train import read_json
 
     torch.set_num_threads(args.threads)
@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     def trained_ddpm(name: str, minutes: float):
         if args.reuse and (out / name / "history.csv").is_file():
             return out / name, _history(out / name), read_json(out / name / "metrics.json")["sampling_seconds"]
-        config = DiffusionConfig(data=args.data, out=str(out / name), T=args.T, schedule=args.schedule,
+        config = DiffusionConfig(data=args.data, out=str(out / name), T=args.T, noise_schedule=args.noise_schedule,
                                  base=args.base, mults=tuple(int(m) for m in args.mults.split(",")), epochs=1000,
                                  minutes=minutes, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
                                  n_samples=args.samples, ema=args.ema or None, variance=args.variance,
@@ -267,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
                        "augment": classifier_config.augment,
                        "outlier_exposure": classifier_config.outlier_exposure, "seed": judge_seed,
                        "confident_fraction_on_non_digits": sanity},
-        "ddpm": {"T": trained["T"], "schedule": trained["schedule"], "base": trained["base"],
+        "ddpm": {"T": trained["T"], "noise_schedule": trained["noise_schedule"], "base": trained["base"],
                  "mults": trained["mults"], "attention": trained.get("attention", 0), "ema": trained["ema"],
                  "variance": args.variance if args.steps is None else None,
                  "sampler": _sampler_name(sampler),
@@ -277,7 +277,8 @@ def main(argv: list[str] | None = None) -> int:
                  "epochs": len(history), "budget_minutes": trained["minutes"],
                  "train_minutes": round(sum(float(h["seconds"]) for h in history) / 60, 2),
                  "final_val_eps_mse": float(history[-1]["val_loss"]), "threads": args.threads,
-                 "sampling_seconds": sampling_seconds},
+                 "sampling_seconds": sampling_seconds,
+                 "samples_after_training": read_json(run_dir / "metrics.json")["metrics"]},
         "samples": args.samples,
         "mode_coverage": first,
         "draws": [{"seed": args.seed + k, "classes_found": d["classes_found"],
@@ -385,7 +386,7 @@ def _sampler_name(sampler: dict) -> str:
 
 
 def _history(run_dir: Path) -> list[dict]:
-    from pixelwise.train.runs import read_csv
+    from pixelwise.train.files import read_csv
 
     return read_csv(run_dir / "history.csv")
 

@@ -30,7 +30,7 @@ import time
 from _common import emit, machine
 
 from pixelwise.data.splits import parse_fractions
-from pixelwise.tasks.segmentation import TTA_MODES, SegmentationConfig, evaluate, run
+from pixelwise.tasks.segment import TTA_MODES, SegmentationConfig, evaluate, run
 
 
 def main() -> None:

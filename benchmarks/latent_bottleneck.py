@@ -41,15 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     from pixelwise.report.latent import image_grid
-    from pixelwise.tasks.autoencoding import (
-        LatentConfig,
-        load_data,
-        load_run,
-        random_decodes,
-        reconstruct,
-        run,
-    )
     from pixelwise.tasks.classify import ClassifierConfig, mode_coverage, train_classifier
+    from pixelwise.tasks.latent import LatentConfig, load_data, load_run, random_decodes, reconstruct, run
 
     torch.set_num_threads(args.threads)
     dims = [int(d) for d in args.dims.split(",")]
@@ -60,8 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     for d in dims:
         for model in ["convae", "vae"] if args.vae else ["convae"]:
             config = LatentConfig(data=args.data, out=str(out / f"{model}-d{d}"), model=model, latent_dim=d,
-                                  base=args.base, epochs=1000, minutes=args.minutes, lr=args.lr,
-                                  max_images=args.max_images, split=(0.72, 0.08, 0.2), seed=args.seed)
+                                  base=args.base, minutes=args.minutes, lr=args.lr, max_images=args.max_images,
+                                  split=(0.72, 0.08, 0.2), seed=args.seed)
             if args.reuse:
                 run_dir = Path(config.out)
                 m = json.loads((run_dir / "metrics.json").read_text())
@@ -69,10 +62,14 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 result = run(config, overwrite=True, progress=False, log=lambda m: print(m, file=sys.stderr))
                 run_dir, m, epochs = result.run_dir, result.metrics, len(result.history)
-            cfg, net, split = load_run(run_dir)
+            cfg, net = load_run(run_dir)
+            split = json.loads((Path(run_dir) / "split.json").read_text())
             data = load_data(cfg)
-            row = {"model": model, "d": d, "test_mse": m["test_mse"], "pca_test_mse": m["pca"]["test_mse"],
-                   "random_decode_nearest_train_mse": m["random_decodes"]["nearest_train_mse"],
+            scores = m["metrics"]  # per-image summaries: mean, median, std, bootstrap interval, n
+            row = {"model": model, "d": d, "test_mse": scores["mse"]["mean"],
+                   "test_mse_ci95": [scores["mse"]["ci_low"], scores["mse"]["ci_high"]],
+                   "pca_test_mse": scores["pca_mse"]["mean"],
+                   "random_decode_nearest_train_mse": scores["random_decode_nearest_train_mse"]["mean"],
                    "epochs": epochs}
             if data.labels is not None:
                 if classifier is None:
@@ -92,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
                 if grid is None:
                     grid, titles = [test.numpy()], ["originals"]
                 grid.append(reconstruct(net, test)["x_hat"].numpy())
-                titles.append(f"d = {d}: MSE {m['test_mse']:.4f} (PCA-{d} {m['pca']['test_mse']:.4f})")
+                titles.append(f"d = {d}: MSE {scores['mse']['mean']:.4f} (PCA-{d} {scores['pca_mse']['mean']:.4f})")
     image_grid(grid, out / "bottleneck.png", titles, "conv AE reconstructions of held-out digits")
     report = {"benchmark": "bottleneck: conv AE (and VAE) for several d vs PCA-d; random vectors into the "
                            "decoder",

@@ -1,10 +1,10 @@
 """``segment predict`` throughput on a folder of 3x512x512 images, network-only and end to end.
 
 The network part is timed on batches already in memory (no-grad, channels-last): eager, eager with batch
-norm folded into the convolutions, frozen TorchScript, and (``--compile``) torch.compile with frozen weights.
+norm folded into the convolutions, and (``--compile``) torch.compile with frozen weights.
 Its achieved GFLOP/s is compared with the machine's fp32 matrix-multiply peak (the median of samples taken
 before each row and at the end; each sample is the faster of MKL's and oneDNN's GEMM, see ``_common.py``).
-End to end runs :func:`pixelwise.tasks.segmentation.predict` on JPEG files (decoding, resizing and
+End to end runs :func:`pixelwise.tasks.segment.predict` on JPEG files (decoding, resizing and
 writing overlapped with compute), eager and, with ``--compile``, compiled. Targets (issue 2): network >= 80% of
 peak; end-to-end images/s within 20% of network-only. Weights are random: speed does not depend on them.
 
@@ -14,10 +14,11 @@ Both the benchmark and ``predict()`` first call ``pixelwise.train.tune_malloc`` 
 batch frees; see ``pixelwise/train/allocator.py``); ``PIXELWISE_KEEP_MALLOC=1`` measures glibc's default instead.
 
 Measured 2026-12-01 (AMD Zen 5, 2 threads; peak 456 GFLOP/s from oneDNN, while MKL's torch.mm gives about 200):
-folded eager network 0.92 of peak, compiled 0.94 (3 s to compile), frozen TorchScript 0.72; end to end 0.97 of
-the network; the convolutions alone 0.96. With glibc's default malloc, in the same hour: folded eager 0.60 and
-the convolutions alone 0.68. Earlier sessions read that 0.68 as the ceiling of the 32- and 64-channel layers;
-it was page faults: each 4x32x512x512 activation (128 MiB) was mapped afresh and faulted in on every batch.
+folded eager network 0.92 of peak, compiled 0.94 (3 s to compile), frozen TorchScript 0.72 (a path removed
+since, as slower than both); end to end 0.97 of the network; the convolutions alone 0.96. With glibc's default
+malloc, in the same hour: folded eager 0.60 and the convolutions alone 0.68. Earlier sessions read that 0.68 as
+the ceiling of the 32- and 64-channel layers; it was page faults: each 4x32x512x512 activation (128 MiB) was
+mapped afresh and faulted in on every batch.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -33,8 +35,9 @@ from _common import PeakSampler, best_time, convolutions_alone, count_flops, emi
 
 from pixelwise.data.io import write_image
 from pixelwise.models.inference import CompiledInference, optimize_for_inference
-from pixelwise.tasks.segmentation import SegmentationConfig, build_model, inference_model, predict
-from pixelwise.train import save_weights, tune_malloc, write_json
+from pixelwise.tasks.segment import SegmentationConfig, build_model, predict
+from pixelwise.train import save_weights, tune_malloc
+from pixelwise.train.runs import RunFolder
 
 
 def main() -> None:
@@ -64,11 +67,6 @@ def main() -> None:
             peak.sample()
             t = best_time(lambda: fast(x), args.repeats, warmup=1)  # noqa: B023 (timed inside the loop)
             results[name] = _row(flops, t, args.batch)
-    frozen = inference_model(build_model(config).eval(), config)
-    with torch.inference_mode():
-        peak.sample()
-        t = best_time(lambda: frozen(x), args.repeats, warmup=2)
-        results["network_frozen"] = _row(flops, t, args.batch)
     if args.compile:
         compiled = CompiledInference(build_model(config).eval(), args.batch)
         with torch.inference_mode():
@@ -86,8 +84,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        run = tmp / "run"
-        write_json(run / "config.json", config.__dict__)
+        run = RunFolder(replace(config, out=str(tmp / "run"))).create()
         save_weights(build_model(config), run / "checkpoints" / "best.safetensors")
         rng = np.random.default_rng(0)
         for i in range(args.n):

@@ -1,6 +1,6 @@
 """Benchmark: learned reconstruction quality against wall-clock training time (prints JSON).
 
-Parts (``--parts``, each trained for ``--minutes`` with the recipe ``pixelwise.tasks.restoration``):
+Parts (``--parts``, each trained for ``--minutes`` with the recipe ``pixelwise.tasks.restore``):
 
 - ``denoise``: grey Gaussian denoising at sigma = 25 with the residual U-Net (``model="unet"``: depth 3, 32
   channels, patch 40, batch 16) trained on ``--train`` (e.g. ``../shared/data/train400``), scored on
@@ -37,7 +37,7 @@ k-space). ``--relative-noise none`` keeps each part's fixed ``sigma`` (2 grey le
 where converged TV reaches about 55 dB on these piecewise-constant phantoms).
 
 The TV baseline is tuned to be a fair opponent (``tv_lambda="auto"``, see
-``pixelwise.tasks.restoration.search_tv_lambda``): its weight has the best mean PSNR on four validation
+``pixelwise.tasks.restore.baseline.search_tv_lambda``): its weight has the best mean PSNR on four validation
 images (never the test images), searched on a log grid two decades either side of the heuristic of
 ``pixelwise solve``, widened by a decade while the best lies at an edge, then refined to a sixth of a decade;
 every TV solve (search and test) runs until it has converged (``TV_TOL``: a relative change of 1e-7 for
@@ -66,6 +66,7 @@ the comparison is BM3D against the network side by side, not against the publish
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import tempfile
 import time
@@ -76,22 +77,37 @@ import torch
 from _common import emit, machine
 
 from pixelwise.metrics.aggregate import bootstrap_interval
-from pixelwise.tasks.restoration import RestorationConfig, evaluate, evaluation_cases, load_run, run, score
-from pixelwise.train.runs import RunResult, read_csv
+from pixelwise.metrics.protocols import score
+from pixelwise.physics.presets import Measurement, build_operator
+from pixelwise.tasks.restore import RestorationConfig, evaluate, evaluation_cases, load_run, run
+from pixelwise.train.files import read_csv
+from pixelwise.train.runs import RunResult
 
 PARTS = {
-    # name -> (config keywords, test-data argument)
-    "denoise": (dict(task="denoise", model="unet", sigma=25.0, depth=3, width=32, patch=40, batch_size=16,
+    # name -> (settings: the recipe's and the measurement's, flat; test-data argument)
+    "denoise": (dict(operator="denoise", model="unet", sigma=25.0, depth=3, width=32, patch=40, batch_size=16,
                      steps_per_epoch=100, lr=1e-3), "denoise_test"),
-    "dncnn": (dict(task="denoise", model="dncnn", sigma=25.0, depth=17, width=64, patch=40, batch_size=32,
+    "dncnn": (dict(operator="denoise", model="dncnn", sigma=25.0, depth=17, width=64, patch=40, batch_size=32,
                    steps_per_epoch=100, lr=1e-3), "denoise_test"),
-    "sr": (dict(task="sr", model="post", scale=3, depth=8, width=64, patch=48, batch_size=32, steps_per_epoch=100,
-                lr=1e-3, loss="l1"), "sr_test"),
-    "ct": (dict(task="ct", model="unrolled", data="phantoms", views=30, size=64, phantoms=256, iterations=5,
+    "sr": (dict(operator="downsample", model="post", scale=3, depth=8, width=64, patch=48, batch_size=32,
+                steps_per_epoch=100, lr=1e-3, loss="l1"), "sr_test"),
+    "ct": (dict(operator="ct", model="unrolled", data="phantoms", views=30, size=64, phantoms=256, iterations=5,
                 width=32, depth=4, batch_size=8, steps_per_epoch=50, lr=1e-3, sigma=2.0), None),
-    "mri": (dict(task="mri", model="unrolled", data="phantoms", acceleration=4.0, size=64, phantoms=256,
+    "mri": (dict(operator="mri", model="unrolled", data="phantoms", acceleration=4.0, size=64, phantoms=256,
                  iterations=5, width=32, depth=4, batch_size=8, steps_per_epoch=50, lr=1e-3, sigma=2.0), None),
 }
+MEASUREMENT = {f.name for f in dataclasses.fields(Measurement)}
+
+
+def measurement_of(settings: dict) -> Measurement:
+    """The measurement named by a part's flat settings (the recipe's x3 default scale unless given)."""
+    return Measurement(**{"scale": 3, **{k: v for k, v in settings.items() if k in MEASUREMENT}})
+
+
+def restore_config(settings: dict) -> RestorationConfig:
+    """A part's flat settings -> the recipe's config, the measurement's settings in its Measurement."""
+    return RestorationConfig(measurement=measurement_of(settings),
+                             **{k: v for k, v in settings.items() if k not in MEASUREMENT})
 
 
 def _parse(value: str):
@@ -141,20 +157,20 @@ def main() -> None:
         keywords, test_arg = PARTS[part]
         data = keywords.get("data", args.train)
         keywords = dict(keywords)
-        noise_rule = f"sigma = {keywords.get('sigma', 'task default')} grey levels"
+        noise_rule = f"sigma = {keywords.get('sigma', 'the default of the operator,')} grey levels"
         if part in ("ct", "mri") and args.relative_noise.lower() != "none" and "sigma" not in overrides.get(part, {}):
             relative = float(args.relative_noise)
             keywords["sigma"] = round(relative_sigma(keywords, relative), 3)
             noise_rule = f"{relative:g} x mean |A x| over 64 phantoms (Adler & Oktem 2018)"
-        cfg = RestorationConfig(**{**keywords, "data": data, **overrides.get(part, {})}, out=str(runs / part),
-                                minutes=args.minutes, epochs=100_000, figure_count=2, tv_lambda="auto")
+        cfg = restore_config({**keywords, "data": data, **overrides.get(part, {}), "out": str(runs / part),
+                              "minutes": args.minutes, "epochs": 100_000, "figure_count": 2, "tv_lambda": "auto"})
         if args.reuse:
             history = read_csv(runs / part / "history.csv")
             result = RunResult(runs / part, {}, history, sum(r["seconds"] for r in history))
         else:
             result = run(cfg, overwrite=True, progress=False, log=lambda s: None, evaluate_after=False)
         test = None if test_arg is None else getattr(args, test_arg)  # None: a fresh draw of test phantoms
-        metrics = evaluate(result.run_dir, test, log=lambda s: None)
+        metrics = evaluate(result.run_dir, test, progress=False, log=lambda s: None)  # other data: evaluations/
         elapsed, curve = 0.0, []
         for row in result.history:
             elapsed += row["seconds"]
@@ -182,7 +198,7 @@ def main() -> None:
                          "steps": sum(r["steps"] for r in result.history), "curve": curve, "run": str(result.run_dir)}
         if part in ("ct", "mri"):
             results[part]["target_met"] = results[part]["network_minus_tv_db"] >= 1.0
-        if keywords["task"] == "denoise" and args.bm3d:
+        if keywords["operator"] == "denoise" and args.bm3d:
             results[part]["bm3d"] = bm3d_peer(result.run_dir, test, metrics)
     emit({"benchmark": "restore_quality", "minutes_per_part": args.minutes, "train": args.train,
           "results": results, "load_average": os.getloadavg(), "machine": machine()})
@@ -228,14 +244,12 @@ def relative_sigma(keywords: dict, relative: float) -> float:
     """``relative`` x the mean magnitude of noise-free measurements of 64 phantoms (a draw of their own, seed
     12345), in grey levels (x 255). Magnitudes of complex k-space entries, over the sampled entries only."""
     from pixelwise.data.phantoms import random_ellipses
-    from pixelwise.tasks.restoration import operator_for
 
     size = keywords["size"]
     x = random_ellipses(64, size, torch.Generator().manual_seed(12345))
-    op = operator_for(keywords["task"], (size, size), torch.Generator().manual_seed(12345),
-                      acceleration=keywords.get("acceleration", 4.0), n_views=keywords.get("views", 30))
+    op = build_operator(measurement_of(keywords), (size, size), torch.Generator().manual_seed(12345))
     y = op.A(x)
-    if keywords["task"] == "mri":
+    if keywords["operator"] == "mri":
         y = y.pow(2).sum(-1).sqrt()
         y = y[y > 0]
     return 255.0 * relative * float(y.abs().mean())
