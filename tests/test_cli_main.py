@@ -53,3 +53,17 @@ def test_lazy_packages_export_what_they_list(package):
         assert not isinstance(getattr(module, name), types.ModuleType), name
     with pytest.raises(AttributeError, match="no attribute"):
         module.no_such_name  # noqa: B018
+
+
+def test_every_command_takes_quiet():
+    """--quiet on every command of every group (tqdm bars and per-epoch lines off where a command has them)."""
+    parser = build_parser()
+    groups = parser._subparsers._group_actions[0].choices
+    missing = []
+    for name, group in groups.items():
+        actions = [a for a in group._actions if a.__class__.__name__ == "_SubParsersAction"]
+        commands = actions[0].choices.items() if actions else [(name, group)]
+        for command, sub in commands:
+            if not any("--quiet" in a.option_strings for a in sub._actions):
+                missing.append(f"{name} {command}")
+    assert missing == []

@@ -1,5 +1,6 @@
-"""Autoencoder family: shapes on odd sizes, backward, save/load, determinism, bad hyperparameters;
-VQ-VAE quantisation, straight-through gradient, perplexity and dead-code restarts; corruptions."""
+"""Autoencoder family: code shapes and output ranges on odd sizes, bad hyperparameters; VQ-VAE quantisation,
+straight-through gradient, perplexity and dead-code restarts; corruptions. (Gradients to every parameter,
+determinism and save/load are checked for every model family by tests/test_models.py.)"""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import torch
 from pixelwise.models.autoencoders import AEOutput, ConvAutoencoder, MLPAutoencoder
 from pixelwise.models.corruption import corrupt, gaussian_noise, masking, salt_and_pepper
 from pixelwise.models.vqvae import VQVAE, VectorQuantizer
-from pixelwise.train import load_weights, save_weights
 
 # name -> (constructor of a model for in_shape, expected code shape given (N, in_shape))
 MODELS = {
@@ -33,7 +33,7 @@ def _down(n):
 
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("name", list(MODELS))
-def test_shapes_backward_and_determinism(name, shape):
+def test_code_shapes_and_output_ranges(name, shape):
     torch.manual_seed(0)
     model = MODELS[name](shape)
     x = torch.rand(3, *shape)
@@ -45,26 +45,6 @@ def test_shapes_backward_and_determinism(name, shape):
     assert tuple(out.z.shape) == expected
     if name in ("mlp", "conv", "conv_vae", "vqvae", "mlp_vae", "mlp_sigmoid_code"):
         assert 0 <= out.x_hat.min() and out.x_hat.max() <= 1
-    out.x_hat.sum().backward()
-    grads = [p.grad for p in model.parameters() if p.requires_grad]
-    assert any(g is not None and g.abs().sum() > 0 for g in grads)
-    model.eval()
-    with torch.no_grad():
-        a, b = model(x).x_hat, model(x).x_hat
-    torch.testing.assert_close(a, b)  # eval mode: the VAE uses z = mu
-
-
-@pytest.mark.parametrize("name", list(MODELS))
-def test_save_load_roundtrip(tmp_path, name):
-    shape = (1, 9, 11)
-    torch.manual_seed(1)
-    a = MODELS[name](shape).eval()
-    save_weights(a, tmp_path / "w.safetensors")
-    torch.manual_seed(2)
-    b = load_weights(MODELS[name](shape), tmp_path / "w.safetensors").eval()
-    x = torch.rand(2, *shape)
-    with torch.no_grad():
-        torch.testing.assert_close(a(x).x_hat, b(x).x_hat)
 
 
 def test_vae_training_mode_samples_and_eval_mode_uses_mu():

@@ -14,7 +14,6 @@ from latent_runs import AdamSteps
 from pixelwise.errors import PixelwiseError
 from pixelwise.models.pixelcnn import MaskedConv2d, PixelCNNPrior, causal_mask
 from pixelwise.tasks.latent.prior import PriorConfig, nll_per_code, nll_per_map, train_prior, unigram_nll
-from pixelwise.train import load_weights, save_weights
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: one intra-op thread is faster
 
@@ -76,7 +75,7 @@ def test_prior_is_causal_without_blind_spot(height, width, layers):
 
 
 @pytest.mark.parametrize("height,width", [(1, 1), (2, 2), (3, 5), (7, 7)])
-def test_prior_shapes_log_prob_and_save_load(tmp_path, height, width):
+def test_prior_shapes_and_log_prob(height, width):
     torch.manual_seed(0)
     prior = PixelCNNPrior(num_codes=7, channels=8, layers=3)
     k = torch.randint(0, 7, (2, height, width))
@@ -86,11 +85,7 @@ def test_prior_shapes_log_prob_and_save_load(tmp_path, height, width):
     assert logp.shape == (2,) and (logp < 0).all()
     expected = -torch.nn.functional.cross_entropy(logits, k, reduction="none").flatten(1).sum(1)
     torch.testing.assert_close(logp, expected)
-    assert not any("mask" in name for name in prior.state_dict())  # masks are rebuilt, not saved
-    save_weights(prior, tmp_path / "p.safetensors")
-    torch.manual_seed(1)
-    other = load_weights(PixelCNNPrior(num_codes=7, channels=8, layers=3), tmp_path / "p.safetensors")
-    torch.testing.assert_close(other(k), logits, rtol=0, atol=0)
+    assert not any("mask" in name for name in prior.state_dict())  # masks are rebuilt, not saved (see test_models)
 
 
 @pytest.mark.parametrize("make,words", [

@@ -76,6 +76,8 @@ def add_parser(subparsers) -> None:
     e.add_argument("--samples", type=int, default=8, help="random inputs to average over (default 8)")
     e.add_argument("--seed", type=seed, default=0)
     e.set_defaults(func=cmd_erf)
+    for q in (r, s, m, c, e):  # every command takes --quiet; these print their results and show no progress
+        q.add_argument("--quiet", action="store_true", help="accepted as by every command (arch shows no progress)")
 
 
 # ---------------------------------------------------------------------------------------------------
