@@ -18,7 +18,9 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from pixelwise.data.io import IMAGE_EXTENSIONS, image_size, is_image_file, read_image
+from pixelwise.data.decode import common_depth, convert_depth, decode_image, depth_of, image_size, to_unit
+from pixelwise.data.io import IMAGE_EXTENSIONS, is_image_file
+from pixelwise.data.masks import decode_mask
 from pixelwise.errors import DataError
 
 
@@ -81,15 +83,14 @@ class Pair:
     mask: Path
     height: int
     width: int
-
-
-def binarise(mask: np.ndarray, threshold: int) -> np.ndarray:
-    """Grey mask -> {0, 1} uint8 with ``mask > threshold`` (JPEG masks are not exactly 0/255)."""
-    return (mask > threshold).astype(np.uint8)
+    depth: np.dtype = np.dtype(np.uint8)  # what the image decodes to (pixelwise.data.decode)
 
 
 class ImageMaskFolder(Dataset):
     """Pairs of images and masks with the same stem; extensions may differ (jpg, png, bmp, tif).
+
+    Files are decoded by the rules of :mod:`pixelwise.data.decode` (bit depth, orientation) and
+    :mod:`pixelwise.data.masks` (0/1, palette, grey and label masks).
 
     A torch ``Dataset``: ``folder[i]`` is case i as tensors, the image (C, H, W) float32 in [0, 1] and the mask
     (H, W) int64 labels, resized to ``size`` when given (images bilinear, masks as in :func:`resize_mask`), so
@@ -97,9 +98,9 @@ class ImageMaskFolder(Dataset):
 
     Args:
         root: folder holding ``images/`` and ``masks/``.
-        num_classes: ``None`` for binary masks read as grey and thresholded (``> threshold``); an
-            integer K >= 2 for label masks holding integers 0..K-1 (read as stored, palette indices for
-            "P" PNGs). A mask with a label >= K is an error naming the file.
+        num_classes: ``None`` for binary masks (0/1 exports, palette 0/1, or grey thresholded at
+            ``> threshold``); an integer K >= 2 for label masks holding integers 0..K-1 (read as stored, palette
+            indices for "P" PNGs). A mask with a label >= K is an error naming the file.
         threshold: grey level above which a binary mask pixel is foreground (default 127).
         channels: 3 reads images as RGB, 1 as grey.
         size: (H, W) of the tensors ``folder[i]`` returns (default: each case's own size).
@@ -154,7 +155,7 @@ class ImageMaskFolder(Dataset):
             hm, wm = image_size(masks[stem])
             if (hi, wi) != (hm, wm):
                 mismatched.append(f"{images[stem].name} is {wi}x{hi} but {masks[stem].name} is {wm}x{hm}")
-            pairs.append(Pair(stem, images[stem], masks[stem], hi, wi))
+            pairs.append(Pair(stem, images[stem], masks[stem], hi, wi, depth_of(images[stem])))
         if mismatched:
             raise DataError(
                 f"image and mask sizes differ in {self.root}: {_short_list(mismatched, 4)}; "
@@ -181,37 +182,38 @@ class ImageMaskFolder(Dataset):
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Case i: image (C, H, W) float32 in [0, 1] and mask (H, W) int64, at ``size`` if the folder has one."""
         image, mask = self._read_resized(i, self.size) if self.size is not None else self.read(i)
-        x = torch.from_numpy(np.array(image)).permute(2, 0, 1).float().div_(255)  # (C, H, W), a copy PIL lets go of
+        x = torch.from_numpy(to_unit(image)).permute(2, 0, 1).contiguous()  # (C, H, W)
         return x, torch.from_numpy(np.array(mask)).long()
 
     def read(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-        """Case i at its original size: image (H, W, C) uint8 and mask (H, W) uint8 labels."""
+        """Case i at its original size: image (H, W, C) at its file's depth (uint8, uint16 or float32 in [0, 1];
+        :func:`~pixelwise.data.decode.to_unit` maps it to [0, 1]) and mask (H, W) uint8 labels."""
         pair = self.pairs[i]
-        image = read_image(pair.image, "RGB" if self.channels == 3 else "L")
-        if self.channels == 1:
-            image = image[..., None]
-        if self.num_classes is None:
-            mask = binarise(read_image(pair.mask, "L"), self.threshold)
-        else:
-            labels = read_image(pair.mask, "labels")
-            if labels.max() >= self.num_classes:
-                raise DataError(
-                    f"mask {pair.mask} holds label {int(labels.max())} but num_classes={self.num_classes}; "
-                    "raise --num-classes or fix the mask."
-                )
-            mask = labels.astype(np.uint8)
+        image = decode_image(pair.image, self.channels)
+        mask = decode_mask(pair.mask, self.num_classes, self.threshold)
+        if mask.shape != image.shape[:2]:  # the headers agreed; EXIF orientation of one file did not
+            raise DataError(f"{pair.image.name} reads as {image.shape[1]}x{image.shape[0]} but {pair.mask.name} as "
+                            f"{mask.shape[1]}x{mask.shape[0]}; each mask must have its image's size as displayed.")
         return image, mask
 
-    def _read_resized(self, i: int, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    @property
+    def depth(self) -> np.dtype:
+        """The dtype that holds every image of the folder (uint8, uint16 or float32)."""
+        return common_depth(p.depth for p in self.pairs)
+
+    def _read_resized(self, i: int, size: tuple[int, int], depth=None) -> tuple[np.ndarray, np.ndarray]:
         image, mask = self.read(i)
-        return resize_image(image, size), resize_mask(mask, size, binary=self.num_classes is None)
+        image = resize_image(image, size)
+        return (convert_depth(image, depth) if depth is not None else image), resize_mask(
+            mask, size, binary=self.num_classes is None)
 
     def load(self, indices: Sequence[int] | None = None, size: tuple[int, int] | None = None,
              progress: bool = True, workers: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Decode the cases once into memory (uint8), resized to ``size`` = (H, W).
 
-        Returns images (N, H, W, C) and masks (N, H, W). Decoding runs in a thread pool (Pillow releases
-        the GIL) with a progress bar; the arrays are the cache that training reads every epoch.
+        Returns images (N, H, W, C) at the common depth of the cases (uint8 when every image is 8-bit; see
+        :attr:`depth`) and masks (N, H, W). Decoding runs in a thread pool (Pillow releases the GIL) with a
+        progress bar; the arrays are the cache that training reads every epoch.
         """
         from tqdm.auto import tqdm
 
@@ -222,23 +224,30 @@ class ImageMaskFolder(Dataset):
                 raise DataError(f"{self.root} has {len(sizes)} different image sizes; pass size=(H, W) to resize them.")
             size = sizes.pop()
         n = len(indices)
-        images = np.empty((n, size[0], size[1], self.channels), dtype=np.uint8)
+        depth = common_depth(self.pairs[i].depth for i in indices)
+        images = np.empty((n, size[0], size[1], self.channels), dtype=depth)
         masks = np.empty((n, size[0], size[1]), dtype=np.uint8)
         workers = workers or min(8, os.cpu_count() or 1)
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            results = pool.map(lambda i: self._read_resized(i, size), indices)
+            results = pool.map(lambda i: self._read_resized(i, size, depth), indices)
             for k, (img, msk) in enumerate(tqdm(results, total=n, desc="decoding", disable=not progress, leave=False)):
                 images[k], masks[k] = img, msk
         return images, masks
 
 
 def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """(H, W, C) uint8 -> (size[0], size[1], C) uint8 with antialiased bilinear resampling."""
+    """(H, W, C) -> (size[0], size[1], C) of the same dtype with antialiased bilinear resampling (8-bit images in
+    8-bit arithmetic; 16-bit and float ones in 32-bit floats, rounded back for 16-bit)."""
     if image.shape[:2] == tuple(size):
         return image
-    chans = [np.asarray(Image.fromarray(image[..., c]).resize((size[1], size[0]), Image.BILINEAR))
+    if image.dtype == np.uint8:
+        chans = [np.asarray(Image.fromarray(image[..., c]).resize((size[1], size[0]), Image.BILINEAR))
+                 for c in range(image.shape[2])]
+        return np.stack(chans, axis=-1)
+    chans = [np.asarray(Image.fromarray(image[..., c].astype(np.float32)).resize((size[1], size[0]), Image.BILINEAR))
              for c in range(image.shape[2])]
-    return np.stack(chans, axis=-1)
+    out = np.stack(chans, axis=-1)
+    return np.clip(np.rint(out), 0, 65535).astype(np.uint16) if image.dtype == np.uint16 else out.astype(image.dtype)
 
 
 def resize_mask(mask: np.ndarray, size: tuple[int, int], binary: bool = True) -> np.ndarray:

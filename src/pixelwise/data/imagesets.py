@@ -5,18 +5,23 @@ labels ``(N,)`` or ``None``. Sources, chosen by :func:`load_image_set`'s ``sourc
 
 - ``"mnist"`` / ``"mnist-test"``: the official MNIST training / test files (see :mod:`pixelwise.data.mnist`).
 - ``"digits"``: scikit-learn's bundled 8x8 digits (1,797 images, offline; needs the ``[latent]`` extra).
-- a ``.npz`` file with ``images`` (N, H, W) uint8 and optional ``labels`` (e.g. ``mnist-5k.npz``).
-- a folder of image files (read as grey; a sub-folder per class gives labels, in sorted order).
+- a ``.npz`` file with ``images`` (N, H, W): uint8 (/ 255), uint16 (/ 65535) or floats already in [0, 1]
+  (finite), and optional integer ``labels`` (e.g. ``mnist-5k.npz``).
+- a folder of image files (read as grey by the rules of :mod:`pixelwise.data.decode`; a sub-folder per class
+  gives labels, in sorted order).
 """
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from pixelwise.data.decode import common_depth, convert_depth, to_unit
 from pixelwise.data.io import is_image_file, read_image
+from pixelwise.data.memory import check_fits
 from pixelwise.errors import DataError
 
 
@@ -60,26 +65,43 @@ def load_npz_set(path: str | Path) -> ImageSet:
     if not path.is_file():
         raise DataError(f"{path} does not exist; give an .npz file with an 'images' array.")
     try:
-        with np.load(path) as f:
+        with np.load(path, allow_pickle=False) as f:
             if "images" not in f:
                 raise DataError(f"{path} has no 'images' array (it has {', '.join(f.files)}); store images "
                                 "as (N, H, W) uint8 under the key 'images'.")
             images = f["images"]
-            labels = f["labels"].astype(np.int64) if "labels" in f else None
-    except (OSError, ValueError) as err:
-        if isinstance(err, DataError):
-            raise
-        raise DataError(f"cannot read {path} ({err}); it is not a valid .npz file.") from None
+            labels = f["labels"] if "labels" in f else None
+    except DataError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise DataError(f"cannot read {path} ({err}); it is not a valid .npz file (a truncated or damaged copy?): "
+                        "write it again with numpy.savez.") from None
     if images.ndim == 4 and images.shape[1] == 1:
         images = images[:, 0]
     if images.ndim != 3 or images.shape[0] == 0:
         raise DataError(f"{path}: 'images' has shape {images.shape}; it must be (N, H, W) grey images.")
-    if labels is not None and labels.shape != (len(images),):
-        raise DataError(f"{path}: 'labels' has shape {labels.shape} but there are {len(images)} images.")
-    scaled = _from_uint8(images) if images.dtype == np.uint8 else np.asarray(images, np.float32)[:, None]
-    if scaled.min() < 0 or scaled.max() > 1:
-        raise DataError(f"{path}: float images must lie in [0, 1]; store uint8 0..255 or rescale them.")
-    return ImageSet(scaled, labels, path.stem)
+    if labels is not None:
+        if labels.shape != (len(images),) or labels.dtype.kind not in "iu":
+            raise DataError(f"{path}: 'labels' has shape {labels.shape} and type {labels.dtype}; give one integer "
+                            f"label per image ({len(images)}).")
+        labels = labels.astype(np.int64)
+    return ImageSet(_unit_images(images, path)[:, None], labels, path.stem)
+
+
+def _unit_images(images: np.ndarray, path: Path) -> np.ndarray:
+    """(N, H, W) -> float32 in [0, 1]: uint8 / 255, uint16 / 65535, floats as they are (finite, in [0, 1])."""
+    if images.dtype in (np.uint8, np.uint16):
+        return to_unit(images)
+    if images.dtype.kind != "f":
+        raise DataError(f"{path}: 'images' are {images.dtype}; store uint8 (0..255), uint16 (0..65535) or floats "
+                        "in [0, 1].")
+    images = images.astype(np.float32)
+    if not np.isfinite(images).all():
+        raise DataError(f"{path}: 'images' hold NaN or infinite values; replace them before training.")
+    if images.min() < 0 or images.max() > 1:
+        raise DataError(f"{path}: float images must lie in [0, 1] (they range from {images.min():.4g} to "
+                        f"{images.max():.4g}); store uint8 0..255 or rescale them.")
+    return images
 
 
 def load_folder_set(path: str | Path, size: int | None = None) -> ImageSet:
@@ -100,7 +122,11 @@ def load_folder_set(path: str | Path, size: int | None = None) -> ImageSet:
                  for p in sorted((root / c).iterdir()) if is_image_file(p)]
     if not files:
         raise DataError(f"{root} holds no image files (nor class sub-folders of them); add .png/.jpg images.")
+    if size is not None:
+        check_fits(2 * len(files) * size * size * 4, f"{len(files)} images at --size {size}", "use a smaller --size.")
     arrays = [read_image(p, "L") for p, _ in files]
+    depth = common_depth(a.dtype for a in arrays)
+    arrays = [convert_depth(a, depth) for a in arrays]
     if size is None:
         shapes = {a.shape for a in arrays}
         if len(shapes) > 1:
@@ -110,7 +136,7 @@ def load_folder_set(path: str | Path, size: int | None = None) -> ImageSet:
         arrays = [resize_image(a[..., None], (size, size))[..., 0] for a in arrays]
     labels = None if files[0][1] is None else np.array([k for _, k in files], np.int64)
     names = classes if labels is not None else None
-    return ImageSet(_from_uint8(np.stack(arrays)), labels, root.name, names)
+    return ImageSet(to_unit(np.stack(arrays))[:, None], labels, root.name, names)
 
 
 NAMED_SOURCES = ("mnist", "mnist-test", "digits")  # what --data may name instead of a path

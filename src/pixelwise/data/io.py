@@ -1,7 +1,5 @@
-"""Reading and writing image files with errors that name the file.
-
-Images are returned as ``uint8`` numpy arrays: ``(H, W, 3)`` for RGB, ``(H, W)`` for grey.
-"""
+"""Reading and writing image files with errors that name the file (the decoding rules themselves live in
+:mod:`pixelwise.data.decode` and :mod:`pixelwise.data.masks`)."""
 
 from __future__ import annotations
 
@@ -10,9 +8,9 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
-from pixelwise.errors import DataError
+from pixelwise.data.decode import decode_image, image_size  # noqa: F401 (image_size: re-exported)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 
@@ -21,39 +19,14 @@ def is_image_file(path: Path) -> bool:
     return path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
 
 
-def image_size(path: str | Path) -> tuple[int, int]:
-    """(height, width) from the file header only (no decoding)."""
-    try:
-        with Image.open(path) as im:
-            w, h = im.size
-    except (UnidentifiedImageError, OSError) as err:
-        raise DataError(f"cannot read image {path}: {err}; replace or remove the file.") from None
-    return h, w
-
-
 def read_image(path: str | Path, mode: str = "RGB") -> np.ndarray:
-    """Decode an image file fully into a uint8 array.
-
-    mode: "RGB" -> (H, W, 3), "L" -> (H, W) grey, "labels" -> (H, W) integer labels as stored (palette
-    indices for "P" images, grey values otherwise; no colour conversion).
-    """
-    try:
-        with Image.open(path) as im:
-            im.load()  # decode everything now so truncated files fail here
-            if mode == "labels":
-                if im.mode in ("P", "L", "I", "I;16"):
-                    arr = np.asarray(im)
-                else:
-                    arr = np.asarray(im.convert("L"))
-            else:
-                arr = np.asarray(im.convert(mode))
-    except (UnidentifiedImageError, OSError, SyntaxError) as err:
-        raise DataError(f"cannot read image {path} ({err}); replace or remove the file.") from None
-    if mode == "labels":
-        if arr.dtype.kind == "f" or arr.min() < 0:
-            raise DataError(f"label mask {path} does not hold non-negative integers; save labels as 8-bit PNG.")
-        return arr.astype(np.int64)
-    return np.ascontiguousarray(arr, dtype=np.uint8)
+    """Decode an image file by the rules of :mod:`pixelwise.data.decode`: ``mode`` "RGB" -> (H, W, 3), "L" ->
+    (H, W) grey, at the file's own depth (uint8, uint16 for 16-bit files, float32 in [0, 1] for float files;
+    :func:`~pixelwise.data.decode.to_unit` maps any of them to [0, 1])."""
+    if mode not in ("RGB", "L"):
+        raise ValueError(f"mode={mode!r} must be 'RGB' or 'L' (masks: pixelwise.data.masks.decode_mask).")
+    arr = decode_image(path, 3 if mode == "RGB" else 1)
+    return arr if mode == "RGB" else arr[..., 0]
 
 
 def write_image(path: str | Path, array: np.ndarray) -> None:

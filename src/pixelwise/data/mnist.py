@@ -5,9 +5,11 @@ The IDX format (LeCun, Cortes and Burges, http://yann.lecun.com/exdb/mnist/): a 
 order, big-endian. Type codes: 0x08 uint8, 0x09 int8, 0x0B int16, 0x0C int32, 0x0D float32, 0x0E float64.
 Files may be gzip-compressed (recognised by the gzip magic bytes, not by the name).
 
-The downloader fetches the official file names once into a cache folder, verifies each file's MD5 against
-the published checksums (the same ones that torchvision and TensorFlow Datasets check) before moving it
-into place, and never keeps a file that fails the check. Offline, the error says which files to put where.
+The downloader fetches the official file names once into a cache folder (https mirrors first). While it streams
+a file it enforces the published size (a mirror that sends more is cut off), and before it moves the file into
+place it verifies the published SHA-256 (the checksums TensorFlow Datasets records) and, as a second check, the
+MD5 (the one torchvision checks); a file that fails is never kept. A mirror that sends nothing for ``stall``
+seconds (10) is given up, with a message while it waits. Offline, the error says which files to put where.
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ import gzip
 import hashlib
 import os
 import struct
+import sys
 import tempfile
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,12 +35,25 @@ IDX_TYPES = {0x08: np.dtype(">u1"), 0x09: np.dtype(">i1"), 0x0B: np.dtype(">i2")
              0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
 _CODE_OF = {np.dtype(v).newbyteorder("=").str: k for k, v in IDX_TYPES.items()}
 
-# The official files: name -> (MD5 of the .gz file, size in bytes).
+@dataclass(frozen=True)
+class Published:
+    """What a file's publishers state about it: its SHA-256, its MD5 (a second check) and its size in bytes."""
+
+    sha256: str
+    md5: str | None
+    size: int
+
+
+# The official files (the .gz files themselves).
 MNIST_FILES = {
-    "train-images-idx3-ubyte.gz": ("f68b3c2dcbeaaa9fbdd348bbdeb94873", 9912422),
-    "train-labels-idx1-ubyte.gz": ("d53e105ee54ea40749a09fcbcd1e9432", 28881),
-    "t10k-images-idx3-ubyte.gz": ("9fb629c4189551a2d022fa330f9573f3", 1648877),
-    "t10k-labels-idx1-ubyte.gz": ("ec29112dd5afa0611ce80d1b7f02629c", 4542),
+    "train-images-idx3-ubyte.gz": Published("440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+                                            "f68b3c2dcbeaaa9fbdd348bbdeb94873", 9912422),
+    "train-labels-idx1-ubyte.gz": Published("3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+                                            "d53e105ee54ea40749a09fcbcd1e9432", 28881),
+    "t10k-images-idx3-ubyte.gz": Published("8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+                                           "9fb629c4189551a2d022fa330f9573f3", 1648877),
+    "t10k-labels-idx1-ubyte.gz": Published("f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+                                           "ec29112dd5afa0611ce80d1b7f02629c", 4542),
 }
 # Tried in order. yann.lecun.com is the original home; the others are the long-standing public mirrors.
 MNIST_MIRRORS = (
@@ -99,12 +116,30 @@ def write_idx(path: str | Path, array: np.ndarray) -> Path:
     return path
 
 
-def md5_of(path: str | Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.md5()
+def digests_of(path: str | Path, chunk: int = 1 << 20) -> tuple[str, str, int]:
+    """(SHA-256, MD5, size in bytes) of a file."""
+    sha, md5, size = hashlib.sha256(), hashlib.md5(), 0
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
+            sha.update(block)
+            md5.update(block)
+            size += len(block)
+    return sha.hexdigest(), md5.hexdigest(), size
+
+
+def md5_of(path: str | Path) -> str:
+    return digests_of(path)[1]
+
+
+def mismatch(name: str, expected: Published, sha: str, md5: str, size: int) -> str | None:
+    """Why a file with these digests is not the published one, or None when it is."""
+    if size != expected.size:
+        return f"{name} has {size} bytes, not the published {expected.size}"
+    if sha != expected.sha256:
+        return f"{name} has SHA-256 {sha}, not the published {expected.sha256}"
+    if expected.md5 is not None and md5 != expected.md5:
+        return f"{name} has MD5 {md5}, not the published {expected.md5}"
+    return None
 
 
 def default_cache_dir() -> Path:
@@ -116,35 +151,51 @@ def default_cache_dir() -> Path:
     return base / "pixelwise" / "mnist"
 
 
-def _download(url: str, target: Path, md5: str, timeout: float) -> str | None:
-    """Fetch ``url`` into ``target`` if its MD5 matches; returns None on success, else the reason."""
+def _stream(url: str, out, expected: Published, stall: float) -> tuple[str, str, int]:
+    """Copy ``url`` into the open file ``out``, refusing more than the published size; (SHA-256, MD5, bytes)."""
+    sha, md5, size = hashlib.sha256(), hashlib.md5(), 0
+    with urllib.request.urlopen(url, timeout=stall) as response:  # the timeout bounds every wait for data
+        while block := response.read(1 << 16):
+            size += len(block)
+            if size > expected.size:
+                raise ValueError(f"sent more than the published {expected.size} bytes")
+            sha.update(block)
+            md5.update(block)
+            out.write(block)
+    return sha.hexdigest(), md5.hexdigest(), size
+
+
+def _download(url: str, target: Path, expected: Published, stall: float) -> str | None:
+    """Fetch ``url`` into ``target`` if it is the published file; returns None on success, else the reason."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
-            while block := response.read(1 << 20):
-                out.write(block)
-        got = md5_of(tmp)
-        if got != md5:
-            return f"{url} has MD5 {got}, not the published {md5}"
-        os.replace(tmp, target)
-        return None
-    except (urllib.error.URLError, OSError, TimeoutError) as err:
+        with os.fdopen(fd, "wb") as out:
+            digests = _stream(url, out, expected, stall)
+        reason = mismatch(url, expected, *digests)
+        if reason is None:
+            os.replace(tmp, target)
+        return reason
+    except (urllib.error.URLError, OSError, TimeoutError, ValueError) as err:
         return f"{url}: {getattr(err, 'reason', err)}"
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
 
 
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
 def fetch_mnist(cache_dir: str | Path | None = None, names: Sequence[str] | None = None,
                 download: bool = True, mirrors: Sequence[str] = MNIST_MIRRORS,
-                files: Mapping[str, tuple[str, int]] = MNIST_FILES,
-                timeout: float = 60.0) -> dict[str, Path]:
-    """Make sure the official files are in ``cache_dir`` with the right checksums; returns name -> path.
+                files: Mapping[str, Published] = MNIST_FILES, stall: float = 10.0,
+                log: Callable[[str], None] = _stderr) -> dict[str, Path]:
+    """Make sure the official files are in ``cache_dir`` and are the published ones; returns name -> path.
 
-    A cached file is re-checked (MD5) every time; a wrong one is an error that says to delete it, never
-    silently used. ``mirrors`` are URL prefixes tried in order (a ``file://`` prefix works, for tests and
-    for a local copy).
+    A cached file is checked again (size, SHA-256, MD5) every time; a wrong one is an error that says to delete
+    it, never silently used. ``mirrors`` are URL prefixes tried in order (a ``file://`` prefix works, for tests
+    and for a local copy); a mirror that sends nothing for ``stall`` seconds is given up for the next one.
     """
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     names = list(files) if names is None else list(names)
@@ -153,30 +204,34 @@ def fetch_mnist(cache_dir: str | Path | None = None, names: Sequence[str] | None
         raise DataError(f"unknown MNIST file(s) {unknown}; the official names are {', '.join(files)}.")
     paths = {}
     for name in names:
-        md5, _size = files[name]
         target = cache / name
         if target.is_file():
-            got = md5_of(target)
-            if got != md5:
-                raise DataError(f"{target} has MD5 {got}, not the published {md5}; delete it and run again "
-                                "to download a fresh copy.")
-            paths[name] = target
-            continue
-        if not download:
+            reason = mismatch(str(target), files[name], *digests_of(target))
+            if reason is not None:
+                raise DataError(f"{reason}; delete it and run again to download a fresh copy.")
+        elif not download:
             raise DataError(f"MNIST file {name} is not in {cache}; put the four official files "
                             f"({', '.join(files)}) there or allow the download.")
-        reasons = []
-        for mirror in mirrors:
-            reason = _download(mirror.rstrip("/") + "/" + name, target, md5, timeout)
-            if reason is None:
-                break
-            reasons.append(reason)
         else:
-            raise DataError(f"cannot download MNIST file {name} ({'; '.join(reasons)}); if this machine is "
-                            f"offline, copy the four official files ({', '.join(files)}) into {cache} "
-                            "(or set PIXELWISE_CACHE) and run again.")
+            _fetch_one(name, target, files[name], mirrors, stall, log, cache, files)
         paths[name] = target
     return paths
+
+
+def _fetch_one(name: str, target: Path, expected: Published, mirrors: Sequence[str], stall: float,
+               log: Callable[[str], None], cache: Path, files: Mapping) -> None:
+    reasons = []
+    for mirror in mirrors:
+        url = mirror.rstrip("/") + "/" + name
+        log(f"downloading {name} ({expected.size / 1e6:.1f} MB) from {url} (giving up on a mirror after "
+            f"{stall:g} s without data)")
+        reason = _download(url, target, expected, stall)
+        if reason is None:
+            return
+        reasons.append(reason)
+    raise DataError(f"cannot download MNIST file {name} ({'; '.join(reasons) or 'no mirror given'}); if this "
+                    f"machine is offline, copy the four official files ({', '.join(files)}) into {cache} (or set "
+                    "PIXELWISE_CACHE) and run again.")
 
 
 def load_mnist(split: str = "train", cache_dir: str | Path | None = None, download: bool = True,

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pixelwise.data.decode import decode_image, native_channels, to_unit
 from pixelwise.data.io import is_image_file, read_image
 from pixelwise.errors import DataError, PixelwiseError
 
@@ -78,9 +79,10 @@ def sample(name: str, grey: bool | None = None, size: int | None = None) -> torc
 
 
 def to_tensor(arr: np.ndarray) -> torch.Tensor:
-    """uint8 ``(H, W)`` or ``(H, W, 3)`` -> float32 ``(C, H, W)`` in [0, 1]."""
-    t = torch.from_numpy(np.array(arr, copy=True)).to(torch.float32) / 255.0
-    return t[None] if t.dim() == 2 else t.permute(2, 0, 1).contiguous()  # (H, W, 3) -> (3, H, W)
+    """A decoded ``(H, W)`` or ``(H, W, C)`` image (uint8, uint16 or float32; :mod:`pixelwise.data.decode`) ->
+    float32 ``(C, H, W)`` in [0, 1]."""
+    t = torch.from_numpy(to_unit(arr))
+    return t[None] if t.dim() == 2 else t.permute(2, 0, 1).contiguous()  # (H, W, C) -> (C, H, W)
 
 
 def to_uint8(img: torch.Tensor) -> np.ndarray:
@@ -100,9 +102,11 @@ def center_crop(img: torch.Tensor, size: int) -> torch.Tensor:
     return img[..., top : top + size, left : left + size]
 
 
-def load_image(path: str | Path, grey: bool = False) -> torch.Tensor:
-    """Any image file as ``(C, H, W)`` float32 in [0, 1] (C = 1 with ``grey``, else 3)."""
-    return to_tensor(read_image(path, mode="L" if grey else "RGB"))
+def load_image(path: str | Path, grey: bool | None = False) -> torch.Tensor:
+    """Any image file as ``(C, H, W)`` float32 in [0, 1] by the decoding rules of :mod:`pixelwise.data.decode`
+    (C = 1 with ``grey``, 3 with ``grey=False``, the file's own with ``None``)."""
+    channels = native_channels(path) if grey is None else (1 if grey else 3)
+    return to_tensor(decode_image(path, channels))
 
 
 def load_folder(folder: str | Path, grey: bool = False) -> list[tuple[str, torch.Tensor]]:

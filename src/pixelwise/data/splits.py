@@ -102,4 +102,11 @@ def save_split(split: dict, path: str | Path) -> None:
 
 
 def load_split(path: str | Path) -> dict:
-    return json.loads(Path(path).read_text())
+    """A run's split.json, or one sentence naming a missing or damaged file."""
+    from pixelwise.train.files import read_json
+
+    split = read_json(path)
+    if not isinstance(split, dict) or not all(isinstance(split.get(k, []), list) for k in ("train", "val", "test")):
+        raise PixelwiseError(f"{path} does not hold a split (lists of ids under train, val and test); the run folder "
+                             "is damaged: train the run again.")
+    return split

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
+from pixelwise.data.decode import to_unit
 from pixelwise.report.plots import plot_history, plt, save_figure
 
 
@@ -21,7 +22,7 @@ def outline(mask: np.ndarray) -> np.ndarray:
 
 def _overlay(image: np.ndarray, truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
     """The image with the truth outlined in green and the prediction in magenta (foreground = label > 0)."""
-    rgb = image.astype(np.float32) / 255
+    rgb = to_unit(image)  # any decoded depth -> [0, 1]
     if rgb.shape[-1] == 1:
         rgb = np.repeat(rgb, 3, axis=-1)
     rgb[outline(truth > 0)] = (0.1, 0.95, 0.2)
