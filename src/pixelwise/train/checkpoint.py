@@ -34,10 +34,23 @@ def weights_of(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
 
 
-def save_weights(model: torch.nn.Module | dict, path: str | Path) -> None:
-    """Write the model's state dict (or a state dict) as safetensors, atomically."""
+def save_weights(model: torch.nn.Module | dict, path: str | Path, metadata: dict[str, str] | None = None) -> None:
+    """Write the model's state dict (or a state dict) as safetensors, atomically; ``metadata`` (text) is stored in
+    the file's header (the loop stamps the epoch)."""
     state = weights_of(model) if isinstance(model, torch.nn.Module) else model
-    _write(Path(path), lambda tmp: save_file(state, tmp))
+    _write(Path(path), lambda tmp: save_file(state, tmp, metadata=metadata))
+
+
+def weights_metadata(path: str | Path) -> dict[str, str]:
+    """The text metadata of a safetensors file's header (e.g. ``{"epoch": "12"}``); empty when it has none."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return dict(f.metadata() or {})
+    except Exception as err:  # noqa: BLE001 (safetensors raises its own error types)
+        raise PixelwiseError(f"cannot read weights {path} ({_first_line(err)}); the file is damaged or truncated: "
+                             "retrain, or use another checkpoint (e.g. --which last).") from None
 
 
 def read_weights(path: str | Path) -> dict[str, torch.Tensor]:

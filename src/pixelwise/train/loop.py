@@ -266,10 +266,11 @@ def _save_checkpoint(loop: _Loop, ckpt: Path, improved: bool, seconds: float) ->
 
 
 def _write_derived(loop: _Loop, ckpt: Path, best: bool) -> None:
-    weights = weights_of(loop.evaluated)
+    """best (when the last committed epoch improved) and last, stamped with that epoch, and history.csv."""
+    weights, stamp = weights_of(loop.evaluated), {"epoch": str(len(loop.history))}
     if best:
-        save_weights(weights, ckpt / "best.safetensors")
-    save_weights(weights, ckpt / "last.safetensors")
+        save_weights(weights, ckpt / "best.safetensors", stamp)
+    save_weights(weights, ckpt / "last.safetensors", stamp)
     write_csv(ckpt.parent / "history.csv", loop.history)
 
 

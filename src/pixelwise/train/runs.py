@@ -266,6 +266,11 @@ class RunFolder:
         if not self.main_started and not any(p.is_file() for p in started):
             raise PixelwiseError(f"cannot resume: {self.path} has no checkpoints/last_state.pt; start a new run "
                                  "without --resume.")
+        from pixelwise.train.checkpoint import load_state
+
+        for state in [self.path / "checkpoints" / "last_state.pt", *started]:  # damaged: refused before any write
+            if state.is_file():
+                load_state(state)
         saved = read_config(type(config), self.path)
         differ = changed_settings(saved, config)
         if differ:

@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from pixelwise.data.io import is_image_file
+from pixelwise.data.memory import check_fits
 from pixelwise.data.phantoms import random_ellipses
 from pixelwise.data.samples import load_image, sample
 from pixelwise.errors import DataError
@@ -27,10 +28,18 @@ def grey(img: torch.Tensor, operator: str) -> torch.Tensor:
     return (0.299 * img[0:1] + 0.587 * img[1:2] + 0.114 * img[2:3]).to(torch.float32)
 
 
-def read_clean(config: RestorationConfig, path: Path) -> torch.Tensor:
-    """An image file as (C, H, W) in [0, 1] with the run's channels (grey as :func:`grey`)."""
-    img = load_image(path, grey=False)  # (3, H, W)
+def with_channels(config: RestorationConfig, img: torch.Tensor) -> torch.Tensor:
+    """A (C, H, W) image with the run's channels. A grey image stays its own grey levels (repeated for a colour
+    run): the SR protocol scores a one-channel file on its grey levels, as MATLAB does, never on the Y of an RGB
+    copy (16..235, which inflated PSNR by over 1 dB); a colour image becomes grey as :func:`grey`."""
+    if img.shape[0] == 1:
+        return img if config.channels == 1 else img.expand(3, -1, -1).clone()
     return grey(img, config.operator) if config.channels == 1 else img
+
+
+def read_clean(config: RestorationConfig, path: Path) -> torch.Tensor:
+    """An image file as (C, H, W) in [0, 1] with the run's channels (see :func:`with_channels`)."""
+    return with_channels(config, load_image(path, grey=None))  # the file's own channels
 
 
 def fit_to_operator(config: RestorationConfig, img: torch.Tensor) -> torch.Tensor:
@@ -53,19 +62,22 @@ def clean_images(config: RestorationConfig, source: str, role: str) -> list[tupl
     test, picks the draw of the phantoms)."""
     if source == "phantoms":
         count = {"train": config.phantoms, "val": max(2, config.phantoms // 8), "test": 8}[role]
+        check_fits(count * config.size**2 * 4 * 4, f"{count} phantoms at --size {config.size}", "use a smaller --size.")
         g = torch.Generator().manual_seed(config.seed + PHANTOM_SEEDS[role] * 7919)
         imgs = random_ellipses(count, config.size, g)  # (count, 1, size, size)
         return [(f"phantom{i:03d}", imgs[i]) for i in range(count)]
     if source == "bundled":
-        found = [(name, sample(name, grey=False)) for name in ("camera", "astronaut")]
-        return [(n, fit_to_operator(config, grey(x, config.operator) if config.channels == 1 else x))
-                for n, x in found]
+        found = [(name, sample(name)) for name in ("camera", "astronaut")]  # camera is grey, astronaut colour
+        return [(n, fit_to_operator(config, with_channels(config, x))) for n, x in found]
     folder = Path(source)
     if not folder.is_dir():
         raise DataError(f"--data {folder} is not a folder; give a folder of images, 'bundled' or 'phantoms'.")
     files = sorted(p for p in folder.iterdir() if is_image_file(p))
     if not files:
         raise DataError(f"no images (.png, .jpg, .bmp, .tif) in {folder}; add images or give another --data.")
+    if config.fixed_size:
+        check_fits(len(files) * config.size**2 * 4 * config.channels * 4, f"{len(files)} images at --size "
+                   f"{config.size}", "use a smaller --size.")
     return [(p.stem, fit_to_operator(config, read_clean(config, p))) for p in files]
 
 

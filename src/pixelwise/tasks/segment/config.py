@@ -48,6 +48,8 @@ class SegmentationConfig(TrainingConfig):
     # training (the loop's settings come from TrainingConfig)
     lambda_dice: float = option(1.0, help="loss = BCE (or CE) + lambda * Dice loss; 0 trains with BCE alone")
     augment: bool = option(True, help="flips, rotations, crops, brightness and contrast")
+    allow_empty_masks: bool = option(False, help="train even when every training mask is empty (refused otherwise: "
+                                     "such a model learns to predict nothing)")
     split: tuple[float, float, float] = option((0.6, 0.2, 0.2), parse=_fractions, help="train,val,test fractions")
     train_ids: str | None = option(None, path=True, help="file of training ids (one stem per line) instead of "
                                    "--split")
@@ -72,8 +74,9 @@ class SegmentationConfig(TrainingConfig):
             whole(getattr(self, name), name)
         if self.channels not in (1, 3):
             raise PixelwiseError(f"channels={self.channels} must be 3 (RGB) or 1 (grey).")
-        if self.num_classes is not None and (isinstance(self.num_classes, bool) or self.num_classes < 2):
-            raise PixelwiseError(f"num_classes={self.num_classes} must be >= 2 (or unset for binary masks).")
+        if self.num_classes is not None and (isinstance(self.num_classes, bool) or not 2 <= self.num_classes <= 256):
+            raise PixelwiseError(f"num_classes={self.num_classes} must be between 2 and 256 (or unset for binary "
+                                 "masks).")
         if self.model in ("unet", "fcn") and self.base_channels * 2 ** min(self.depth, 64) > 2**16:
             raise PixelwiseError(f"depth={self.depth} with base_channels={self.base_channels} doubles the channels to "
                                  f"{self.base_channels} x 2^{self.depth} at the deepest level, over 65,536; use a "

@@ -11,8 +11,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from pixelwise.data.decode import common_depth, convert_depth, decode_image
 from pixelwise.data.folders import list_images, resize_image, unique_stems
-from pixelwise.data.io import read_image, write_image
+from pixelwise.data.io import write_image
 from pixelwise.errors import PixelwiseError
 from pixelwise.models.inference import CompiledInference, optimize_for_inference
 from pixelwise.tasks.segment.config import SegmentationConfig
@@ -72,7 +73,9 @@ def predict_arrays(model: nn.Module, config: SegmentationConfig, images: Sequenc
     symmetries of ``tta``, see :func:`tta_logits`), and the scores resized back (bilinear) to the image's
     own size; binary -> {0, 1}, multi-class -> labels."""
     size = (config.size, config.size)
-    x = to_tensor(np.stack([resize_image(im, size) for im in images]), config.norm_mean, config.norm_std)
+    resized = [resize_image(im, size) for im in images]
+    depth = common_depth(im.dtype for im in resized)  # one batch of files of different depths
+    x = to_tensor(np.stack([convert_depth(im, depth) for im in resized]), config.norm_mean, config.norm_std)
     logits = tta_logits(model, x, config.num_classes, tta)  # (N, K, S, S)
     out = []
     for i, im in enumerate(images):
@@ -82,12 +85,34 @@ def predict_arrays(model: nn.Module, config: SegmentationConfig, images: Sequenc
     return out
 
 
+KEEP_DECODED_BYTES = 1 << 30  # decoded inputs kept from the check for the prediction pass (then decoded again)
+
+
+def check_inputs(paths: Sequence[Path], channels: int, progress: bool = False) -> dict[Path, np.ndarray]:
+    """Decode every input once, so that a damaged file is refused before anything is written; returns the
+    decoded arrays of the first inputs, up to :data:`KEEP_DECODED_BYTES` (the rest are decoded again)."""
+    from tqdm.auto import tqdm
+
+    kept: dict[Path, np.ndarray] = {}
+    total = 0
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        arrays = pool.map(lambda p: decode_image(p, channels), paths)
+        for p, arr in tqdm(zip(paths, arrays), total=len(paths), desc="checking inputs", disable=not progress,
+                           leave=False):
+            total += arr.nbytes
+            if total <= KEEP_DECODED_BYTES:
+                kept[p] = arr
+    return kept
+
+
 def predict(run_dir: str | Path, inputs: Sequence[str | Path], out: str | Path, batch_size: int = 4,
             progress: bool = True, tta: str = "none", compile: bool = False, which: str = "best",
             model: nn.Module | None = None, log: Callable[[str], None] = print) -> list[Path]:
     """Write one mask PNG per input image at the image's own size (binary 0/255, labels 0..K-1).
 
-    Decoding and writing run in background threads, overlapped with the network. The network is the
+    Every input is decoded and checked before the first mask is written (a damaged file among them is refused
+    in one sentence, with nothing written). Decoding and writing run in background threads, overlapped with the
+    network. The network is the
     trained model with batch norm folded into the convolutions, eager and channels-last, or with ``compile=True``
     the same through ``torch.compile`` with frozen weights (:class:`~pixelwise.models.inference.CompiledInference`,
     compiled once, at the first batch). Which is faster depends on the processor
@@ -103,12 +128,12 @@ def predict(run_dir: str | Path, inputs: Sequence[str | Path], out: str | Path, 
     tune_malloc()  # large freed blocks are reused by the next batch (pixelwise.train.allocator)
     config, net = load_run(run_dir, which, model)
     paths = unique_stems(list_images(inputs))
+    kept = check_inputs(paths, config.channels, progress)  # every input decodes before the first mask is written
     net = CompiledInference(net, batch_size, log) if compile else optimize_for_inference(net, shuffle_up=False)
-    out, mode = Path(out), "RGB" if config.channels == 3 else "L"
+    out = Path(out)
 
     def read(p: Path) -> np.ndarray:
-        im = read_image(p, mode)
-        return im if im.ndim == 3 else im[..., None]
+        return kept.pop(p) if p in kept else decode_image(p, config.channels)
 
     written: list[Path] = []
     with ThreadPoolExecutor(max_workers=2) as readers, ThreadPoolExecutor(max_workers=1) as writer:

@@ -10,9 +10,10 @@ import torch
 from torch import nn
 
 from pixelwise.data.folders import ImageMaskFolder
-from pixelwise.errors import PixelwiseError
+from pixelwise.data.memory import check_fits
+from pixelwise.errors import DataError, PixelwiseError
 from pixelwise.tasks.segment.config import CUSTOM, SegmentationConfig
-from pixelwise.tasks.segment.data import batches, channel_statistics, make_split, validator
+from pixelwise.tasks.segment.data import batches, channel_statistics, make_split, planned_bytes, validator
 from pixelwise.tasks.segment.evaluation import evaluate
 from pixelwise.tasks.segment.models import build_model, loss_for
 from pixelwise.train import fit
@@ -39,10 +40,17 @@ def run(config: SegmentationConfig, model: nn.Module | None = None, overwrite: b
     split = make_split(data, config)
     train_idx, val_idx, test_idx = (data.index(split[part]) for part in ("train", "val", "test"))
     log(f"{len(data)} cases in {data.root}: {len(train_idx)} train, {len(val_idx)} val, {len(test_idx)} test")
+    check_fits(planned_bytes(config, len(train_idx) + len(val_idx), data.depth.itemsize),
+               f"training at --size {config.size} (batch {config.batch_size})",
+               "use a smaller --size (or --batch-size, or fewer cases).")
     size = (config.size, config.size)
     tr_img, tr_msk = data.load(train_idx, size, progress)  # every file decoded (and checked) once, before writing
     va_img, va_msk = data.load(val_idx, size, progress)
     data.load(test_idx, (8, 8), progress=False)  # fully decodes the test files: a broken one fails now
+    if not tr_msk.any() and not config.allow_empty_masks:
+        raise DataError(f"every one of the {len(tr_msk)} training masks in {data.root / 'masks'} is empty, so the "
+                        "model would learn to predict nothing (Dice 0); check the masks (their encoding: see "
+                        "--threshold and --num-classes), or pass --allow-empty-masks to train anyway.")
     if not resume:
         config.norm_mean, config.norm_std = channel_statistics(tr_img)
     torch.manual_seed(config.seed)  # the initial weights are part of what the seed reproduces

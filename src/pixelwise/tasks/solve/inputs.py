@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pixelwise.data.io import read_image
+from pixelwise.data.masks import decode_mask
 from pixelwise.data.samples import center_crop, load_image, sample
 from pixelwise.errors import PixelwiseError
 from pixelwise.physics import imresize
@@ -49,7 +49,7 @@ def load_measured(config: SolveConfig) -> torch.Tensor:
         return load_image(path, grey=config.grey)[None].double()
     try:
         arr = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as err:
+    except (ValueError, OSError, EOFError) as err:
         raise PixelwiseError(f"measurement {path} is not a readable .npy array ({err}); give the measurement.npy "
                              f"written by {PRODUCER}.") from None
     expected = 4 if operator == "mri" else 3  # (C, H, W), and MRI's k-space has a last axis of 2
@@ -57,16 +57,21 @@ def load_measured(config: SolveConfig) -> torch.Tensor:
         raise PixelwiseError(f"measurement {path} holds a {arr.dtype} array of shape {arr.shape}; a {operator} "
                              f"measurement is {expected}-D numbers, as in the measurement.npy written by "
                              f"{PRODUCER}.")
+    if not np.isfinite(arr).all():
+        bad = int((~np.isfinite(arr)).sum())
+        raise PixelwiseError(f"measurement {path} holds {bad} NaN or infinite value(s); a solver cannot use them: "
+                             "repair or mask the measurement first.")
     return torch.from_numpy(np.asarray(arr, dtype=np.float64))[None]  # (1, ...)
 
 
 def read_mask(config: SolveConfig, size: tuple[int, int]) -> torch.Tensor | None:
-    """The inpainting mask file as (H, W) float64 0/1 (grey > 127 is kept), checked against the image ``size``;
-    None without one (the operator then draws a random mask)."""
+    """The inpainting mask file as (H, W) float64 0/1 (the kept pixels, read by the binary-mask rules of
+    :mod:`pixelwise.data.masks`: 0/1 files, palette 0/1, or grey > 127), checked against the image ``size``; None
+    without one (the operator then draws a random mask)."""
     if config.mask is None:
         return None
     path = _existing_file(config.mask, "mask", "give a mask image of the image's size (white = kept).")
-    mask = torch.from_numpy(read_image(path, mode="L") > 127).double()
+    mask = torch.from_numpy(decode_mask(path)).double()
     if tuple(mask.shape) != tuple(size):
         raise PixelwiseError(f"mask {path} is {mask.shape[0]}x{mask.shape[1]} but the image is {size[0]}x{size[1]}; "
                              "give a mask of the image's size.")
