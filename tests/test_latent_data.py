@@ -9,7 +9,7 @@ import pytest
 
 from pixelwise.data.imagesets import load_folder_set, load_image_set, load_npz_set, split_indices
 from pixelwise.data.io import write_image
-from pixelwise.data.mnist import MNIST_FILES, fetch_mnist, load_mnist, md5_of, read_idx, write_idx
+from pixelwise.data.mnist import MNIST_FILES, Published, digests_of, fetch_mnist, load_mnist, read_idx, write_idx
 from pixelwise.errors import DataError
 
 
@@ -73,7 +73,8 @@ def _fake_mnist_mirror(tmp_path, n_train=11, n_test=5):
     files = {}
     for name, arr in arrays.items():
         path = write_idx(mirror / name, arr)
-        files[name] = (md5_of(path), path.stat().st_size)
+        sha, md5, size = digests_of(path)
+        files[name] = Published(sha, md5, size)
     return mirror, files, arrays
 
 
@@ -81,7 +82,7 @@ def test_download_from_local_mirror_verifies_and_caches(tmp_path):
     mirror, files, arrays = _fake_mnist_mirror(tmp_path)
     cache = tmp_path / "cache"
     urls = ("file:///nonexistent-mirror/", mirror.as_uri() + "/")  # the first mirror fails, the second works
-    images, labels = load_mnist("train", cache, mirrors=urls, files=files)
+    images, labels = load_mnist("train", cache, mirrors=urls, files=files, log=lambda s: None)
     np.testing.assert_array_equal(images, arrays["train-images-idx3-ubyte.gz"])
     np.testing.assert_array_equal(labels, arrays["train-labels-idx1-ubyte.gz"])
     cached = sorted(p.name for p in cache.iterdir())
@@ -89,17 +90,44 @@ def test_download_from_local_mirror_verifies_and_caches(tmp_path):
     # second call: served from the cache, no mirror needed
     images2, _ = load_mnist("train", cache, download=False, files=files)
     np.testing.assert_array_equal(images2, images)
-    test_images, test_labels = load_mnist("test", cache, mirrors=urls, files=files)
+    test_images, test_labels = load_mnist("test", cache, mirrors=urls, files=files, log=lambda s: None)
     assert test_images.shape == (5, 28, 28) and test_labels.shape == (5,)
 
 
-def test_download_rejects_wrong_checksum_and_keeps_nothing(tmp_path):
+@pytest.mark.parametrize("field,words", [("sha256", "SHA-256"), ("md5", "MD5"), ("size", "published")])
+def test_download_rejects_a_wrong_file_and_keeps_nothing(tmp_path, field, words):
     mirror, files, _ = _fake_mnist_mirror(tmp_path)
-    wrong = dict(files, **{"train-images-idx3-ubyte.gz": ("0" * 32, 1)})
+    name = "train-images-idx3-ubyte.gz"
+    good = files[name]
+    changed = {"sha256": "0" * 64, "md5": "0" * 32, "size": good.size - 1}[field]
+    wrong = dict(files, **{name: Published(**{**good.__dict__, field: changed})})
     cache = tmp_path / "cache"
-    with pytest.raises(DataError, match="MD5"):
-        fetch_mnist(cache, ["train-images-idx3-ubyte.gz"], mirrors=(mirror.as_uri(),), files=wrong)
+    with pytest.raises(DataError, match=words):
+        fetch_mnist(cache, [name], mirrors=(mirror.as_uri(),), files=wrong, log=lambda s: None)
     assert not cache.exists() or not any(cache.iterdir())
+
+
+def test_a_mirror_that_never_answers_is_given_up_quickly(tmp_path):
+    """A server that accepts the connection and never sends: the next mirror is tried after the stall limit,
+    with a message naming each mirror while it waits."""
+    import socket
+    import threading
+    import time
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)
+    held = []
+    threading.Thread(target=lambda: [held.append(server.accept()) for _ in range(2)], daemon=True).start()
+    silent = f"http://127.0.0.1:{server.getsockname()[1]}/"
+    mirror, files, arrays = _fake_mnist_mirror(tmp_path)
+    said = []
+    start = time.perf_counter()
+    paths = fetch_mnist(tmp_path / "cache", ["train-labels-idx1-ubyte.gz"], mirrors=(silent, mirror.as_uri()),
+                        files=files, stall=0.5, log=said.append)
+    assert time.perf_counter() - start < 5
+    assert paths["train-labels-idx1-ubyte.gz"].is_file() and len(said) == 2 and silent in said[0]
+    server.close()
 
 
 def test_cached_file_with_wrong_checksum_is_an_error(tmp_path):
@@ -108,13 +136,13 @@ def test_cached_file_with_wrong_checksum_is_an_error(tmp_path):
     cache.mkdir()
     (cache / "train-labels-idx1-ubyte.gz").write_bytes(b"not mnist")
     with pytest.raises(DataError, match="delete it"):
-        fetch_mnist(cache, ["train-labels-idx1-ubyte.gz"], files=files, mirrors=())
+        fetch_mnist(cache, ["train-labels-idx1-ubyte.gz"], files=files, mirrors=(), log=lambda s: None)
 
 
 def test_offline_error_says_where_to_put_the_files(tmp_path):
     cache = tmp_path / "cache"
     with pytest.raises(DataError) as err:
-        load_mnist("train", cache, mirrors=("file:///nonexistent-mirror/",))
+        load_mnist("train", cache, mirrors=("file:///nonexistent-mirror/",), log=lambda s: None)
     message = str(err.value)
     assert str(cache) in message and all(name in message for name in MNIST_FILES)
     with pytest.raises(DataError, match="not in"):
@@ -125,8 +153,9 @@ def test_offline_error_says_where_to_put_the_files(tmp_path):
 
 def test_official_checksums_are_well_formed():
     assert len(MNIST_FILES) == 4
-    for md5, size in MNIST_FILES.values():
-        assert len(md5) == 32 and int(md5, 16) >= 0 and size > 1000
+    for published in MNIST_FILES.values():
+        assert len(published.sha256) == 64 and int(published.sha256, 16) >= 0
+        assert len(published.md5) == 32 and int(published.md5, 16) >= 0 and published.size > 1000
 
 
 def test_digits_set():

@@ -643,3 +643,23 @@ def test_bad_data_fails_before_writing(make, settings, words, tmp_path):
     with pytest.raises(PixelwiseError, match=words):
         run(config(**{"out": str(out), "data": str(data), **settings}), progress=False, log=quiet)
     assert not out.exists()
+
+
+@pytest.mark.parametrize("channels_in_file", [1, 3])
+def test_sr_protocol_scores_a_grey_file_on_its_grey_levels(tmp_path, channels_in_file):
+    """A one-channel test file is its own Y (as MATLAB scores Set14's grey images); only an RGB file goes through
+    BT.601 (16 + 65.481 R + 128.553 G + 24.966 B) / 255, whose range 16..235 would inflate a grey file's PSNR."""
+    from pixelwise.metrics.image import rgb_to_y
+    from pixelwise.tasks.restore.data import read_clean
+
+    g = torch.Generator().manual_seed(0)
+    grey = torch.randint(0, 256, (1, 18, 21), generator=g).to(torch.uint8)
+    pixels = grey.expand(channels_in_file, -1, -1) if channels_in_file == 3 else grey
+    write_image(tmp_path / "x.png", pixels.permute(1, 2, 0).squeeze(-1).numpy())
+    cfg = config(operator="downsample", channels=1)
+    got = read_clean(cfg, tmp_path / "x.png")
+    as_unit = grey.double() / 255
+    expected = as_unit if channels_in_file == 1 else rgb_to_y(as_unit.expand(3, -1, -1), 1.0)
+    torch.testing.assert_close(got.double(), expected, atol=1e-6, rtol=0)
+    if channels_in_file == 1:  # the grey file's PSNR against itself plus noise is not the Y copy's
+        assert got.min() < 16 / 255 or got.max() > 235 / 255

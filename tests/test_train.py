@@ -340,3 +340,14 @@ def test_files_after_the_commit_are_rewritten_on_resume(tmp_path, monkeypatch):
         restored = load_weights(torch.nn.Linear(3, 1), ckpt / name)
         torch.testing.assert_close(restored.state_dict(), state["model"], rtol=0, atol=0)
     assert len(read_csv(tmp_path / "history.csv")) == 2
+
+
+def test_weights_files_carry_the_epoch_they_hold(tmp_path):
+    from pixelwise.train.checkpoint import weights_metadata
+
+    x, y = regression_problem()
+    torch.manual_seed(0)
+    result = fit(torch.nn.Linear(3, 1), torch.nn.functional.mse_loss, make_batches(x, y), 8, validator(x, y),
+                 config(epochs=3), tmp_path, log=lambda s: None)
+    assert weights_metadata(tmp_path / "checkpoints" / "last.safetensors") == {"epoch": "3"}
+    assert weights_metadata(tmp_path / "checkpoints" / "best.safetensors") == {"epoch": str(result.best_epoch)}
