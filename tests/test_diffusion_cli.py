@@ -254,10 +254,10 @@ class _Interrupt:
 
             write = loop.save_weights
 
-            def save_weights(weights, path):
+            def save_weights(weights, path, *rest):
                 if str(path).endswith("last.safetensors"):
                     self.count()
-                write(weights, path)
+                write(weights, path, *rest)
 
             monkeypatch.setattr(loop, "save_weights", save_weights)
             self.handle = None

@@ -107,7 +107,7 @@ def _finished(folder: Path, config: Toy) -> None:
     """A run folder as a finished run leaves it (config.json, split.json, a loop state)."""
     RunFolder(config).create({"train": [1, 2], "val": [3]})
     (folder / "checkpoints").mkdir()
-    (folder / "checkpoints" / "last_state.pt").write_bytes(b"state")
+    checkpoint.save_state({"epoch": 1}, folder / "checkpoints" / "last_state.pt")
 
 
 def test_fresh_overwrite_and_resume_rules(tmp_path, monkeypatch):

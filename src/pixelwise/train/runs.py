@@ -266,11 +266,6 @@ class RunFolder:
         if not self.main_started and not any(p.is_file() for p in started):
             raise PixelwiseError(f"cannot resume: {self.path} has no checkpoints/last_state.pt; start a new run "
                                  "without --resume.")
-        from pixelwise.train.checkpoint import load_state
-
-        for state in [self.path / "checkpoints" / "last_state.pt", *started]:  # damaged: refused before any write
-            if state.is_file():
-                load_state(state)
         saved = read_config(type(config), self.path)
         differ = changed_settings(saved, config)
         if differ:
@@ -279,6 +274,11 @@ class RunFolder:
         if config.epochs < saved.epochs:
             raise PixelwiseError(f"epochs={config.epochs} is below the run's {saved.epochs}; a resumed run can only "
                                  "be extended (or leave --epochs out).")
+        from pixelwise.train.checkpoint import load_state
+
+        for state in [self.path / "checkpoints" / "last_state.pt", *started]:  # damaged: refused before any write
+            if state.is_file():
+                load_state(state)
         budget = {name: getattr(config, name) for name, (_, f) in flat_settings(config).items()
                   if meta(f)["budget"] and "." not in name}
         return dataclasses.replace(saved, **budget)
