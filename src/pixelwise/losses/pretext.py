@@ -21,7 +21,7 @@ def masked_mse(prediction: torch.Tensor, target: torch.Tensor, weight: torch.Ten
 
 
 class ReconstructionLoss(nn.Module):
-    """``loss(x_hat, (x, w)) = masked_mse(x_hat, x, w)``: the autoencoders' target is the clean image and its weights."""
+    """``loss(x_hat, (x, w)) = masked_mse(x_hat, x, w)``: the target is the clean image and its weights."""
 
     def forward(self, prediction: torch.Tensor, target: tuple[torch.Tensor, torch.Tensor | None]) -> torch.Tensor:
         return masked_mse(prediction, *target)

@@ -1,4 +1,4 @@
-"""The pretext task of a pretraining run scored on held-out images: metrics.json, per_case.csv, a figure and a report."""
+"""The pretext task of a pretraining run scored on held-out images: metrics, per-image scores, a figure, a report."""
 
 from __future__ import annotations
 
