@@ -111,7 +111,8 @@ def test_label_fractions_are_nested_seeded_and_keep_the_split(polyp_folder, tmp_
     other_seed = with_labels(make_split(data, _config(polyp_folder, tmp_path / "a", seed=1)),
                              _config(polyp_folder, tmp_path / "a", seed=1, label_fraction=0.5))
     assert set(other_seed["labelled"]) != chosen[0.5]
-    with pytest.raises(PixelwiseError, match=r"label_fraction=0.01 \(--label-fraction\) of 28 training cases leaves"):  # 48 - 10 - 10
+    # 48 cases: 10 validation, 10 test, 28 training
+    with pytest.raises(PixelwiseError, match=r"label_fraction=0.01 \(--label-fraction\) of 28 training cases leaves"):
         with_labels(full, _config(polyp_folder, tmp_path / "a", label_fraction=0.01))
 
 
@@ -124,7 +125,8 @@ def test_label_ids_must_be_training_cases(polyp_folder, tmp_path):
     split = with_labels(full, _config(polyp_folder, tmp_path / "a", label_ids=str(ids)))
     assert split["labelled"] == sorted(full["train"][:3])
     ids.write_text(full["train"][0] + "\n" + full["test"][0] + "\n")
-    with pytest.raises(PixelwiseError, match=f"not training cases of this split \\(e.g. {full['test'][0]}, in the test"):
+    words = f"not training cases of this split \\(e.g. {full['test'][0]}, in the test"
+    with pytest.raises(PixelwiseError, match=words):
         with_labels(full, _config(polyp_folder, tmp_path / "a", label_ids=str(ids)))
 
 
