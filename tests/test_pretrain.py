@@ -65,7 +65,7 @@ def test_batches_by_method():
     inputs, (target, hidden) = make_batch(x, _config(method="mae", flips="none", mask_patch=4, mask_ratio=0.75), g)
     assert (hidden.sum(dim=(1, 2, 3)) == 12 * 16).all()  # 12 of the 16 4x4 squares hidden
     assert torch.equal(inputs, clean * (1 - hidden))  # the U-Net sees zeros there
-    (vit_x, keep), _ = make_batch(x, _config(method="mae", model="vit", patch_size=8, dim=8, heads=2), g)
+    (vit_x, keep), _ = make_batch(x, _config(method="mae", model="vit", patch_size=8, dim=8, heads=2, flips="none"), g)
     assert keep.shape == (3, 1) and torch.allclose(vit_x, clean)  # the ViT gets the image and the visible patches
 
 
