@@ -34,6 +34,8 @@ def add_parser(subparsers) -> None:
                        ".npz with labels, a folder of class sub-folders), to RUN/evaluations/probe-NAME (or --out).")
     add_eval_options(e, "images to score on; with --probe a labelled set (required)")
     e.add_argument("--probe", action="store_true", help="linear-probe accuracy on labelled --data")
+    e.add_argument("--test-data", default=None, help="probe: score the probes on this labelled set instead (then "
+                   "all of --data trains them)")
     e.add_argument("--test-fraction", type=float, default=0.2, help="probe: share of --data held out to score the "
                    "probes (default 0.2)")
     e.add_argument("--max-images", type=int, default=None, help="probe: a random subset of --data of this size")
@@ -62,7 +64,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
                              "sub-folders.")
     if args.max_images is not None and args.max_images < 10:
         raise PixelwiseError(f"--max-images {args.max_images} leaves too few images for a probe; use at least 10.")
-    probe(args.run, args.data, which=args.which, test_fraction=args.test_fraction, max_images=args.max_images,
-          supervised_epochs=args.supervised_epochs, supervised_minutes=args.supervised_minutes, name=args.name,
-          out=out, progress=not args.quiet)
+    probe(args.run, args.data, test_data=args.test_data, which=args.which, test_fraction=args.test_fraction,
+          max_images=args.max_images, supervised_epochs=args.supervised_epochs,
+          supervised_minutes=args.supervised_minutes, name=args.name, out=out, progress=not args.quiet)
     return 0

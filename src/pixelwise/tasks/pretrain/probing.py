@@ -35,22 +35,24 @@ from pixelwise.train.runs import evaluation_dir
 ENCODERS = ("pretrained", "random", "supervised")
 
 
-def probe(run_dir: str | Path, data: str, *, which: str = "best", test_fraction: float = 0.2,
-          max_images: int | None = None, supervised_epochs: int = 10, supervised_minutes: float | None = None,
-          name: str | None = None, out: str | Path | None = None, progress: bool = True,
-          log: Callable[[str], None] = print) -> dict:
+def probe(run_dir: str | Path, data: str, *, test_data: str | None = None, which: str = "best",
+          test_fraction: float = 0.2, max_images: int | None = None, supervised_epochs: int = 10,
+          supervised_minutes: float | None = None, name: str | None = None, out: str | Path | None = None,
+          progress: bool = True, log: Callable[[str], None] = print) -> dict:
     """Linear-probe accuracy of the run's encoder, a random one and a supervised one on ``data`` (see the module
-    docstring); writes metrics.json, per_case.csv and report.html to ``out`` or ``RUN/evaluations/probe-NAME``."""
+    docstring), tested on a seeded ``test_fraction`` of it, or with ``test_data`` on every image of that (then all of
+    ``data`` trains the probes: e.g. images the encoder was pretrained on, tested on images it never saw); writes
+    metrics.json, per_case.csv and report.html to ``out`` or ``RUN/evaluations/probe-NAME``."""
     from pixelwise.report.pretrain import write_probe_report
 
     if not 0 < test_fraction < 1:
         raise PixelwiseError(f"test_fraction={test_fraction} must lie in (0, 1), e.g. 0.2.")
-    fit_settings = FitConfig(epochs=supervised_epochs, minutes=supervised_minutes, progress=progress)  # checked now
+    try:  # checked before anything is read
+        fit_settings = FitConfig(epochs=supervised_epochs, minutes=supervised_minutes, progress=progress)
+    except PixelwiseError as err:
+        raise PixelwiseError(f"the supervised reference's {err}") from None
     config, net = load_run(run_dir, which)
-    labelled = _labelled(data, config, max_images, progress)
-    split = random_split(labelled.ids, (1 - test_fraction, 0.0, test_fraction), config.seed)
-    index = {i: k for k, i in enumerate(labelled.ids)}
-    train, test = ([index[i] for i in split[part]] for part in ("train", "test"))
+    labelled, train, test = _probe_sets(data, test_data, config, test_fraction, max_images, progress)
     x = normalise(torch.from_numpy(labelled.images).permute(0, 3, 1, 2).float().div_(255), config.norm_mean,
                   config.norm_std)
     y = torch.from_numpy(labelled.labels)
@@ -77,6 +79,22 @@ def probe(run_dir: str | Path, data: str, *, which: str = "best", test_fraction:
     log(f"linear probe on {len(test)} test images of {labelled.source}: " + ", ".join(
         f"{k} {v:.3f}" for k, v in accuracy.items()) + f"; report {report}")
     return metrics
+
+
+def _probe_sets(data: str, test_data: str | None, config: PretrainConfig, test_fraction: float,
+                max_images: int | None, progress: bool) -> tuple[Images, list[int], list[int]]:
+    """The labelled images (training then test ones) and the positions of the training and test parts."""
+    labelled = _labelled(data, config, max_images, progress)
+    if test_data is not None:
+        other = _labelled(test_data, config, None, progress)
+        n = len(labelled.ids)
+        joined = Images(np.concatenate([labelled.images, other.images]),
+                        np.concatenate([labelled.labels, other.labels]),
+                        labelled.ids + [f"test/{i}" for i in other.ids], f"{labelled.source} + {other.source}")
+        return joined, list(range(n)), list(range(n, n + len(other.ids)))
+    split = random_split(labelled.ids, (1 - test_fraction, 0.0, test_fraction), config.seed)
+    index = {i: k for k, i in enumerate(labelled.ids)}
+    return labelled, [index[i] for i in split["train"]], [index[i] for i in split["test"]]
 
 
 def _labelled(data: str, config: PretrainConfig, max_images: int | None, progress: bool) -> Images:
