@@ -125,8 +125,11 @@ def test_label_ids_must_be_training_cases(polyp_folder, tmp_path):
     split = with_labels(full, _config(polyp_folder, tmp_path / "a", label_ids=str(ids)))
     assert split["labelled"] == sorted(full["train"][:3])
     ids.write_text(full["train"][0] + "\n" + full["test"][0] + "\n")
-    words = f"not training cases of this split \\(e.g. {full['test'][0]}, in the test"
+    words = f"not training cases of this split \\(e.g. {full['test'][0]}, a test case"
     with pytest.raises(PixelwiseError, match=words):
+        with_labels(full, _config(polyp_folder, tmp_path / "a", label_ids=str(ids)))
+    ids.write_text("no_such_case\n")
+    with pytest.raises(PixelwiseError, match="e.g. no_such_case, not in the data folder"):
         with_labels(full, _config(polyp_folder, tmp_path / "a", label_ids=str(ids)))
 
 

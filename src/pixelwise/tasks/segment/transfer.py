@@ -39,9 +39,10 @@ def with_labels(split: dict, config: SegmentationConfig) -> dict:
         chosen = sorted(set(read_id_list(config.label_ids)))
         outside = [i for i in chosen if i not in set(train)]
         if outside:
-            where = next((part for part in ("val", "test") if outside[0] in split.get(part, [])), "data folder")
+            part = next((part for part in ("val", "test") if outside[0] in split.get(part, [])), None)
+            where = f"a {part} case" if part else "not in the data folder"
             raise PixelwiseError(f"label_ids {config.label_ids}: {len(outside)} ids are not training cases of this "
-                                 f"split (e.g. {outside[0]}, in the {where}); list training ids only.")
+                                 f"split (e.g. {outside[0]}, {where}); list training ids only.")
     elif config.label_fraction < 1:
         k = round(config.label_fraction * len(train))
         if k < 1:
