@@ -130,3 +130,48 @@ def test_diffusion_benchmark_scores_a_conditional_ddpm_by_guidance(tmp_path):
     for scored in by_guidance.values():
         assert len(scored["draws"]) == 2 and 0 <= scored["confident_agreement_mean"] <= scored["agreement_mean"] <= 1
     assert len(list((tmp_path / "out" / "ddpm" / "draws").glob("*_each_w1.5.npy"))) == 2
+
+
+
+def _bench(monkeypatch, capsys, script: str, *args: str) -> dict:
+    """Run a benchmark's main() in this process (no interpreter start-up) and read its JSON."""
+    import importlib
+
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    monkeypatch.setattr(sys, "argv", [script, *args])
+    capsys.readouterr()
+    importlib.import_module(script.removesuffix(".py")).main()
+    return json.loads(capsys.readouterr().out)
+
+
+@pytest.mark.slow
+def test_label_efficiency_and_unet_vs_vit_benchmarks_run(tmp_path, monkeypatch, capsys):
+    """Toy sizes: pretraining, then scratch and pretrained runs at one label fraction compared on the same test
+    cases; and the U-Net against the ViT through segment compare."""
+    from pixelwise.data.synthetic import write_polyps_folder
+
+    data = str(write_polyps_folder(tmp_path / "polyps", n=20, size=16, seed=0))
+    tiny = ["--data", data, "--size", "16", "--base-channels", "2", "--depth", "1", "--epochs", "1", "--batch-size",
+            "4", "--split", "0.6,0.2,0.2"]
+    result = _bench(monkeypatch, capsys, "label_efficiency.py", *tiny, "--out", str(tmp_path / "le"), "--minutes",
+                    "0.5", "--pretrain-minutes", "0.02", "--fractions", "0.5", "--pretrain-batch-size", "4",
+                    "--pretrain-on", "train")
+    (row,) = result["fractions"]
+    assert row["labelled_cases"] == 6 and row["test_cases"] == 4  # 20 cases: 4 val, 4 test, half of the 12 left
+    assert row["dice_gain"]["ci_low"] <= row["dice_gain"]["mean"] <= row["dice_gain"]["ci_high"]
+    assert len(list((tmp_path / "le" / "pretrain-images" / "images").iterdir())) == 12
+    versus = _bench(monkeypatch, capsys, "unet_vs_vit.py", *tiny, "--out", str(tmp_path / "uv"), "--minutes", "0.05",
+                    "--patch-size", "4", "--dim", "8", "--heads", "2", "--vit-depth", "1")
+    assert versus["test_cases"] == 4 and set(versus["vit_minus_unet"]) == {"dice", "iou"}
+
+
+@pytest.mark.slow
+def test_simclr_probe_benchmark_runs(tmp_path, monkeypatch, capsys):
+    rng = np.random.default_rng(0)
+    data = tmp_path / "digits.npz"
+    np.savez(data, images=(rng.random((50, 28, 28)) * 255).astype(np.uint8), labels=np.arange(50) % 5)
+    result = _bench(monkeypatch, capsys, "simclr_probe.py", "--data", str(data), "--out", str(tmp_path / "out"),
+                    "--minutes", "0.05", "--supervised-minutes", "0.02", "--base-channels", "2", "--depth", "1",
+                    "--batch-size", "8", "--epochs", "1")
+    assert result["train_images"] == 40 and result["test_images"] == 10
+    assert set(result["accuracy"]) == {"pretrained", "random", "supervised"}

@@ -79,6 +79,17 @@ CASES = [  # argv (T/ = the files fixture's folder), words the one line must con
     (["solve", "--operator", "denoise", "--out", "T/new", "T/full"], "is a folder; give the path of one image"),
     (["solve", "--operator", "ct", "--measured", "T/line.npy", "--image-size", "0x0", "--out", "T/new"],
      "--image-size=0x0 must be two whole numbers"),
+    (["pretrain", "train", "--data", "T", "--temperature", "0", "--out", "T/new"], "--temperature=0.0 must be"),
+    (["pretrain", "train", "--data", "T/one.png", "--out", "T/new"], "one.png is a file, not a folder of images"),
+    (["pretrain", "train", "--data", "T/full", "--out", "T/new"], "holds no image files"),
+    (["pretrain", "eval", "--run", "T/latent_run", "--probe", "--data", "digits"], "not `pixelwise pretrain`"),
+    (["pretrain", "eval", "--run", "T/latent_run", "--probe"], "--probe needs labelled --data"),
+    (["segment", "train", "--data", "T", "--label-fraction", "0", "--out", "T/new"], "--label-fraction=0.0 must lie"),
+    (["segment", "train", "--data", "T", "--freeze-encoder", "--out", "T/new"], "keeps the encoder of init"),
+    (["segment", "compare", "T/latent_run", "T/damaged", "--out", "T/new"], "not `pixelwise segment`"),
+    (["segment", "compare", "T/full", "T/damaged", "--out", "T/new"], "is neither a run folder"),
+    (["restore", "compare", "T/one.png", "T/full", "--out", "T/new"], "one.png is a file, not a folder"),
+    (["segment", "compare", "T/latent_run", "--out", "T/new"], "needs at least two runs"),
 ]
 
 

@@ -8,7 +8,23 @@ import pytest
 import torch
 from model_tester import ModelCase, check_model
 
-from pixelwise.models import FCN, SRCNN, VDSR, DIPNet, DnCNN, PostUpsample, ResidualUNet, SegmentViT, UNet, Unrolled
+from pixelwise.models import (
+    FCN,
+    SRCNN,
+    VDSR,
+    ContrastiveNet,
+    ConvReconstructionNet,
+    DIPNet,
+    DnCNN,
+    LinearClassifier,
+    PostUpsample,
+    ResidualUNet,
+    SegmentViT,
+    UNet,
+    Unrolled,
+    ViTReconstructionNet,
+    encoder_of,
+)
 from pixelwise.models.autoencoders import ConvAutoencoder, MLPAutoencoder
 from pixelwise.models.diffusion_unet import TimeUNet
 from pixelwise.models.discriminator import PatchDiscriminator
@@ -44,8 +60,30 @@ def _unrolled(op, shape, shared):
                      lambda: Unrolled(op, 1, iterations=3, step=0.5, shared=shared, width=4, layers=2), y_shape, shape)
 
 
+def _masked(shape, visible):
+    """A batch and the indices of ``visible`` random tokens of each image (the MAE's input)."""
+    def inputs(g):
+        keep = torch.stack([torch.randperm(16, generator=g)[:visible] for _ in range(shape[0])])
+        return ((torch.randn(*shape, generator=g), keep),)
+    return inputs
+
+
+def _unet(c=3, depth=2):
+    return encoder_of(UNet(c, 1, depth=depth, base_channels=4))
+
+
+def _vit(c=3):
+    return encoder_of(SegmentViT(c, 1, image_size=32, patch_size=8, dim=16, depth=1, heads=2))
+
+
 _G = torch.Generator().manual_seed(0)
 CASES = [
+    ModelCase("contrastive-unet-odd", lambda: ContrastiveNet(_unet(), 8, 5), (3, 3, 13, 11), (3, 5)),
+    ModelCase("contrastive-vit", lambda: ContrastiveNet(_vit(1), 8, 4), (2, 1, 32, 32), (2, 4)),
+    ModelCase("reconstruction-unet-odd", lambda: ConvReconstructionNet(_unet(1, 3), 1), (2, 1, 13, 19), (2, 1, 13, 19)),
+    ModelCase("mae-vit", lambda: ViTReconstructionNet(_vit(), 3, decoder_dim=8, heads=2), _masked((2, 3, 32, 32), 5),
+              (2, 3, 32, 32)),
+    ModelCase("linear-classifier-vit-odd", lambda: LinearClassifier(_vit(), 4), (2, 3, 29, 30), (2, 4)),
     # segmentation
     ModelCase("unet-same-odd", lambda: UNet(3, 1, depth=3, base_channels=4), (2, 3, 37, 51), (2, 1, 37, 51)),
     ModelCase("unet-bilinear-group", lambda: UNet(1, 3, depth=2, base_channels=4, norm="group", up="bilinear"),

@@ -78,6 +78,16 @@ CHECKS = [
     (r"segment train --config (\S+) --out (\S+) --seed 1",
      lambda m, out, c: _run_folder(m[2]) or _same_settings(m[1], f"{m[2]}/config.json", "seed", "out", "norm_mean",
                                                            "norm_std")),
+    (r"segment train .*--init (\S+) .*--label-fraction (\S+) .*--out (\S+)",
+     lambda m, out, c: _run_folder(m[3]) or (f"tensors from the pretrain run {m[1]}" in out and _labelled(m[3], m[2]))),
+    (r"segment train .*--label-fraction (\S+) .*--out (\S+)", lambda m, out, c: _run_folder(m[2]) or _labelled(
+        m[2], m[1])),
+    (r"segment compare (\S+) (\S+) --out (\S+)", lambda m, out, c: _compared(m[3], m[1], m[2], "dice", out)),
+    (r"restore compare (\S+) (\S+) --out (\S+)", lambda m, out, c: _compared(m[3], m[1], m[2], "psnr", out)),
+    (r"pretrain train .*--out (\S+)", lambda m, out, c: _run_folder(m[1], "split.json", "plots/views.png") or "top1" in
+     _json(f"{m[1]}/metrics.json")["metrics"]),
+    (r"pretrain eval --run (\S+) --probe --data (\S+)", lambda m, out, c: "linear probe on" in out and set(_json(
+        f"{m[1]}/evaluations/probe-{m[2]}/metrics.json")["accuracy"]) == {"pretrained", "random", "supervised"}),
     (r"segment train .*--out (\S+)", lambda m, out, c: _run_folder(m[1], "per_case.csv", "split.json",
                                                                   "plots/loss.png")),
     (r"segment eval --run (\S+) --tta flips", lambda m, out, c: _json(
@@ -120,6 +130,20 @@ CHECKS = [
     (r"arch conv-matrix", lambda m, out, c: " 1  4  7  6" in out and "4 x 16" in out),
     (r"arch erf \S+ --out (\S+)", lambda m, out, c: _image(m[1])),
 ]
+
+
+def _labelled(run: str, fraction: str) -> bool:
+    """The run trained on round(F n) of its n training cases, and kept the full split's test cases."""
+    split = _json(f"{run}/split.json")
+    return len(split["labelled"]) == round(float(fraction) * len(split["train"])) and len(split["test"]) > 0
+
+
+def _compared(out: str, a: str, b: str, key: str, printed: str) -> bool:
+    metrics = _json(f"{out}/metrics.json")
+    names = [Path(a).name, Path(b).name]
+    assert metrics["runs"] == names and key in metrics["comparison"]["difference"][names[1]]
+    assert (Path(out) / "report.html").is_file() and (Path(out) / "per_case.csv").is_file()
+    return f"{names[1]} - {names[0]}: {key}" in printed
 
 
 def _json_lines(path: Path) -> list[str]:
@@ -186,8 +210,11 @@ def test_command_examples_run_and_write_what_they_say(tmp_path, monkeypatch, pol
         args = [substitutions.get(a, a) for a in args]
         if "--minutes" in args:  # keep the example's form, not its length (a resumed run: a little longer)
             args[args.index("--minutes") + 1] = "0.15" if "--resume" in args else "0.03"
-        if args[:2] == ["segment", "train"] and "--config" not in args and "--resume" not in args:
+        if args[:2] in (["segment", "train"], ["pretrain", "train"]) and str(polyp_folder) in args and not (
+                "--config" in args or "--resume" in args):  # the pretrained encoder fits the segmentation model
             args += ["--size", "32", "--base-channels", "4", "--depth", "2", "--batch-size", "4"]
+        if "--supervised-minutes" in args:
+            args[args.index("--supervised-minutes") + 1] = "0.03"
         if args[:2] == ["restore", "train"] and "--resume" not in args:  # short epochs, so that a resume fits one
             args += ["--steps-per-epoch", "5"]
         printed = io.StringIO()

@@ -28,6 +28,14 @@ RECIPES = {
     "segment": (["segment", "train", "--data", "{polyps}", "--size", "24", "--base-channels", "4", "--depth", "2",
                  "--epochs", "4", "--batch-size", "4"], ["metrics.json", "per_case.csv", "report.html", "split.json"],
                 [("step", 5), ("step", 8), ("write", 1), ("write", 3), ("write", 4), ("write", 8)]),
+    "segment-transfer": (["segment", "train", "--data", "{polyps}", "--size", "24", "--base-channels", "4", "--depth",
+                          "2", "--epochs", "4", "--batch-size", "4", "--init", "{pretrained}", "--freeze-encoder",
+                          "--label-fraction", "0.5"], ["metrics.json", "per_case.csv", "report.html", "split.json"],
+                         [("step", 3)]),
+    "pretrain": (["pretrain", "train", "--data", "{polyps}", "--size", "24", "--base-channels", "4", "--depth", "2",
+                  "--epochs", "3", "--batch-size", "4"],
+                 ["metrics.json", "per_case.csv", "report.html", "split.json", "plots/views.png"],
+                 [("step", 7), ("write", 4)]),
     "restore": (["restore", "train", "--data", "phantoms", "--task", "mri", "--model", "unet", "--size", "16",
                  "--phantoms", "4", "--depth", "2", "--width", "4", "--epochs", "4", "--batch-size", "4",
                  "--steps-per-epoch", "2", "--tv-iterations", "50"],
@@ -65,7 +73,10 @@ TIMING = ("seconds", "sampling_seconds", "network_seconds_per_image", "seconds_p
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("contract")
-    return {"polyps": str(write_polyps_folder(root / "polyps", n=24, size=24, seed=1))}
+    polyps = str(write_polyps_folder(root / "polyps", n=24, size=24, seed=1))
+    assert main(["pretrain", "train", "--data", polyps, "--size", "24", "--base-channels", "4", "--depth", "2",
+                 "--epochs", "1", "--batch-size", "4", "--out", str(root / "pretrained"), "--quiet"]) == 0
+    return {"polyps": polyps, "pretrained": str(root / "pretrained")}
 
 
 def argv(recipe: str, data: dict, out: Path, *extra: str) -> list[str]:

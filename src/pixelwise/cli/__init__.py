@@ -19,6 +19,8 @@ from pixelwise.errors import PixelwiseError
 COMMAND_GROUPS = {
     "segment": ("pixelwise.cli.segment", "train, evaluate and apply segmentation models"),
     "solve": ("pixelwise.cli.solve", "classical reconstruction: blur, down-sampling, inpainting, MRI, CT, denoising"),
+    "pretrain": ("pixelwise.cli.pretrain", "pretrain the U-Net's or ViT's encoder on unlabelled images (SimCLR, "
+                 "autoencoders); linear probes"),
     "restore": ("pixelwise.cli.restore", "train, evaluate and apply restoration networks; deep image prior"),
     "latent": ("pixelwise.cli.latent", "train, evaluate and sample autoencoders (AE, VAE, VQ-VAE, ...) and GANs"),
     "diffuse": ("pixelwise.cli.diffuse", "train a DDPM and draw samples"),

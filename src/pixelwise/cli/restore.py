@@ -1,9 +1,10 @@
-"""``pixelwise restore train | eval | apply | dip``: learned reconstruction for the inverse problems."""
+"""``pixelwise restore train | eval | apply | compare | dip``: learned reconstruction for the inverse problems."""
 
 from __future__ import annotations
 
 import argparse
 
+from pixelwise.cli.compare import add_compare_parser
 from pixelwise.cli.options import (
     add_config_options,
     add_eval_options,
@@ -59,6 +60,8 @@ def add_parser(subparsers) -> None:
     add_which(a)
     add_quiet(a)
     a.set_defaults(func=cmd_apply)
+
+    add_compare_parser(sub, "restore")
 
     d = sub.add_parser("dip", help="deep image prior on one image (simulated measurement, PSNR trace)",
                        description="Fit a deep image prior to a simulated measurement of one image. --task (or "

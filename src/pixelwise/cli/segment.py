@@ -1,9 +1,10 @@
-"""``pixelwise segment train | eval | predict``."""
+"""``pixelwise segment train | eval | predict | compare``."""
 
 from __future__ import annotations
 
 import argparse
 
+from pixelwise.cli.compare import add_compare_parser
 from pixelwise.cli.options import (
     add_config_options,
     add_eval_options,
@@ -60,6 +61,8 @@ def add_parser(subparsers) -> None:
                         "batch; faster on some processors: benchmarks/predict_throughput.py measures it)")
     add_quiet(r)
     r.set_defaults(func=cmd_predict)
+
+    add_compare_parser(sub, "segment")
 
 
 def cmd_train(args: argparse.Namespace) -> int:

@@ -149,12 +149,17 @@ def load_image_set(source: str, size: int | None = None, cache_dir: str | Path |
     ``max_images``: keep a random subset of this many images, drawn with ``seed`` and kept in their order (the
     one subset rule of every recipe that reads image sets)."""
     data = _load_source(source, size, cache_dir, download)
-    if max_images is not None:
-        if max_images < 1:
-            raise DataError(f"max_images={max_images} must be >= 1 (or unset for every image).")
-        if max_images < len(data):
-            data = data.subset(np.sort(np.random.default_rng(seed).permutation(len(data))[:max_images]))
-    return data
+    kept = subset_indices(len(data), max_images, seed)
+    return data if kept is None else data.subset(kept)
+
+
+def subset_indices(n: int, max_images: int | None, seed: int) -> np.ndarray | None:
+    """The one subset rule: ``max_images`` of ``n`` items drawn with ``seed``, in their order (None: keep all)."""
+    if max_images is None:
+        return None
+    if max_images < 1:
+        raise DataError(f"max_images={max_images} must be >= 1 (or unset for every image).")
+    return np.sort(np.random.default_rng(seed).permutation(n)[:max_images]) if max_images < n else None
 
 
 def _load_source(source: str, size: int | None, cache_dir, download: bool) -> ImageSet:

@@ -7,8 +7,8 @@ with, for a model given from Python).
 
 Files: ``config`` (the settings), ``models`` (the name -> model table, losses), ``data`` (split, batches,
 validation), ``recipe`` (``run``), ``inference`` (loading a run, test-time augmentation, masks at each image's
-size), ``evaluation`` (metrics, galleries, report). Names load on first use, so that the command line reads the config
-without torch.
+size), ``evaluation`` (metrics, galleries, report), ``transfer`` (``--init``, ``--freeze-encoder``, label
+fractions). Names load on first use, so that the command line reads the config without torch.
 """
 
 from pixelwise.lazy import lazy_exports

@@ -60,6 +60,14 @@ class SegmentationConfig(TrainingConfig):
     good_iou: float = option(0.8, help="gallery: good cases have IoU >= this")
     partial_iou: float = option(0.2, help="gallery: partial cases have IoU >= this, poor ones less")
     gallery_size: int = option(8, help="cases shown per gallery")
+    # transfer and label fractions (tasks/segment/transfer.py)
+    init: str | None = option(None, path=True, help="start from the encoder of this run (a pretrain or segment run "
+                              "of the same model and encoder sizes)")
+    freeze_encoder: bool = option(False, help="with --init: keep the encoder fixed and train the rest")
+    label_fraction: float = option(1.0, help="train on this seeded fraction of the training cases' labels (the "
+                                   "validation and test cases stay the same)")
+    label_ids: str | None = option(None, path=True, help="file of the training ids whose labels are used (one stem "
+                                   "per line), instead of --label-fraction")
     # set by the recipe: the training set's per-channel mean and std used to normalise inputs
     norm_mean: list[float] = option(derived=True, default_factory=list)
     norm_std: list[float] = option(derived=True, default_factory=list)
@@ -93,6 +101,7 @@ class SegmentationConfig(TrainingConfig):
         one_of(self.norm, "norm", NORMS)
         one_of(self.up, "up", UPSAMPLINGS)
         self._check_split()
+        check_transfer(self)
         if self.dilations is not None:
             self.dilations = tuple(int(d) for d in self.dilations)
             if not self.dilations or min(self.dilations) < 1:
@@ -125,3 +134,18 @@ class SegmentationConfig(TrainingConfig):
     @property
     def out_channels(self) -> int:
         return 1 if self.num_classes is None else self.num_classes
+
+
+def check_transfer(config: SegmentationConfig) -> None:
+    """The settings of transfer and label fractions, refused in one sentence each (see ``transfer.py``)."""
+    if not (0 < config.label_fraction <= 1):
+        raise PixelwiseError(f"label_fraction={config.label_fraction} must lie in (0, 1], e.g. 0.1 for 10% of the "
+                             "training labels.")
+    if config.label_ids and config.label_fraction != 1:
+        raise PixelwiseError("label_ids (--label-ids) and label_fraction (--label-fraction) both choose the labelled "
+                             "cases; give one of them.")
+    if config.freeze_encoder and not config.init:
+        raise PixelwiseError("freeze_encoder (--freeze-encoder) keeps the encoder of init (--init RUN) fixed; give "
+                             "--init, or drop --freeze-encoder.")
+    if config.init and config.model == "fcn":
+        raise PixelwiseError("init (--init) loads a U-Net or ViT encoder; model=fcn has none, use --model unet or vit.")

@@ -16,6 +16,7 @@ from pixelwise.tasks.segment.config import CUSTOM, SegmentationConfig
 from pixelwise.tasks.segment.data import batches, channel_statistics, make_split, planned_bytes, validator
 from pixelwise.tasks.segment.evaluation import evaluate
 from pixelwise.tasks.segment.models import build_model, loss_for
+from pixelwise.tasks.segment.transfer import prepare, with_labels
 from pixelwise.train import fit
 from pixelwise.train.runs import RunFolder, RunResult
 
@@ -37,8 +38,9 @@ def run(config: SegmentationConfig, model: nn.Module | None = None, overwrite: b
     folder = RunFolder(config, overwrite=overwrite, resume=resume)
     config = folder.config
     data = ImageMaskFolder(config.data, config.num_classes, config.threshold, config.channels)
-    split = make_split(data, config)
-    train_idx, val_idx, test_idx = (data.index(split[part]) for part in ("train", "val", "test"))
+    split = with_labels(make_split(data, config), config)  # "labelled": the training ids used, if not all
+    trained = split.get("labelled", split["train"])
+    train_idx, val_idx, test_idx = (data.index(ids) for ids in (trained, split["val"], split["test"]))
     log(f"{len(data)} cases in {data.root}: {len(train_idx)} train, {len(val_idx)} val, {len(test_idx)} test")
     check_fits(planned_bytes(config, len(train_idx) + len(val_idx), data.depth.itemsize),
                f"training at --size {config.size} (batch {config.batch_size})",
@@ -55,6 +57,7 @@ def run(config: SegmentationConfig, model: nn.Module | None = None, overwrite: b
         config.norm_mean, config.norm_std = channel_statistics(tr_img)
     torch.manual_seed(config.seed)  # the initial weights are part of what the seed reproduces
     net = (model if model is not None else build_model(config)).to(memory_format=torch.channels_last)
+    prepare(net, config, resume, log)  # --init: the encoder of another run (checked before anything is written)
     run_dir = folder.create(split)
     loss_fn = loss_for(config)
     validate = validator(va_img, va_msk, config, loss_fn) if len(va_img) else None
