@@ -78,6 +78,7 @@ class _Loop:
     history: list = field(default_factory=list)
     seconds_before: float = 0.0
     first_plan_done: bool = False  # a time budget is first planned during the first epoch this process trains
+    backward: Callable | None = None  # backward(forward, loss_fn, x, y) -> loss; None: loss_fn(forward(x), y)
 
     @property
     def evaluated(self) -> torch.nn.Module:
@@ -91,7 +92,7 @@ class _Loop:
 def fit(model: torch.nn.Module, loss_fn: Callable, train_batches: Callable | Iterable,
         steps_per_epoch: int | None = None, validate: Callable[[torch.nn.Module], dict] | None = None,
         config: FitConfig | None = None, run_dir: str | Path | None = None, resume: bool = False,
-        log: Callable[[str], None] = print) -> FitResult:
+        log: Callable[[str], None] = print, backward: Callable | None = None) -> FitResult:
     """Train ``model`` and return the history.
 
     Args:
@@ -105,6 +106,12 @@ def fit(model: torch.nn.Module, loss_fn: Callable, train_batches: Callable | Ite
             ``train_loss`` without ``validate``), minimised; a metric not named ``*loss`` is maximised.
         run_dir: where ``checkpoints/`` and ``history.csv`` go (nothing is written if None).
         resume: continue from ``run_dir/checkpoints/last_state.pt``.
+        backward: ``backward(forward, loss_fn, x, y) -> loss``: puts the gradients of one batch into the
+            parameters' ``.grad`` (or updates the weights itself and leaves no gradient, so that the optimizer's
+            step changes nothing) and returns the batch's loss; default ``loss_fn(forward(x), y).backward()``.
+            DP-SGD, adversarial training and federated averaging plug in here (:mod:`pixelwise.train.privacy`,
+            :mod:`pixelwise.train.adversarial`, :mod:`pixelwise.train.federated`). Its randomness must come from
+            the global torch generator (which the checkpoints hold) or from ``x`` and ``y``.
     """
     from tqdm.auto import tqdm
 
@@ -120,7 +127,7 @@ def fit(model: torch.nn.Module, loss_fn: Callable, train_batches: Callable | Ite
                                              weight_decay=config.weight_decay),
                      torch.Generator().manual_seed(config.seed), _frozen_copy(model) if config.ema else None,
                      loss_fn, loader_generator, config, monitor, 1.0 if mode == "max" else -1.0, steps_per_epoch)
-        loop.planned_steps = loop.max_steps
+        loop.planned_steps, loop.backward = loop.max_steps, backward
         if resume:
             _resume(loop, ckpt, run_dir, log)
         forward = _compiled(model, log) if config.compile else model  # shares the parameters of ``model``
@@ -193,14 +200,13 @@ def _train_epoch(loop: _Loop, forward: Callable, epoch_batches: Callable, bar, b
         lr = learning_rate(config.schedule, config_lr, loop.step, loop.planned_steps, warmup_steps=warmup)
         for group in loop.optimizer.param_groups:
             group["lr"] = lr
-        loss = loop.loss_fn(forward(x), y)
+        loop.optimizer.zero_grad(set_to_none=True)
+        loss = (loop.backward or _plain_backward)(forward, loop.loss_fn, x, y)
         if not torch.isfinite(loss):
             kept = ckpt / "last.safetensors" if ckpt is not None else None
             note = f"; the last good checkpoint {kept} is kept" if kept is not None and kept.is_file() else ""
             raise NonFiniteLossError(f"the loss became {loss.item()} at epoch {loop.epoch + 1}, step {i + 1}{note}; "
                                      f"lower the learning rate (now {config_lr:g}) or check the data.")
-        loop.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
         if config.grad_clip:
             torch.nn.utils.clip_grad_norm_(loop.model.parameters(), config.grad_clip)
         loop.optimizer.step()
@@ -223,6 +229,12 @@ def _train_epoch(loop: _Loop, forward: Callable, epoch_batches: Callable, bar, b
         if loop.step >= loop.planned_steps or i + 1 >= loop.steps_per_epoch:
             break  # the budget ends inside this epoch, or an iterable longer than steps_per_epoch
     return losses, lr
+
+
+def _plain_backward(forward: Callable, loss_fn: Callable, x, y) -> torch.Tensor:
+    loss = loss_fn(forward(x), y)
+    loss.backward()
+    return loss
 
 
 def _end_epoch(loop: _Loop, validate: Callable | None, losses: list[float], lr: float, t_epoch: float,
