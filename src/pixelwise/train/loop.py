@@ -8,6 +8,12 @@ Batches come from a function ``train_batches(epoch, generator)`` whose randomnes
 ``generator`` (what makes runs reproducible), or from any iterable of ``(input, target)`` pairs, such as a
 ``torch.utils.data.DataLoader`` (its own ``generator``, if it has one, is saved with the checkpoints too).
 
+How a batch becomes gradients is ``backward(forward, loss_fn, x, y) -> loss`` (default: ``loss_fn(forward(x),
+y).backward()``): it fills the parameters' ``.grad`` (or sets the weights itself and leaves none, so that the
+optimizer's step changes nothing) and returns the batch's loss. DP-SGD, federated averaging and adversarial
+training plug in there (:mod:`pixelwise.train.protected`); its randomness must come from the global generator
+(which the checkpoints hold) or from the batch.
+
 Optionally an exponential moving average of the weights (``ema``, as used for DDPM by Ho et al. 2020 and
 for sampling in most generative models): theta_ema <- d theta_ema + (1 - d) theta after every step, with
 the warm-up d_k = min(ema, (1 + k) / (10 + k)) so that early averages are not dominated by the random
@@ -106,12 +112,7 @@ def fit(model: torch.nn.Module, loss_fn: Callable, train_batches: Callable | Ite
             ``train_loss`` without ``validate``), minimised; a metric not named ``*loss`` is maximised.
         run_dir: where ``checkpoints/`` and ``history.csv`` go (nothing is written if None).
         resume: continue from ``run_dir/checkpoints/last_state.pt``.
-        backward: ``backward(forward, loss_fn, x, y) -> loss``: puts the gradients of one batch into the
-            parameters' ``.grad`` (or updates the weights itself and leaves no gradient, so that the optimizer's
-            step changes nothing) and returns the batch's loss; default ``loss_fn(forward(x), y).backward()``.
-            DP-SGD, adversarial training and federated averaging plug in here (:mod:`pixelwise.train.privacy`,
-            :mod:`pixelwise.train.adversarial`, :mod:`pixelwise.train.federated`). Its randomness must come from
-            the global torch generator (which the checkpoints hold) or from ``x`` and ``y``.
+        backward: ``backward(forward, loss_fn, x, y) -> loss``, a batch's gradients (see the module docstring).
     """
     from tqdm.auto import tqdm
 
