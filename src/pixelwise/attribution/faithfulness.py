@@ -24,14 +24,15 @@ from torch import nn
 
 @torch.no_grad()
 def deletion_insertion(model: Callable, x: torch.Tensor, saliency: torch.Tensor, head: Callable | None = None,
-                       steps: int = 20, baseline: float = 0.0, batch: int = 32) -> dict:
+                       steps: int = 20, baseline: float | torch.Tensor = 0.0, batch: int = 32) -> dict:
     """Deletion and insertion curves of one image ``x`` (1, C, H, W) ranked by ``saliency`` (H, W): the scores
     after changing round(f H W) pixels (all channels) for f = 0, 1/steps, ..., 1 (ties broken by position), and
-    their areas ``deletion_auc``, ``insertion_auc`` (trapezoid rule over f in [0, 1])."""
+    their areas ``deletion_auc``, ``insertion_auc`` (trapezoid rule over f in [0, 1]). ``baseline``: a number, or
+    a tensor that broadcasts to ``x`` (e.g. a mean colour (C, 1, 1))."""
     _, c, h, w = x.shape
     order = torch.argsort(saliency.flatten(), descending=True, stable=True)  # most important first
     counts = [round(f * h * w) for f in np.linspace(0, 1, steps + 1)]
-    base = torch.full_like(x, baseline)
+    base = torch.as_tensor(baseline, dtype=x.dtype).expand_as(x)
     curves = {}
     for name, start, end in (("deletion", x, base), ("insertion", base, x)):
         images = []
