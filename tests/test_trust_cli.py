@@ -56,8 +56,12 @@ def test_classify_with_dp_reports_the_privacy_opacus_counts(runs):
     assert (run / "report.html").is_file() and (run / "plots" / "confusion.png").is_file()
 
 
-def test_segment_by_fedavg_and_adversarially(runs, tmp_path):
-    fed, adv = tmp_path / "fed", tmp_path / "adv"
+def test_segment_with_dp_by_fedavg_and_adversarially(runs, tmp_path):
+    fed, adv, dp = tmp_path / "fed", tmp_path / "adv", tmp_path / "dp"
+    assert main(["segment", "train", "--data", str(runs["polyps"]), *SEGMENT, "--norm", "group", "--dp-clip", "1",
+                 "--dp-noise", "0.8", "--dp-delta", "1e-3", "--out", str(dp)]) == 0
+    privacy = _json(dp / "metrics.json")["privacy"]
+    assert privacy["noise_multiplier"] == 0.8 and privacy["epsilon"] > 0 and privacy["target_epsilon"] is None
     assert main(["segment", "train", "--data", str(runs["polyps"]), *SEGMENT, "--clients", "3", "--client-split",
                  "brightness", "--client-fraction", "0.6", "--out", str(fed)]) == 0
     split, metrics = _json(fed / "split.json"), _json(fed / "metrics.json")
@@ -107,6 +111,23 @@ def test_invert_recovers_from_the_runs_own_private_gradient(runs):
     metrics = _json(runs["dp"] / "evaluations" / "invert-b2-dp" / "metrics.json")
     assert metrics["dp"]["noise_multiplier"] == _json(runs["dp"] / "metrics.json")["privacy"]["noise_multiplier"]
     assert len(metrics["per_image"]) == 2 and metrics["ssim"] is None  # 8x8 digits: below SSIM's window
+
+
+def test_a_restore_run_is_attacked_and_explained(tmp_path):
+    run = tmp_path / "dn"
+    assert main(["restore", "train", "--data", "bundled", "--task", "denoise", "--model", "dncnn", "--depth", "3",
+                 "--width", "4", "--patch", "16", "--val-size", "24", "--epochs", "1", "--batch-size", "4",
+                 "--steps-per-epoch", "2", "--tv-iterations", "5", "--out", str(run), "--quiet"]) == 0
+    assert main(["attack", "--run", str(run), "--method", "fgsm", "--epsilon", "4/255", "--max-cases", "2",
+                 "--quiet"]) == 0
+    curve = _json(run / "evaluations" / "attack-fgsm" / "metrics.json")["curve"]
+    assert curve[1]["mean"] < curve[0]["mean"]  # PSNR falls under attack
+    photo = tmp_path / "photo.png"
+    Image.fromarray((np.arange(20 * 20).reshape(20, 20) % 255).astype(np.uint8)).save(photo)
+    assert main(["explain", "--run", str(run), str(photo), "--method", "saliency,occlusion", "--out",
+                 str(tmp_path / "ex"), "--quiet"]) == 0
+    assert "centre of the restored image" in _json(tmp_path / "ex" / "metrics.json")["images"][0]["target"]
+    assert np.load(tmp_path / "ex" / "maps" / "photo_saliency.npy").shape[-2:] == (20, 20)
 
 
 BAD = [  # argv (RUN:name = a fixture run, T/ = this test's folder), words the one line must contain
