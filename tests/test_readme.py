@@ -72,6 +72,23 @@ def _solve(out: str, methods: tuple[str, ...], printed: str) -> None:
 
 # (pattern over the command line, check(match, printed output, context)); the first pattern that matches applies
 CHECKS = [
+    (r"explain .*--method filters,maximise --out (\S+)", lambda m, out, c: _image(f"{m[1]}/plots/filters.png") or
+     _image(f"{m[1]}/plots/maximise.png") or "maximise" in _json(f"{m[1]}/metrics.json")),
+    (r"explain .*--target box:(\d+),(\d+),(\d+),(\d+) --out (\S+)", lambda m, out, c: "box (" + ", ".join(m.groups()[
+        :4]) + ")" in _json(f"{m[5]}/metrics.json")["images"][0]["target"]),
+    (r"explain --run \S+ (\S+) --out (\S+)", lambda m, out, c: _explained(m[2], Path(m[1]).stem)),
+    (r"attack --run (\S+) --method (\S+) --epsilon (\S+)", lambda m, out, c: [x["epsilon"] for x in _json(
+        f"{m[1]}/evaluations/attack-{m[2]}/metrics.json")["curve"]] == [0, 1 / 255, 2 / 255, 4 / 255]),
+    (r"segment train .*--adversarial (\S+) .*--out (\S+)", lambda m, out, c: _run_folder(m[2]) or _json(
+        f"{m[2]}/metrics.json")["adversarial_training"]["attack"] == m[1]),
+    (r"classify train .*--dp-epsilon (\S+) .*--out (\S+)", lambda m, out, c: _run_folder(m[2]) or 0 < _json(
+        f"{m[2]}/metrics.json")["privacy"]["epsilon"] <= float(m[1])),
+    (r"classify train .*--clients (\d+) .*--out (\S+)", lambda m, out, c: _run_folder(m[2]) or len(_json(
+        f"{m[2]}/metrics.json")["federated"]["cases_per_client"]) == int(m[1])),
+    (r"classify train .*--out (\S+)", lambda m, out, c: _run_folder(m[1], "per_case.csv", "split.json") or 0.5 < _json(
+        f"{m[1]}/metrics.json")["accuracy"] <= 1),
+    (r"invert --run (\S+) --batch (\d+)", lambda m, out, c: len([f for f in Path(m[1]).glob(
+        f"evaluations/invert-b{m[2]}*/metrics.json") if _json(f)["psnr"]["n"] == int(m[2])]) == 1),
     (r"segment train .*--resume", lambda m, out, c: len(_json_lines(Path("runs/from-toml/history.csv"))) == 5),
     (r"segment train --config polyps.toml --out (\S+)",
      lambda m, out, c: _run_folder(m[1]) or _json(f"{m[1]}/config.json")["size"] == 32),
@@ -144,6 +161,13 @@ def _compared(out: str, a: str, b: str, key: str, printed: str) -> bool:
     assert metrics["runs"] == names and key in metrics["comparison"]["difference"][names[1]]
     assert (Path(out) / "report.html").is_file() and (Path(out) / "per_case.csv").is_file()
     return f"{names[1]} - {names[0]}: {key}" in printed
+
+
+def _explained(out: str, stem: str) -> None:
+    for method in ("saliency", "smoothgrad", "gradient_x_input", "guided_backprop", "occlusion"):
+        assert (Path(out) / "maps" / f"{stem}_{method}.npy").is_file(), method
+    _image(f"{out}/plots/{stem}.png")
+    assert (Path(out) / "report.html").is_file()
 
 
 def _json_lines(path: Path) -> list[str]:

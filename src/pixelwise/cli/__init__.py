@@ -24,6 +24,10 @@ COMMAND_GROUPS = {
     "restore": ("pixelwise.cli.restore", "train, evaluate and apply restoration networks; deep image prior"),
     "latent": ("pixelwise.cli.latent", "train, evaluate and sample autoencoders (AE, VAE, VQ-VAE, ...) and GANs"),
     "diffuse": ("pixelwise.cli.diffuse", "train a DDPM and draw samples"),
+    "classify": ("pixelwise.cli.classify", "train and evaluate digit classifiers (also with DP-SGD or FedAvg)"),
+    "explain": ("pixelwise.cli.explain", "attribution maps, filters and activation maximisation of a trained run"),
+    "attack": ("pixelwise.cli.attack", "FGSM and PGD adversarial examples and the robustness curve of a run"),
+    "invert": ("pixelwise.cli.invert", "recover training images from one shared gradient (gradient inversion)"),
     "arch": ("pixelwise.cli.arch", "receptive fields, output sizes, summaries, convolution matrices"),
     "demo": ("pixelwise.cli.demo", "train a U-Net and a ViT on generated data (a few minutes)"),
 }

@@ -56,17 +56,30 @@ class Generator(nn.Module):
         return self.body(self.project(z))
 
 
+NORMS = ("batch", "group", "none")
+
+
+def _norm(norm: str, channels: int) -> nn.Module:
+    """Batch norm, group norm (groups of 4 channels where they divide, Wu and He 2018: per example, as DP-SGD's
+    per-example gradients need) or none."""
+    if norm == "batch":
+        return nn.BatchNorm2d(channels)
+    if norm == "group":
+        return nn.GroupNorm(channels // 4 if channels % 4 == 0 else 1, channels)
+    return nn.Identity()
+
+
 class _Trunk(nn.Module):
     def __init__(self, shape: tuple[int, int, int], base: int, norm: str):
         super().__init__()
         c, h, w = _check_shape(shape)
-        if norm not in ("batch", "none"):
-            raise ValueError(f"norm={norm!r} must be 'batch' or 'none'.")
+        if norm not in NORMS:
+            raise ValueError(f"norm={norm!r} must be one of {', '.join(NORMS)}.")
         h2, w2 = _down(_down(h)), _down(_down(w))
         self.net = nn.Sequential(
             nn.Conv2d(c, base, 3, 2, 1), nn.LeakyReLU(0.2),  # (N, b, h1, w1)
             nn.Conv2d(base, 2 * base, 3, 2, 1),  # (N, 2b, h2, w2)
-            nn.BatchNorm2d(2 * base) if norm == "batch" else nn.Identity(), nn.LeakyReLU(0.2),
+            _norm(norm, 2 * base), nn.LeakyReLU(0.2),
             nn.Flatten(),
         )
         self.features = 2 * base * h2 * w2
@@ -88,13 +101,13 @@ class Discriminator(nn.Module):
 
 
 class DigitClassifier(nn.Module):
-    """images (N, C, H, W) -> class logits (N, num_classes)."""
+    """images (N, C, H, W) -> class logits (N, num_classes). ``norm``: batch (the judge's), group or none."""
 
-    def __init__(self, shape: tuple[int, int, int], num_classes: int = 10, base: int = 32):
+    def __init__(self, shape: tuple[int, int, int], num_classes: int = 10, base: int = 32, norm: str = "batch"):
         super().__init__()
         if num_classes < 2:
             raise ValueError(f"num_classes={num_classes} must be >= 2.")
-        self.trunk = _Trunk(shape, base, "batch")
+        self.trunk = _Trunk(shape, base, norm)
         self.head = nn.Sequential(nn.Dropout(0.2), nn.Linear(self.trunk.features, num_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

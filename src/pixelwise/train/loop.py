@@ -8,6 +8,12 @@ Batches come from a function ``train_batches(epoch, generator)`` whose randomnes
 ``generator`` (what makes runs reproducible), or from any iterable of ``(input, target)`` pairs, such as a
 ``torch.utils.data.DataLoader`` (its own ``generator``, if it has one, is saved with the checkpoints too).
 
+How a batch becomes gradients is ``backward(forward, loss_fn, x, y) -> loss`` (default: ``loss_fn(forward(x),
+y).backward()``): it fills the parameters' ``.grad`` (or sets the weights itself and leaves none, so that the
+optimizer's step changes nothing) and returns the batch's loss. DP-SGD, federated averaging and adversarial
+training plug in there (:mod:`pixelwise.train.protected`); its randomness must come from the global generator
+(which the checkpoints hold) or from the batch.
+
 Optionally an exponential moving average of the weights (``ema``, as used for DDPM by Ho et al. 2020 and
 for sampling in most generative models): theta_ema <- d theta_ema + (1 - d) theta after every step, with
 the warm-up d_k = min(ema, (1 + k) / (10 + k)) so that early averages are not dominated by the random
@@ -78,6 +84,7 @@ class _Loop:
     history: list = field(default_factory=list)
     seconds_before: float = 0.0
     first_plan_done: bool = False  # a time budget is first planned during the first epoch this process trains
+    backward: Callable | None = None  # backward(forward, loss_fn, x, y) -> loss; None: loss_fn(forward(x), y)
 
     @property
     def evaluated(self) -> torch.nn.Module:
@@ -91,7 +98,7 @@ class _Loop:
 def fit(model: torch.nn.Module, loss_fn: Callable, train_batches: Callable | Iterable,
         steps_per_epoch: int | None = None, validate: Callable[[torch.nn.Module], dict] | None = None,
         config: FitConfig | None = None, run_dir: str | Path | None = None, resume: bool = False,
-        log: Callable[[str], None] = print) -> FitResult:
+        log: Callable[[str], None] = print, backward: Callable | None = None) -> FitResult:
     """Train ``model`` and return the history.
 
     Args:
@@ -105,6 +112,7 @@ def fit(model: torch.nn.Module, loss_fn: Callable, train_batches: Callable | Ite
             ``train_loss`` without ``validate``), minimised; a metric not named ``*loss`` is maximised.
         run_dir: where ``checkpoints/`` and ``history.csv`` go (nothing is written if None).
         resume: continue from ``run_dir/checkpoints/last_state.pt``.
+        backward: ``backward(forward, loss_fn, x, y) -> loss``, a batch's gradients (see the module docstring).
     """
     from tqdm.auto import tqdm
 
@@ -120,7 +128,7 @@ def fit(model: torch.nn.Module, loss_fn: Callable, train_batches: Callable | Ite
                                              weight_decay=config.weight_decay),
                      torch.Generator().manual_seed(config.seed), _frozen_copy(model) if config.ema else None,
                      loss_fn, loader_generator, config, monitor, 1.0 if mode == "max" else -1.0, steps_per_epoch)
-        loop.planned_steps = loop.max_steps
+        loop.planned_steps, loop.backward = loop.max_steps, backward
         if resume:
             _resume(loop, ckpt, run_dir, log)
         forward = _compiled(model, log) if config.compile else model  # shares the parameters of ``model``
@@ -193,14 +201,13 @@ def _train_epoch(loop: _Loop, forward: Callable, epoch_batches: Callable, bar, b
         lr = learning_rate(config.schedule, config_lr, loop.step, loop.planned_steps, warmup_steps=warmup)
         for group in loop.optimizer.param_groups:
             group["lr"] = lr
-        loss = loop.loss_fn(forward(x), y)
+        loop.optimizer.zero_grad(set_to_none=True)
+        loss = (loop.backward or _plain_backward)(forward, loop.loss_fn, x, y)
         if not torch.isfinite(loss):
             kept = ckpt / "last.safetensors" if ckpt is not None else None
             note = f"; the last good checkpoint {kept} is kept" if kept is not None and kept.is_file() else ""
             raise NonFiniteLossError(f"the loss became {loss.item()} at epoch {loop.epoch + 1}, step {i + 1}{note}; "
                                      f"lower the learning rate (now {config_lr:g}) or check the data.")
-        loop.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
         if config.grad_clip:
             torch.nn.utils.clip_grad_norm_(loop.model.parameters(), config.grad_clip)
         loop.optimizer.step()
@@ -223,6 +230,12 @@ def _train_epoch(loop: _Loop, forward: Callable, epoch_batches: Callable, bar, b
         if loop.step >= loop.planned_steps or i + 1 >= loop.steps_per_epoch:
             break  # the budget ends inside this epoch, or an iterable longer than steps_per_epoch
     return losses, lr
+
+
+def _plain_backward(forward: Callable, loss_fn: Callable, x, y) -> torch.Tensor:
+    loss = loss_fn(forward(x), y)
+    loss.backward()
+    return loss
 
 
 def _end_epoch(loop: _Loop, validate: Callable | None, losses: list[float], lr: float, t_epoch: float,

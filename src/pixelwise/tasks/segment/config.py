@@ -8,6 +8,7 @@ from typing import ClassVar
 
 from pixelwise.errors import PixelwiseError
 from pixelwise.train.config import TrainingConfig, one_of, option, whole
+from pixelwise.train.protection import AdversarialConfig, FederatedConfig, PrivacyConfig, check_combination
 
 PADDINGS = ("same", "valid")
 NORMS = ("batch", "instance", "group", "none")
@@ -68,6 +69,10 @@ class SegmentationConfig(TrainingConfig):
                                    "validation and test cases stay the same)")
     label_ids: str | None = option(None, path=True, help="file of the training ids whose labels are used (one stem "
                                    "per line), instead of --label-fraction")
+    # DP-SGD, federated averaging, adversarial training (pixelwise.train.protection)
+    privacy: PrivacyConfig = option(default_factory=PrivacyConfig, help="differential privacy (DP-SGD)")
+    federated: FederatedConfig = option(default_factory=FederatedConfig, help="federated averaging")
+    robustness: AdversarialConfig = option(default_factory=AdversarialConfig, help="adversarial training")
     # set by the recipe: the training set's per-channel mean and std used to normalise inputs
     norm_mean: list[float] = option(derived=True, default_factory=list)
     norm_std: list[float] = option(derived=True, default_factory=list)
@@ -102,6 +107,10 @@ class SegmentationConfig(TrainingConfig):
         one_of(self.up, "up", UPSAMPLINGS)
         self._check_split()
         check_transfer(self)
+        if self.privacy.enabled and self.norm == "batch" and self.model != "vit":
+            raise PixelwiseError("DP-SGD needs per-example gradients, which batch normalisation mixes; add --norm "
+                                 "group (or instance, or none).")
+        check_combination(self)
         if self.dilations is not None:
             self.dilations = tuple(int(d) for d in self.dilations)
             if not self.dilations or min(self.dilations) < 1:

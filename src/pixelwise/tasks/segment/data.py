@@ -47,18 +47,21 @@ def channel_statistics(images: np.ndarray) -> tuple[list[float], list[float]]:
     return [round(float(v), 6) for v in flat.mean(0)], [round(float(max(v, 1e-3)), 6) for v in flat.std(0)]
 
 
-def batches(images: np.ndarray, masks: np.ndarray, config: SegmentationConfig) -> Callable:
-    """``epoch_batches(epoch, generator)`` for :func:`pixelwise.train.fit`: shuffled, augmented, normalised."""
+def batches(images: np.ndarray, masks: np.ndarray, config: SegmentationConfig,
+            sampler: Callable | None = None) -> Callable:
+    """``epoch_batches(epoch, generator)`` for :func:`pixelwise.train.fit`: shuffled, augmented, normalised.
+    ``sampler(epoch, generator)``: the index arrays of an epoch's batches (default: a shuffle cut into batches,
+    :func:`pixelwise.train.privacy.shuffled_batches`; DP-SGD gives Poisson batches)."""
+    from pixelwise.train.privacy import shuffled_batches
+
     aug = AugmentConfig() if config.augment else None
-    n, bs = len(images), config.batch_size
+    sampler = sampler or shuffled_batches(len(images), config.batch_size)
 
     def epoch_batches(epoch: int, generator: torch.Generator):
-        order = torch.randperm(n, generator=generator).numpy()
-        for start in range(0, n - bs + 1 if n >= bs else 1, bs):  # drop a ragged last batch (BatchNorm)
-            idx = np.sort(order[start:start + bs])
+        for idx in sampler(epoch, generator):
             x = unit_tensor(images[idx])  # (B, C, S, S) in [0, 1]
             y = torch.from_numpy(masks[idx]).long()  # (B, S, S)
-            if aug is not None:
+            if aug is not None and len(idx):
                 x, y = augment_batch(x, y, aug, generator)
             x = normalise(x, config.norm_mean, config.norm_std)
             yield x, (y.float()[:, None] if config.num_classes is None else y)

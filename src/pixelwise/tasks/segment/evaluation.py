@@ -18,6 +18,7 @@ from pixelwise.tasks.segment.config import SegmentationConfig
 from pixelwise.tasks.segment.inference import load_run, predict_arrays, symmetries
 from pixelwise.train.allocator import tune_malloc
 from pixelwise.train.files import read_csv, write_csv, write_json
+from pixelwise.train.protected import run_protection
 from pixelwise.train.runs import evaluation_dir
 
 TIERS = ("good", "partial", "poor")  # the galleries, by IoU (the case categories are another thing: see metrics)
@@ -70,6 +71,7 @@ def evaluate(run_dir: str | Path, data: str | None = None, *, model: nn.Module |
             cases.append({"id": folder.pairs[i].stem, **case})
             tiles.append((folder.pairs[i].stem, image, truth, pred, case["iou"]))
     metrics = _summary(cases, config, source, tta, which)
+    metrics.update(run_protection(run_dir, config) if dest == run_dir else {})  # privacy spent, federation
     write_json(dest / "metrics.json", metrics)
     write_csv(dest / "per_case.csv", cases)
     history = read_csv(run_dir / "history.csv") if dest == run_dir and (run_dir / "history.csv").is_file() else []

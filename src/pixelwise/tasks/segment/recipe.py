@@ -18,6 +18,7 @@ from pixelwise.tasks.segment.evaluation import evaluate
 from pixelwise.tasks.segment.models import build_model, loss_for
 from pixelwise.tasks.segment.transfer import prepare, with_labels
 from pixelwise.train import fit
+from pixelwise.train.protected import client_split, settle, training_plan
 from pixelwise.train.runs import RunFolder, RunResult
 
 
@@ -55,6 +56,9 @@ def run(config: SegmentationConfig, model: nn.Module | None = None, overwrite: b
                         "--threshold and --num-classes), or pass --allow-empty-masks to train anyway.")
     if not resume:
         config.norm_mean, config.norm_std = channel_statistics(tr_img)
+    clients = client_split(config, len(tr_img), statistic=tr_img.mean((1, 2, 3)))  # federated averaging, or None
+    split = {**split, "clients": clients} if clients is not None else split
+    settle(config, len(tr_img), clients, resume)  # the DP-SGD noise, or nothing
     torch.manual_seed(config.seed)  # the initial weights are part of what the seed reproduces
     net = (model if model is not None else build_model(config)).to(memory_format=torch.channels_last)
     prepare(net, config, resume, log)  # --init: the encoder of another run (checked before anything is written)
@@ -62,9 +66,11 @@ def run(config: SegmentationConfig, model: nn.Module | None = None, overwrite: b
     loss_fn = loss_for(config)
     validate = validator(va_img, va_msk, config, loss_fn) if len(va_img) else None
     monitor = {"monitor": "val_iou", "mode": "max"} if validate is not None else {"monitor": "train_loss"}
-    steps = max(1, len(tr_img) // config.batch_size)
-    result = fit(net, loss_fn, batches(tr_img, tr_msk, config), steps, validate, config.fit_config(progress, **monitor),
-                 run_dir, resume, log)
+    plan = training_plan(config, net, len(tr_img), lambda idx, sampler: batches(
+        tr_img if idx is None else tr_img[idx], tr_msk if idx is None else tr_msk[idx], config, sampler), clients,
+        config.norm_mean, config.norm_std)
+    result = fit(net, loss_fn, plan.batches, plan.steps, validate, config.fit_config(progress, **monitor), run_dir,
+                 resume, log, backward=plan.backward)
     log(f"trained {len(result.history)} epochs in {result.seconds:.0f}s (stopped by {result.stopped}); "
         f"best epoch {result.best_epoch}")
     metrics = evaluate(run_dir, model=model, progress=progress, log=log) if test_idx else {}
