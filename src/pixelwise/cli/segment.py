@@ -13,7 +13,7 @@ from pixelwise.cli.options import (
     evaluation_out,
     run_training,
 )
-from pixelwise.cli.types import check_output
+from pixelwise.cli.types import check_output, spacing
 
 TTA_CHOICES = ("none", "flips", "dihedral")
 
@@ -44,6 +44,9 @@ def add_parser(subparsers) -> None:
     e.add_argument("--tta", default="none", choices=TTA_CHOICES,
                    help="test-time augmentation: average the probabilities over flips (4 passes) or all 8 "
                         "symmetries of the square (dihedral); default none")
+    e.add_argument("--spacing", type=spacing, default=None, metavar="ROW,COL",
+                   help="pixel size (rows, columns) for surface distances and areas, e.g. 0.5,0.5 (default: the "
+                        "run's, or pixels)")
     e.set_defaults(func=cmd_eval)
 
     r = sub.add_parser("predict", help="write mask PNGs at each image's own size")
@@ -72,7 +75,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from pixelwise.tasks.segment import evaluate
 
     evaluate(args.run, args.data, which=args.which, tta=args.tta, good_iou=args.good_iou,
-             partial_iou=args.partial_iou, name=args.name, out=evaluation_out(args), progress=not args.quiet)
+             partial_iou=args.partial_iou, name=args.name, out=evaluation_out(args), progress=not args.quiet,
+             spacing=args.spacing)
     return 0
 
 

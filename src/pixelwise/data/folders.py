@@ -99,14 +99,15 @@ class ImageMaskFolder(Dataset):
         root: folder holding ``images/`` and ``masks/``.
         num_classes: ``None`` for binary masks read as grey and thresholded (``> threshold``); an
             integer K >= 2 for label masks holding integers 0..K-1 (read as stored, palette indices for
-            "P" PNGs). A mask with a label >= K is an error naming the file.
+            "P" PNGs). A mask with a label >= K is an error naming the file, except ``ignore_index``.
         threshold: grey level above which a binary mask pixel is foreground (default 127).
         channels: 3 reads images as RGB, 1 as grey.
         size: (H, W) of the tensors ``folder[i]`` returns (default: each case's own size).
+        ignore_index: with ``num_classes``, a label (e.g. 255) that marks pixels to leave out of losses and metrics.
     """
 
     def __init__(self, root: str | Path, num_classes: int | None = None, threshold: int = 127, channels: int = 3,
-                 size: tuple[int, int] | None = None):
+                 size: tuple[int, int] | None = None, ignore_index: int | None = None):
         self.root = Path(root)
         if size is not None and (len(size) != 2 or min(size) < 1):
             raise DataError(f"size={size} must be (H, W) with both >= 1, e.g. (256, 256).")
@@ -119,6 +120,7 @@ class ImageMaskFolder(Dataset):
         if not 0 <= threshold < 255:
             raise DataError(f"threshold={threshold} must lie in 0..254 so that 255 counts as foreground.")
         self.num_classes = num_classes
+        self.ignore_index = ignore_index
         self.threshold = threshold
         self.channels = channels
         self.pairs = self._scan()
@@ -194,10 +196,12 @@ class ImageMaskFolder(Dataset):
             mask = binarise(read_image(pair.mask, "L"), self.threshold)
         else:
             labels = read_image(pair.mask, "labels")
-            if labels.max() >= self.num_classes:
+            beyond = labels[(labels >= self.num_classes) & (labels != (-1 if self.ignore_index is None
+                                                                       else self.ignore_index))]
+            if beyond.size:
                 raise DataError(
-                    f"mask {pair.mask} holds label {int(labels.max())} but num_classes={self.num_classes}; "
-                    "raise --num-classes or fix the mask."
+                    f"mask {pair.mask} holds label {int(beyond.max())} but num_classes={self.num_classes}; "
+                    "raise --num-classes, fix the mask, or name the label with --ignore-index."
                 )
             mask = labels.astype(np.uint8)
         return image, mask

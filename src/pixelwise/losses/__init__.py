@@ -7,8 +7,9 @@ from pixelwise.losses.segmentation import (
     bce_loss,
     cross_entropy_loss,
     dice_loss,
+    generalised_dice_loss,
     multiclass_dice_loss,
 )
 
-__all__ = ["BCEDiceLoss", "CEDiceLoss", "RestorationLoss", "bce_loss", "cross_entropy_loss", "dice_loss", "huber_loss",
+__all__ = ["BCEDiceLoss", "CEDiceLoss", "RestorationLoss", "bce_loss", "cross_entropy_loss", "dice_loss", "generalised_dice_loss", "huber_loss",
            "l1_loss", "l2_loss", "multiclass_dice_loss", "tv_penalty"]

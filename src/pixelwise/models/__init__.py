@@ -3,6 +3,7 @@
 from pixelwise.models.fcn import FCN
 from pixelwise.models.reconstruction import DIPNet, ResidualUNet, Unrolled
 from pixelwise.models.restoration import SRCNN, VDSR, DnCNN, PostUpsample
+from pixelwise.models.spatial_transformer import SpatialTransformer
 from pixelwise.models.unet import UNet, valid_input_for_output, valid_input_sizes, valid_output_size
 from pixelwise.models.vit import SegmentViT
 
@@ -18,5 +19,5 @@ def segmentation_model_class(name: str):
 
 
 __all__ = ["FCN", "SEGMENTATION_MODELS", "SRCNN", "VDSR", "DIPNet", "DnCNN", "PostUpsample", "ResidualUNet",
-           "SegmentViT", "UNet", "Unrolled", "segmentation_model_class", "valid_input_for_output",
+           "SegmentViT", "SpatialTransformer", "UNet", "Unrolled", "segmentation_model_class", "valid_input_for_output",
            "valid_input_sizes", "valid_output_size"]

@@ -35,7 +35,8 @@ def run(config: SegmentationConfig, model: nn.Module | None = None, overwrite: b
         config = dataclasses.replace(config, model=CUSTOM)
     folder = RunFolder(config, overwrite=overwrite, resume=resume)
     config = folder.config
-    data = ImageMaskFolder(config.data, config.num_classes, config.threshold, config.channels)
+    data = ImageMaskFolder(config.data, config.num_classes, config.threshold, config.channels,
+                          ignore_index=config.ignore_index)
     split = make_split(data, config)
     train_idx, val_idx, test_idx = (data.index(split[part]) for part in ("train", "val", "test"))
     log(f"{len(data)} cases in {data.root}: {len(train_idx)} train, {len(val_idx)} val, {len(test_idx)} test")
