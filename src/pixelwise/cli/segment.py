@@ -1,4 +1,4 @@
-"""``pixelwise segment train | eval | predict``."""
+"""``pixelwise segment train | eval | predict | baseline``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from pixelwise.cli.options import (
     add_quiet,
     add_run_flags,
     add_which,
+    config_from_args,
     evaluation_out,
+    logger,
     run_training,
 )
 from pixelwise.cli.types import check_output, spacing
@@ -19,6 +21,7 @@ TTA_CHOICES = ("none", "flips", "dihedral")
 
 
 def add_parser(subparsers) -> None:
+    from pixelwise.tasks.segment.baseline_config import BaselineConfig
     from pixelwise.tasks.segment.config import SegmentationConfig
 
     p = subparsers.add_parser("segment", help="train, evaluate and apply segmentation models",
@@ -64,6 +67,15 @@ def add_parser(subparsers) -> None:
     add_quiet(r)
     r.set_defaults(func=cmd_predict)
 
+    b = sub.add_parser("baseline", help="a classical method (Otsu, adaptive, region growing, watershed, atlases) "
+                       "scored like a trained network", description="Segment the test cases with a classical method "
+                       "and score them exactly as `segment eval` scores a network (metrics.json, per_case.csv, "
+                       "plots/, report.html). --like RUN takes that run's split and compares case by case. Every "
+                       "setting can also come from --config (TOML, or a baseline's config.json).")
+    add_config_options(b, BaselineConfig)
+    add_run_flags(b, BaselineConfig, resume=False)
+    b.set_defaults(func=cmd_baseline)
+
 
 def cmd_train(args: argparse.Namespace) -> int:
     from pixelwise.tasks.segment import SegmentationConfig, run
@@ -90,4 +102,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
     written = predict(args.run, args.inputs, args.out, args.batch_size, progress=not args.quiet, tta=args.tta,
                       compile=args.compile, which=args.which)
     print(f"wrote {len(written)} masks to {args.out}")
+    return 0
+
+
+def cmd_baseline(args: argparse.Namespace) -> int:
+    from pixelwise.tasks.segment import BaselineConfig, run_baseline
+
+    config = config_from_args(BaselineConfig, args)
+    check_output(config.out, folder=True)
+    result = run_baseline(config, overwrite=args.overwrite, progress=not args.quiet, log=logger(args.quiet))
+    print(f"run folder: {result.run_dir}")
     return 0
