@@ -21,6 +21,8 @@ def histogram(values: np.ndarray, bins: int = 256) -> tuple[np.ndarray, np.ndarr
         raise ValueError("a threshold needs at least one pixel.")
     if not np.all(np.isfinite(v)):
         raise ValueError("the image holds NaN or infinite values; a threshold needs finite pixels.")
+    if v.min() == v.max():  # one value: one bin
+        return np.array([float(v.size)]), np.array([float(v[0])])
     if np.issubdtype(v.dtype, np.integer):
         low = int(v.min())
         counts = np.bincount((v - low).astype(np.int64))

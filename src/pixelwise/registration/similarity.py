@@ -64,12 +64,29 @@ def local_ncc(a: torch.Tensor, b: torch.Tensor, window: int = 9) -> torch.Tensor
     return (cov / torch.sqrt(va * vb + EPS)).flatten(1).mean(1)
 
 
-def parzen_weights(x: torch.Tensor, bins: int, sigma: float) -> torch.Tensor:
-    """(N, n) values in [0, 1] -> (N, n, bins): Gaussian Parzen windows exp(-(x - c_k)^2 / (2 s^2)) around the bin
-    centres c_k = (k + 1/2) / bins, s = sigma / bins, normalised so that each value adds 1 to the histogram."""
-    centres = (torch.arange(bins, dtype=x.dtype, device=x.device) + 0.5) / bins
-    w = torch.exp(-(x[..., None] - centres).pow(2) / (2 * (sigma / bins) ** 2))
-    return w / w.sum(-1, keepdim=True).clamp(min=1e-30)
+def bspline(t: torch.Tensor, order: int) -> torch.Tensor:
+    """The centred B-spline of order 1 (the triangle max(0, 1 - |t|)) or 3 (2/3 - t^2 + |t|^3 / 2 for |t| < 1,
+    (2 - |t|)^3 / 6 for 1 <= |t| < 2, else 0); each sums to 1 over the integers (a partition of unity)."""
+    a = t.abs()
+    if order == 1:
+        return (1 - a).clamp(min=0)
+    if order == 3:
+        return torch.where(a < 1, 2 / 3 - a * a + a.pow(3) / 2, (2 - a).clamp(min=0).pow(3) / 6)
+    raise ValueError(f"B-spline order {order} is not 1 or 3.")
+
+
+def parzen_bins(x: torch.Tensor, bins: int, order: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Parzen windows of values x (N, n) in [0, 1] over ``bins`` bins of centres c_k = k / (bins - 1) (0 and 1 at
+    the centres of the first and last bins): the (N, n, order + 1) bins each value touches and its weights
+    beta((bins - 1) x - k) there (Mattes et al. 2003 use order 3); indices are shifted by the padding
+    (order + 1) // 2, so the histogram has bins + 2 pad bins."""
+    pad = (order + 1) // 2
+    pos = x * (bins - 1)  # the value in bin units: bin k's centre is at k
+    first = torch.floor(pos).long() - (order - 1) // 2  # (N, n), the lowest bin touched
+    offsets = torch.arange(order + 1, device=x.device)
+    index = first[..., None] + offsets  # (N, n, order + 1)
+    weight = bspline(pos[..., None] - index.to(pos.dtype), order)
+    return index + pad, weight, bins + 2 * pad
 
 
 def _unit_range(x: torch.Tensor) -> torch.Tensor:
@@ -78,12 +95,17 @@ def _unit_range(x: torch.Tensor) -> torch.Tensor:
     return (x - low) / (high - low).clamp(min=1e-12)
 
 
-def joint_histogram(a: torch.Tensor, b: torch.Tensor, bins: int = 32, sigma: float = 0.5) -> torch.Tensor:
-    """(N, bins, bins) joint probability p(k, l) = (1/n) sum_i w_k(a_i) w_l(b_i) of the Parzen weights
-    (:func:`parzen_weights`) of the values, each image scaled to [0, 1] by its own range."""
+def joint_histogram(a: torch.Tensor, b: torch.Tensor, bins: int = 32, order: int = 3) -> torch.Tensor:
+    """(N, B, B) joint probability p(k, l) = (1/n) sum_i beta(a_i - k) beta(b_i - l) of B-spline Parzen windows
+    (:func:`parzen_bins`; B = bins plus the padding), each image scaled to [0, 1] by its own range. Differentiable
+    in both images through the window weights; each value adds exactly 1 to the histogram."""
     x, y = _pairs(a, b)
-    wa, wb = parzen_weights(_unit_range(x), bins, sigma), parzen_weights(_unit_range(y), bins, sigma)
-    return torch.einsum("nik,nil->nkl", wa, wb) / x.shape[1]
+    ia, wa, size = parzen_bins(_unit_range(x), bins, order)
+    ib, wb, _ = parzen_bins(_unit_range(y), bins, order)
+    index = (ia[..., :, None] * size + ib[..., None, :]).flatten(1)  # (N, n (order+1)^2)
+    weight = (wa[..., :, None] * wb[..., None, :]).flatten(1)
+    joint = torch.zeros(x.shape[0], size * size, dtype=x.dtype, device=x.device).scatter_add(1, index, weight)
+    return joint.view(-1, size, size) / x.shape[1]
 
 
 def entropy(p: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
@@ -91,12 +113,12 @@ def entropy(p: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
     return -(p * torch.log(p.clamp(min=1e-30))).sum(dims)
 
 
-def nmi(a: torch.Tensor, b: torch.Tensor, bins: int = 32, sigma: float = 0.5) -> torch.Tensor:
+def nmi(a: torch.Tensor, b: torch.Tensor, bins: int = 32, order: int = 3) -> torch.Tensor:
     """Normalised mutual information (Studholme, Hill and Hawkes 1999): NMI = (H(A) + H(B)) / H(A, B), in [1, 2];
-    1 for independent intensities, 2 when each determines the other. Entropies of the Parzen-window joint
-    histogram (:func:`joint_histogram`; ``sigma`` in bin widths), differentiable in both images. Unlike NCC it
+    1 for independent intensities, 2 when each determines the other (with a hard histogram). Entropies of the
+    B-spline Parzen-window joint histogram (:func:`joint_histogram`), differentiable in both images. Unlike NCC it
     needs no linear relation between the intensities (multi-modal registration)."""
-    p = joint_histogram(a, b, bins, sigma)
+    p = joint_histogram(a, b, bins, order)
     h_ab = entropy(p, (1, 2))
     h_a, h_b = entropy(p.sum(2), (1,)), entropy(p.sum(1), (1,))
     return (h_a + h_b) / h_ab.clamp(min=1e-12)
