@@ -9,9 +9,9 @@ import math
 import numpy as np
 import pytest
 import torch
+from model_tester import ModelCase, check_model
 from scipy import ndimage
 
-from model_tester import ModelCase, check_model
 from pixelwise.models import SpatialTransformer
 from pixelwise.registration import (
     Registration,

@@ -8,7 +8,14 @@ from __future__ import annotations
 
 import argparse
 
-from pixelwise.cli.options import add_config_options, add_run_flags, config_from_args, logger
+from pixelwise.cli.options import (
+    add_config_options,
+    add_run_flags,
+    add_threads,
+    apply_threads,
+    config_from_args,
+    logger,
+)
 
 
 def add_parser(subparsers) -> None:
@@ -24,6 +31,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("moving", nargs="?", default=argparse.SUPPRESS, metavar="MOVING", help="the moving image")
     add_config_options(p, RegisterConfig, skip=("fixed", "moving"))
     add_run_flags(p, RegisterConfig, resume=False)
+    add_threads(p)
     p.set_defaults(func=cmd_register)
 
 
@@ -32,6 +40,7 @@ def cmd_register(args: argparse.Namespace) -> int:
     from pixelwise.errors import PixelwiseError
     from pixelwise.tasks.register import RegisterConfig, run
 
+    apply_threads(args)
     config = config_from_args(RegisterConfig, args)
     if not config.fixed or not config.moving:
         raise PixelwiseError("`pixelwise register` needs two images, FIXED and MOVING (or fixed and moving in "

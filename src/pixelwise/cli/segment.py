@@ -9,7 +9,9 @@ from pixelwise.cli.options import (
     add_eval_options,
     add_quiet,
     add_run_flags,
+    add_threads,
     add_which,
+    apply_threads,
     config_from_args,
     evaluation_out,
     logger,
@@ -74,6 +76,7 @@ def add_parser(subparsers) -> None:
                        "setting can also come from --config (TOML, or a baseline's config.json).")
     add_config_options(b, BaselineConfig)
     add_run_flags(b, BaselineConfig, resume=False)
+    add_threads(b)
     b.set_defaults(func=cmd_baseline)
 
 
@@ -108,6 +111,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_baseline(args: argparse.Namespace) -> int:
     from pixelwise.tasks.segment import BaselineConfig, run_baseline
 
+    apply_threads(args)
     config = config_from_args(BaselineConfig, args)
     check_output(config.out, folder=True)
     result = run_baseline(config, overwrite=args.overwrite, progress=not args.quiet, log=logger(args.quiet))

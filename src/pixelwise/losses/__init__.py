@@ -11,5 +11,5 @@ from pixelwise.losses.segmentation import (
     multiclass_dice_loss,
 )
 
-__all__ = ["BCEDiceLoss", "CEDiceLoss", "RestorationLoss", "bce_loss", "cross_entropy_loss", "dice_loss", "generalised_dice_loss", "huber_loss",
-           "l1_loss", "l2_loss", "multiclass_dice_loss", "tv_penalty"]
+__all__ = ["BCEDiceLoss", "CEDiceLoss", "RestorationLoss", "bce_loss", "cross_entropy_loss", "dice_loss",
+           "generalised_dice_loss", "huber_loss", "l1_loss", "l2_loss", "multiclass_dice_loss", "tv_penalty"]

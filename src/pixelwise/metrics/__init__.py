@@ -14,5 +14,5 @@ from pixelwise.metrics.segmentation import (
 from pixelwise.metrics.size_bins import size_bins, size_breakdown
 
 __all__ = ["CATEGORIES", "PROTOCOLS", "aggregate", "bootstrap_interval", "category", "confusion", "multiclass_case",
-           "paired_summaries", "psnr", "psnr_y", "rgb_to_y", "score", "segmentation_case", "size_bins", "size_breakdown",
-           "ssim", "ssim_y", "summarise", "surface_distances"]
+           "paired_summaries", "psnr", "psnr_y", "rgb_to_y", "score", "segmentation_case", "size_bins",
+           "size_breakdown", "ssim", "ssim_y", "summarise", "surface_distances"]

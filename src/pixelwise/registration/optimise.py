@@ -155,7 +155,8 @@ def _deformable(images, f_shapes, m_shapes, a, linear, metric, options, regulari
             for group in opt.param_groups:
                 group["lr"] = _cosine(lr, it, iterations)
             warped = warp(m, base + displacement_grid(field_.field, ms))
-            loss = (similarity.loss(metric, f, warped, **options) + weight * REGULARISERS[regulariser](field_.field)).sum()
+            penalty = REGULARISERS[regulariser](field_.field)
+            loss = (similarity.loss(metric, f, warped, **options) + weight * penalty).sum()
             opt.zero_grad()
             loss.backward()
             opt.step()

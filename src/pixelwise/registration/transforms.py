@@ -17,9 +17,9 @@ LINEAR_KINDS = ("translation", "rigid", "affine")
 
 
 class LinearTransform(nn.Module):
-    """T(p) = A p + t for N pairs: ``translation`` (A = I; 2 parameters), ``rigid`` (A = [[cos a, -sin a], [sin a,
-    cos a]]; with x to the right and y down, a positive angle turns clockwise on the screen; 3 parameters) or ``affine`` (A any 2 x 2 matrix; 6 parameters).
-    Starts at the identity."""
+    """T(p) = A p + t for N pairs: ``translation`` (A = I; 2 parameters), ``rigid`` (A = [[cos a, -sin a],
+    [sin a, cos a]]; with x to the right and y down, a positive angle turns clockwise on the screen; 3
+    parameters) or ``affine`` (A any 2 x 2 matrix; 6 parameters). Starts at the identity."""
 
     def __init__(self, n: int, kind: str = "affine"):
         super().__init__()

@@ -135,7 +135,8 @@ class BaselineConfig:
         if self.spacing is not None:
             self.spacing = tuple(float(s) for s in self.spacing)
             if len(self.spacing) != 2 or not min(self.spacing) > 0:
-                raise PixelwiseError(f"spacing={self.spacing} must be two numbers > 0 (rows, columns).")
+                shown = ",".join(f"{v:g}" for v in self.spacing)
+                raise PixelwiseError(f"spacing={shown} must be two numbers > 0 (rows, columns), e.g. 0.5,0.5.")
 
     def _check_split(self) -> None:
         from pixelwise.data.splits import check_fractions
