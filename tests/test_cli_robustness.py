@@ -79,6 +79,14 @@ CASES = [  # argv (T/ = the files fixture's folder), words the one line must con
     (["solve", "--operator", "denoise", "--out", "T/new", "T/full"], "is a folder; give the path of one image"),
     (["solve", "--operator", "ct", "--measured", "T/line.npy", "--image-size", "0x0", "--out", "T/new"],
      "--image-size=0x0 must be two whole numbers"),
+    (["register", "T/one.png", "T/missing.png", "--out", "T/new"], "missing.png does not exist"),
+    (["register", "T/one.png", "T/notes.txt", "--out", "T/new"], "cannot read image"),
+    (["register", "T/one.png", "T/one.png", "--levels", "0", "--out", "T/new"], "--levels=0 must be a whole"),
+    (["register", "T/one.png", "--out", "T/new"], "needs two images"),
+    (["segment", "eval", "--run", "T", "--spacing=-1,1"], "is not a pixel spacing"),
+    (["segment", "baseline", "--data", "T/one.png", "--out", "T/new"], "is a file, not a folder"),
+    (["segment", "baseline", "--data", "T", "--tolerance", "-1", "--out", "T/new"], "--tolerance=-1.0 must be"),
+    (["segment", "train", "--data", "T", "--ignore-index", "255", "--out", "T/new"], "needs label masks"),
 ]
 
 

@@ -183,3 +183,23 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(polyp_folder, tmp_path
     err = capsys.readouterr().err
     assert code == 2 and words in err and err.count("\n") == 1, err
     assert sorted(tmp_path.rglob("*")) == before
+
+
+@pytest.mark.slow
+def test_the_baselines_benchmark_runs_at_toy_size(trained, tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "segment_baselines.py"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # tiny tensors: one thread each (the machine may be shared)
+    done = subprocess.run([sys.executable, str(script), "--run", str(trained), "--out", str(tmp_path), "--methods",
+                           "otsu,atlas", "--atlases", "1,2", "--work-size", "32", "--atlas-size", "16",
+                           "--iterations", "3"], capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert set(result["methods"]) == {"otsu", "atlas-1-majority", "atlas-2-majority", "atlas-2-weighted"}
+    network = np.mean([float(r["dice"]) for r in rows(trained / "per_case.csv")])
+    otsu = np.mean([float(r["dice"]) for r in rows(tmp_path / "otsu" / "per_case.csv")])
+    assert result["methods"]["otsu"]["network_gain_dice"]["mean"] == pytest.approx(network - otsu, abs=1e-4)
