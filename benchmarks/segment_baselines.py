@@ -57,7 +57,7 @@ def summary_of(metrics: dict) -> dict:
             "iou": round(m["iou"]["mean"], 4), "hd95": round(m["hd95"]["mean"], 2),
             "categories": metrics["categories"], "dice_by_size": by_size,
             "seconds_per_image": round(metrics["seconds_per_image"], 4), "tuning": {
-                k: metrics["tuning"].get(k) for k in ("channel", "polarity")}}
+                k: metrics["tuning"].get(k) for k in ("channel", "polarity", "seconds")}}
 
 
 def main() -> None:

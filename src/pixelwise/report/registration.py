@@ -34,6 +34,8 @@ def _grid_lines(ax, reg, step: int) -> None:
         ax.plot(cols[r], rows[r], color="yellow", lw=0.6)
     for c in range(0, grid.shape[1], step):
         ax.plot(cols[:, c], rows[:, c], color="yellow", lw=0.6)
+    ax.set_xlim(-0.5, w - 0.5)
+    ax.set_ylim(h - 0.5, -0.5)
 
 
 def write_figure(path: str | Path, fixed, moving, before, warped, reg, metric: str, metrics: dict) -> Path:

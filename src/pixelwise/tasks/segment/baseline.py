@@ -118,13 +118,15 @@ def run_baseline(config: BaselineConfig, overwrite: bool = False, progress: bool
     seeds = read_seeds(config.seeds, data) if config.seeds else {}
     atlas = _atlas_setup(config, data, train, progress) if config.method == "atlas" else None
     data.load(test, (8, 8), progress=False)  # every test file decoded (and checked) before anything is written
-    tuning = _tuning(data, train, config)
+    t1 = time.perf_counter()
+    tuning = {**_tuning(data, train, config), "seconds": time.perf_counter() - t1}
     log(f"{config.method} baseline on {len(test)} test cases of {data.root}"
         + (f"; channel {tuning['channel']}, polarity {tuning['polarity']}" if tuning["channel"] else ""))
     run_dir = folder_check.create(split)
+    t2 = time.perf_counter()
     cases, tiles, areas = _segment_all(data, test, config, tuning, seeds, atlas, progress)
     record = {"source": "test split", "method": config.method, "tuning": tuning,
-              "seconds_per_image": (time.perf_counter() - t0) / len(test)}
+              "seconds_per_image": (time.perf_counter() - t2) / len(test)}
     metrics = summary(cases, areas, config, **record)
     extra = ""
     if config.like is not None:
