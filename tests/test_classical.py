@@ -16,6 +16,7 @@ from pixelwise.classical import (
     classify,
     clean_up,
     disk,
+    field_of_view,
     fill_holes,
     gradient_magnitude,
     grow_region,
@@ -180,3 +181,16 @@ def test_morphology_by_hand():
     np.testing.assert_array_equal(largest_component(two), two & (np.arange(9) >= 5))
     assert not largest_component(np.zeros((3, 3))).any()
     np.testing.assert_array_equal(clean_up(two, largest=True, holes=True), largest_component(two))
+
+
+def test_field_of_view_leaves_out_the_dark_frame_only():
+    grey = np.full((12, 14), 0.6)
+    grey[:2], grey[:, :3] = 0.02, 0.02  # a frame on two sides
+    grey[9:, 10:] = 0.05  # a dark text box in a corner, on the border
+    grey[6, 7] = 0.0  # a dark pixel inside the picture: not frame
+    fov = field_of_view(grey, dark=0.1, margin=0)
+    inside = grey >= 0.1
+    inside[6, 7] = True
+    np.testing.assert_array_equal(fov, inside)
+    assert field_of_view(grey, margin=1).sum() < fov.sum()
+    assert field_of_view(np.zeros((4, 4))).all()  # dark all over: all field of view

@@ -70,3 +70,15 @@ def clean_up(mask: np.ndarray, open_radius: int = 0, close_radius: int = 0, hole
     if largest:
         out = largest_component(out)
     return out
+
+
+def field_of_view(grey: np.ndarray, dark: float = 0.1, margin: int = 2) -> np.ndarray:
+    """The picture inside a dark frame (the black surround of endoscopy and fundus images, and the text boxes on
+    it): every pixel except the dark ones (``grey < dark``) 4-connected to the image border, eroded by ``margin``
+    pixels. An image that is dark all over is all field of view."""
+    outside = np.asarray(grey) < dark
+    labels, _ = ndimage.label(outside)
+    rim = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    frame = np.isin(labels, rim[rim > 0])
+    fov = erode(~frame, margin)
+    return fov if fov.any() else np.ones(frame.shape, dtype=bool)

@@ -36,20 +36,21 @@ def check_seeds(seeds, shape: tuple[int, int], source: str = "the seeds") -> np.
 
 def grow_region(image: np.ndarray, seeds, tolerance: float, gradient: np.ndarray | None = None,
                 gradient_max: float | None = None, window: int = 1, update: bool = True,
-                max_rounds: int = 20) -> np.ndarray:
+                max_rounds: int = 20, mask: np.ndarray | None = None) -> np.ndarray:
     """The union of the seeds' regions (boolean (H, W)) by the rule of the module docstring.
 
     ``image``: (H, W) float; ``seeds``: (k, 2) (row, col); ``gradient``: (H, W) gradient magnitude for the
-    gradient criterion (with ``gradient_max``); ``window`` w of the seed's reference window."""
+    gradient criterion (with ``gradient_max``); ``window`` w of the seed's reference window; ``mask``: only
+    True pixels may join (a seed always belongs to its region)."""
     x = np.asarray(image, dtype=np.float64)
     pts = check_seeds(seeds, x.shape)
     if not tolerance >= 0:
         raise ValueError(f"tolerance={tolerance} must be >= 0.")
-    passable = np.ones(x.shape, dtype=bool)
+    passable = np.ones(x.shape, dtype=bool) if mask is None else np.asarray(mask, bool).copy()
     if gradient_max is not None:
         if gradient is None or np.shape(gradient) != x.shape:
             raise ValueError("gradient_max needs the gradient magnitude of the image's shape.")
-        passable = np.asarray(gradient) <= gradient_max
+        passable &= np.asarray(gradient) <= gradient_max
     out = np.zeros(x.shape, dtype=bool)
     for r, c in pts:
         patch = x[max(r - window, 0):r + window + 1, max(c - window, 0):c + window + 1]
@@ -66,11 +67,13 @@ def grow_region(image: np.ndarray, seeds, tolerance: float, gradient: np.ndarray
     return out
 
 
-def automatic_seed(image: np.ndarray) -> np.ndarray:
+def automatic_seed(image: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
     """One seed (1, 2): the most interior pixel (largest distance to the background) of the largest 4-connected
-    component of Otsu's foreground ``image > t``; the image centre when that foreground is empty."""
+    component of Otsu's foreground ``image > t``; the image centre when that foreground is empty. With ``mask``,
+    the threshold is Otsu's of the masked pixels and the foreground lies inside the mask."""
     x = np.asarray(image, dtype=np.float64)
-    fg = x > otsu_threshold(x)
+    inside = np.ones(x.shape, bool) if mask is None else np.asarray(mask, bool)
+    fg = (x > otsu_threshold(x[inside])) & inside if inside.any() else np.zeros(x.shape, bool)
     labels, n = ndimage.label(fg)
     if n == 0:
         return np.array([[x.shape[0] // 2, x.shape[1] // 2]])

@@ -51,6 +51,8 @@ class BaselineConfig:
     work_size: int = option(256, help="the longer side, in pixels, the methods work at (masks go back to each "
                             "image's size)")
     smooth: float = option(1.0, help="Gaussian smoothing (sigma in working pixels) before the method")
+    field_of_view: bool = option(True, help="leave out the dark frame around the picture (dark pixels connected to "
+                                 "the border, as around endoscopy and fundus images)")
     classes: int = option(3, help="multiotsu: classes (the brightest, or with dark the darkest, is the foreground)")
     block_size: int = option(51, help="adaptive: odd window in working pixels")
     offset: float = option(0.0, help="adaptive: threshold = local mean - offset (channel units, 0..1)")

@@ -2,8 +2,10 @@
 
 Each image goes the same way: resized so that its longer side is ``work_size`` (aspect kept), one grey channel
 (:mod:`pixelwise.classical.colour`) smoothed by a Gaussian of ``smooth`` pixels and flipped (1 - x) when the
-foreground is dark, so that every method looks for a bright foreground; the method; the clean-up (opening,
-closing, hole filling, largest component); and the mask resized back to the image's own size (bilinear, > 1/2).
+foreground is dark, so that every method looks for a bright foreground; with ``field_of_view``, the dark frame
+around the picture (:func:`pixelwise.classical.field_of_view` of the luma) left out of the thresholds and the
+masks; the method; the clean-up (opening, closing, hole filling, largest component); and the mask resized back to
+the image's own size (bilinear, > 1/2).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pixelwise.classical import (
     clean_up,
     dilate,
     erode,
+    field_of_view,
     grow_region,
     largest_component,
     multi_otsu_thresholds,
@@ -56,32 +59,33 @@ def prepared(image: np.ndarray, config: BaselineConfig, name: str, polarity: str
     return 1.0 - x if polarity == "dark" else x
 
 
-def _otsu(x: np.ndarray, config: BaselineConfig, seeds) -> np.ndarray:
-    return x > otsu_threshold(x)
+def _otsu(x: np.ndarray, config: BaselineConfig, seeds, fov: np.ndarray) -> np.ndarray:
+    return x > otsu_threshold(x[fov])
 
 
-def _multiotsu(x: np.ndarray, config: BaselineConfig, seeds) -> np.ndarray:
-    return classify(x, multi_otsu_thresholds(x, config.classes)) == config.classes - 1
+def _multiotsu(x: np.ndarray, config: BaselineConfig, seeds, fov: np.ndarray) -> np.ndarray:
+    return classify(x, multi_otsu_thresholds(x[fov], config.classes)) == config.classes - 1
 
 
-def _adaptive(x: np.ndarray, config: BaselineConfig, seeds) -> np.ndarray:
+def _adaptive(x: np.ndarray, config: BaselineConfig, seeds, fov: np.ndarray) -> np.ndarray:
     return x > adaptive_threshold(x, config.block_size, config.offset, config.adaptive_method)
 
 
-def _region(x: np.ndarray, config: BaselineConfig, seeds) -> np.ndarray:
-    points = automatic_seed(x) if seeds is None else seeds
+def _region(x: np.ndarray, config: BaselineConfig, seeds, fov: np.ndarray) -> np.ndarray:
+    points = automatic_seed(x, fov) if seeds is None else seeds
     gradient = gradient_magnitude(x, 0.0) if config.gradient_max is not None else None
-    return grow_region(x, points, config.tolerance, gradient, config.gradient_max)
+    return grow_region(x, points, config.tolerance, gradient, config.gradient_max, mask=fov)
 
 
-def _watershed(x: np.ndarray, config: BaselineConfig, seeds) -> np.ndarray:
+def _watershed(x: np.ndarray, config: BaselineConfig, seeds, fov: np.ndarray) -> np.ndarray:
     """Markers: the foreground is the largest Otsu component eroded (or the seeds, dilated), the background Otsu's
-    background eroded, both by a disk of 3% of the longer side; the flood runs on the gradient magnitude."""
+    background (and the frame) eroded, both by a disk of 3% of the longer side; the flood runs on the gradient
+    magnitude."""
     radius = max(1, round(0.03 * max(x.shape)))
-    above = x > otsu_threshold(x)
+    above = (x > otsu_threshold(x[fov])) & fov
     if seeds is None:
         fg = erode(largest_component(above), radius)
-        fg = fg if fg.any() else _points(x.shape, automatic_seed(x))
+        fg = fg if fg.any() else _points(x.shape, automatic_seed(x, fov))
     else:
         fg = dilate(_points(x.shape, seeds), max(1, radius // 2))
     bg = erode(~above, radius) & ~dilate(fg, radius)
@@ -99,8 +103,8 @@ def _points(shape: tuple[int, int], points: np.ndarray) -> np.ndarray:
     return mask
 
 
-# name -> (working channel (h, w), config, seeds at the working size or None) -> boolean mask (h, w)
-METHODS: dict[str, Callable[[np.ndarray, BaselineConfig, np.ndarray | None], np.ndarray]] = {
+# name -> (working channel (h, w), config, seeds at the working size or None, field of view) -> boolean mask (h, w)
+METHODS: dict[str, Callable[[np.ndarray, BaselineConfig, np.ndarray | None, np.ndarray], np.ndarray]] = {
     "otsu": _otsu, "multiotsu": _multiotsu, "adaptive": _adaptive, "region": _region, "watershed": _watershed,
 }
 
@@ -109,7 +113,8 @@ def segment_working(image: np.ndarray, config: BaselineConfig, name: str, polari
                     seeds: np.ndarray | None = None) -> np.ndarray:
     """The cleaned-up mask of an image already at its working size."""
     x = prepared(image, config, name, polarity)
-    raw = METHODS[config.method](x, config, seeds)
+    fov = field_of_view(channel(image, "grey")) if config.field_of_view else np.ones(x.shape, bool)
+    raw = METHODS[config.method](x, config, seeds, fov) & fov
     return clean_up(raw, config.open_radius, config.close_radius, config.fill_holes, config.largest)
 
 
