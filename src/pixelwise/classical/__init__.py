@@ -25,5 +25,6 @@ from pixelwise.classical.threshold import (
 from pixelwise.classical.watershed import gradient_magnitude, watershed
 
 __all__ = ["CHANNELS", "adaptive_threshold", "automatic_seed", "channel", "check_seeds", "classify", "clean_up",
-           "closing", "dilate", "disk", "erode", "field_of_view", "fill_holes", "gradient_magnitude", "grow_region", "histogram", "hsv",
-           "lab", "largest_component", "luma", "multi_otsu_thresholds", "opening", "otsu_threshold", "watershed"]
+           "closing", "dilate", "disk", "erode", "field_of_view", "fill_holes", "gradient_magnitude", "grow_region",
+           "histogram", "hsv", "lab", "largest_component", "luma", "multi_otsu_thresholds", "opening",
+           "otsu_threshold", "watershed"]
