@@ -22,6 +22,8 @@ from pixelwise.metrics import multiclass_case, segmentation_case, size_bins, siz
 from pixelwise.metrics.pitfalls import annotation_noise, boundary_shift
 from pixelwise.tasks.segment import SegmentationConfig, loss_for
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def test_one_pixel_shift_costs_a_small_structure_more_dice():
     # Dice of a side-s square against itself moved one pixel: 2 s (s - 1) / (2 s^2) = (s - 1) / s
@@ -154,3 +156,31 @@ def test_size_bins_by_hand():
     assert "hd95" not in out["bins"]["small"]["metrics"]  # keys the cases lack are left out
     none = size_breakdown(cases[:2], [0, 0], ["dice"])
     assert none["tertiles"] is None and none["bins"]["small"] == {"n_cases": 0}
+
+
+@pytest.mark.slow
+def test_a_label_run_with_an_ignore_label_trains_and_scores_end_to_end(tmp_path):
+    """Label masks 0..2 with a 255 band along each boundary: training (cross-entropy and the generalised Dice
+    leave the band out), validation and evaluation all run, and the band counts in no metric."""
+    import json
+
+    from pixelwise.cli import main
+
+    rng = np.random.default_rng(0)
+    for i in range(12):
+        labels = np.zeros((20, 20), np.uint8)
+        top = int(rng.integers(2, 8))
+        labels[top:top + 8, 3:11], labels[top:top + 8, 11:18] = 1, 2
+        image = np.stack([labels * 90 + rng.integers(0, 30, (20, 20))] * 3, -1).astype(np.uint8)
+        labels[top, 3:18] = 255  # the unsure band on one edge
+        for sub, array in (("images", image), ("masks", labels)):
+            (tmp_path / "data" / sub).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(array).save(tmp_path / "data" / sub / f"c{i}.png")
+    out = tmp_path / "run"
+    assert main(["segment", "train", "--data", str(tmp_path / "data"), "--num-classes", "3", "--ignore-index", "255",
+                 "--dice-loss", "generalised", "--size", "16", "--base-channels", "4", "--depth", "2", "--epochs",
+                 "2", "--batch-size", "4", "--out", str(out), "--quiet"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert {"dice_1", "dice_2", "accuracy"} <= set(metrics["metrics"]) and metrics["by_size"]["bins"]
+    assert main(["segment", "train", "--data", str(tmp_path / "data"), "--num-classes", "3", "--size", "16",
+                 "--out", str(tmp_path / "refused"), "--quiet"]) == 2  # 255 without --ignore-index: one sentence
