@@ -163,7 +163,7 @@ def test_a_known_affine_transform_is_recovered_as_simpleitk_recovers_it(metric):
 def test_a_known_smooth_deformation_is_recovered_to_a_third_of_a_pixel():
     """fixed(p) = moving(p + u*(p)) with u* a sinusoid of amplitude 2.5 and 2 pixels (mean |u*| 2.2 pixels inside
     the image); the dense registration by NCC recovers T(p) - p = u*(p) with a mean error under 0.3 pixels
-    (0.07 measured) away from an 8-pixel border, and no folding."""
+    (0.13 measured, 0.34 at most) away from an 8-pixel border, and no folding."""
     h = w = 48
     moving = smooth_image((h, w), seed=3, sigma=2.0)
     p = centred_points((h, w), torch.float64)
