@@ -11,8 +11,9 @@ import pytest
 from pixelwise.cli import COMMAND_GROUPS, build_parser, main
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["arch", "--help"], ["arch", "rf", "--help"], []],
-                         ids=["help", "arch-help", "arch-rf-help", "nothing"])
+@pytest.mark.parametrize("argv", [["--help"], ["arch", "--help"], ["arch", "rf", "--help"], [], ["register", "--help"],
+                                  ["segment", "baseline", "--help"]],
+                         ids=["help", "arch-help", "arch-rf-help", "nothing", "register-help", "baseline-help"])
 def test_help_does_not_import_torch(argv):
     code = (f"import sys\nfrom pixelwise.cli import main\ntry:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
             "print('torch' in sys.modules, 'numpy' in sys.modules)")
@@ -39,7 +40,8 @@ def test_an_unknown_command_is_a_usage_error(capsys):
 
 
 @pytest.mark.parametrize("package", ["pixelwise.train", "pixelwise.tasks.segment", "pixelwise.tasks.solve",
-                                     "pixelwise.tasks.restore", "pixelwise.tasks.latent", "pixelwise.tasks.diffuse"])
+                                     "pixelwise.tasks.restore", "pixelwise.tasks.latent", "pixelwise.tasks.diffuse",
+                                     "pixelwise.tasks.register"])
 def test_lazy_packages_export_what_they_list(package):
     """Every listed name loads (and is no module: a submodule named like an export would shadow it)."""
     import importlib

@@ -90,6 +90,14 @@ CASES = [  # argv (T/ = the files fixture's folder), words the one line must con
     (["segment", "compare", "T/full", "T/damaged", "--out", "T/new"], "is neither a run folder"),
     (["restore", "compare", "T/one.png", "T/full", "--out", "T/new"], "one.png is a file, not a folder"),
     (["segment", "compare", "T/latent_run", "--out", "T/new"], "needs at least two runs"),
+    (["register", "T/one.png", "T/missing.png", "--out", "T/new"], "missing.png does not exist"),
+    (["register", "T/one.png", "T/notes.txt", "--out", "T/new"], "cannot read image"),
+    (["register", "T/one.png", "T/one.png", "--levels", "0", "--out", "T/new"], "--levels=0 must be a whole"),
+    (["register", "T/one.png", "--out", "T/new"], "needs two images"),
+    (["segment", "eval", "--run", "T", "--spacing=-1,1"], "is not a pixel spacing"),
+    (["segment", "baseline", "--data", "T/one.png", "--out", "T/new"], "is a file, not a folder"),
+    (["segment", "baseline", "--data", "T", "--tolerance", "-1", "--out", "T/new"], "--tolerance=-1.0 must be"),
+    (["segment", "train", "--data", "T", "--ignore-index", "255", "--out", "T/new"], "needs label masks"),
 ]
 
 

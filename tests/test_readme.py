@@ -107,6 +107,19 @@ CHECKS = [
         f"{m[1]}/evaluations/probe-{m[2]}/metrics.json")["accuracy"]) == {"pretrained", "random", "supervised"}),
     (r"segment train .*--out (\S+)", lambda m, out, c: _run_folder(m[1], "per_case.csv", "split.json",
                                                                   "plots/loss.png")),
+    (r"segment baseline --method atlas .*--like (\S+) --out (\S+)", lambda m, out, c: _baseline(m[2], m[1]) and all(
+        len(r["atlases"].split(";")) == 5 for r in _csv(f"{m[2]}/per_case.csv"))),
+    (r"segment baseline --method (\S+) --like (\S+) --out (\S+)", lambda m, out, c: _baseline(m[3], m[2])),
+    (r"segment baseline --method (\S+) .*--out (\S+)", lambda m, out, c: _baseline(m[2]) and _json(
+        f"{m[2]}/metrics.json")["tuning"]["channel"] in {r[0] for r in _json(f"{m[2]}/metrics.json")["tuning"][
+            "table"]}),
+    (r"segment eval --run (\S+) --spacing 0.5,0.5", lambda m, out, c: _json(
+        f"{m[1]}/evaluations/test-spacing-0.5-0.5/metrics.json")["metrics"]["hd"]["mean"] == pytest.approx(
+        _json(f"{m[1]}/metrics.json")["metrics"]["hd"]["mean"] / 2)),
+    (r"register \S+ \S+ --transform deformable .*--out (\S+)", lambda m, out, c: _registered(m[1]) and (
+        Path(m[1]) / "displacement.npy").is_file()),
+    (r"register \S+ \S+ .*--metric (\S+) .*--out (\S+)", lambda m, out, c: _registered(m[2]) and _json(
+        f"{m[2]}/metrics.json")["after"][m[1]] > _json(f"{m[2]}/metrics.json")["before"][m[1]]),
     (r"segment eval --run (\S+) --tta flips", lambda m, out, c: _json(
         f"{m[1]}/evaluations/test-tta-flips/metrics.json")["tta"] == "flips"),
     (r"segment eval --run (\S+)$", lambda m, out, c: "Dice" in out and _json(f"{m[1]}/metrics.json")["source"]
@@ -170,6 +183,32 @@ def _explained(out: str, stem: str) -> None:
     assert (Path(out) / "report.html").is_file()
 
 
+def _csv(path) -> list[dict]:
+    import csv
+
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _baseline(out: str, like: str | None = None) -> bool:
+    """A baseline's run folder, scored like the network's (the same metric keys and, with --like, the same cases)."""
+    _run_folder_files = ("config.json", "split.json", "metrics.json", "per_case.csv", "report.html")
+    assert all((Path(out) / name).is_file() for name in _run_folder_files), out
+    metrics = _json(f"{out}/metrics.json")
+    assert {"metrics", "categories", "tiers", "by_size"} <= set(metrics)
+    if like is not None:
+        assert [r["id"] for r in _csv(f"{out}/per_case.csv")] == _json(f"{like}/split.json")["test"]
+        assert metrics["versus"]["n_cases"] == len(_json(f"{like}/split.json")["test"])
+        assert set(metrics["metrics"]) == set(_json(f"{like}/metrics.json")["metrics"])
+    return True
+
+
+def _registered(out: str) -> bool:
+    for name in ("warped.png", "transform.json", "metrics.json", "figure.png", "config.json"):
+        assert (Path(out) / name).is_file(), f"{out}/{name}"
+    return _json(f"{out}/metrics.json")["inverse_consistency"]["mean"] < 1.0
+
+
 def _json_lines(path: Path) -> list[str]:
     return path.read_text().strip().splitlines()[1:]
 
@@ -201,7 +240,8 @@ def test_every_command_has_a_check():
     assert [line for line in lines if check_for(line)[1] is None] == []
 
 
-PYTHON_PRINTS = [r"^(0(\.\d+)?|1\.0)$", r"^(\d+\.\d{3}) -> (\d+\.\d{3})$"]  # the last line each block prints
+PYTHON_PRINTS = [r"^(0(\.\d+)?|1\.0)$", r"^(\d+\.\d{3}) -> (\d+\.\d{3})$",  # the last line each block prints
+                 r"^3 stray truth pixels 40 px away: Dice 0\.9963, HD 40, HD95 0$"]
 
 
 @pytest.mark.slow
@@ -228,7 +268,10 @@ def test_command_examples_run_and_write_what_they_say(tmp_path, monkeypatch, pol
     write_image(photo, (128 + 60 * np.sin(xx / 5) * np.cos(yy / 7) + rng.normal(0, 5, (48, 48))).clip(0, 255)
                 .astype(np.uint8))
     (tmp_path / "polyps.toml").write_text(blocks("toml")[0].replace('"DIR"', f'"{polyp_folder}"'))
-    substitutions = {"DIR": str(polyp_folder), "IMAGE_OR_DIR...": str(polyp_folder / "images"), "photo.png": str(photo)}
+    moving = tmp_path / "moving.png"  # the photo moved by 2 rows and -3 columns, for the registration examples
+    write_image(moving, np.roll(np.asarray(Image.open(photo)), (2, -3), (0, 1)))
+    substitutions = {"DIR": str(polyp_folder), "IMAGE_OR_DIR...": str(polyp_folder / "images"), "photo.png": str(photo),
+                     "fixed.png": str(photo), "moving.png": str(moving)}
     for args in command_lines():
         line = " ".join(args)
         args = [substitutions.get(a, a) for a in args]
@@ -239,6 +282,10 @@ def test_command_examples_run_and_write_what_they_say(tmp_path, monkeypatch, pol
             args += ["--size", "32", "--base-channels", "4", "--depth", "2", "--batch-size", "4"]
         if "--supervised-minutes" in args:
             args[args.index("--supervised-minutes") + 1] = "0.03"
+        if args[:2] == ["segment", "baseline"]:  # small working sizes and short registrations
+            args += ["--work-size", "32", "--atlas-size", "24", "--iterations", "10", "--tune-cases", "8"]
+        if args[0] == "register":
+            args += ["--iterations", "40", "--levels", "2"]
         if args[:2] == ["restore", "train"] and "--resume" not in args:  # short epochs, so that a resume fits one
             args += ["--steps-per-epoch", "5"]
         printed = io.StringIO()

@@ -18,6 +18,8 @@ from pixelwise.errors import PixelwiseError
 # name -> (module with add_parser(subparsers), one line of help); the order is the order of ``pixelwise --help``
 COMMAND_GROUPS = {
     "segment": ("pixelwise.cli.segment", "train, evaluate and apply segmentation models"),
+    "register": ("pixelwise.cli.register", "register two images: rigid, affine or deformable, by SSD, SAD, NCC, "
+                 "local NCC or NMI"),
     "solve": ("pixelwise.cli.solve", "classical reconstruction: blur, down-sampling, inpainting, MRI, CT, denoising"),
     "pretrain": ("pixelwise.cli.pretrain", "pretrain the U-Net's or ViT's encoder on unlabelled images (SimCLR, "
                  "autoencoders); linear probes"),

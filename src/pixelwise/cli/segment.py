@@ -1,4 +1,4 @@
-"""``pixelwise segment train | eval | predict | compare``."""
+"""``pixelwise segment train | eval | predict | compare | baseline``."""
 
 from __future__ import annotations
 
@@ -10,16 +10,21 @@ from pixelwise.cli.options import (
     add_eval_options,
     add_quiet,
     add_run_flags,
+    add_threads,
     add_which,
+    apply_threads,
+    config_from_args,
     evaluation_out,
+    logger,
     run_training,
 )
-from pixelwise.cli.types import check_output
+from pixelwise.cli.types import check_output, spacing
 
 TTA_CHOICES = ("none", "flips", "dihedral")
 
 
 def add_parser(subparsers) -> None:
+    from pixelwise.tasks.segment.baseline_config import BaselineConfig
     from pixelwise.tasks.segment.config import SegmentationConfig
 
     p = subparsers.add_parser("segment", help="train, evaluate and apply segmentation models",
@@ -45,6 +50,9 @@ def add_parser(subparsers) -> None:
     e.add_argument("--tta", default="none", choices=TTA_CHOICES,
                    help="test-time augmentation: average the probabilities over flips (4 passes) or all 8 "
                         "symmetries of the square (dihedral); default none")
+    e.add_argument("--spacing", type=spacing, default=None, metavar="ROW,COL",
+                   help="pixel size (rows, columns) for surface distances and areas, e.g. 0.5,0.5 (default: the "
+                        "run's, or pixels)")
     e.set_defaults(func=cmd_eval)
 
     r = sub.add_parser("predict", help="write mask PNGs at each image's own size")
@@ -63,6 +71,15 @@ def add_parser(subparsers) -> None:
     r.set_defaults(func=cmd_predict)
 
     add_compare_parser(sub, "segment")
+    b = sub.add_parser("baseline", help="a classical method (Otsu, adaptive, region growing, watershed, atlases) "
+                       "scored like a trained network", description="Segment the test cases with a classical method "
+                       "and score them exactly as `segment eval` scores a network (metrics.json, per_case.csv, "
+                       "plots/, report.html). --like RUN takes that run's split and compares case by case. Every "
+                       "setting can also come from --config (TOML, or a baseline's config.json).")
+    add_config_options(b, BaselineConfig)
+    add_run_flags(b, BaselineConfig, resume=False)
+    add_threads(b)
+    b.set_defaults(func=cmd_baseline)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -75,7 +92,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from pixelwise.tasks.segment import evaluate
 
     evaluate(args.run, args.data, which=args.which, tta=args.tta, good_iou=args.good_iou,
-             partial_iou=args.partial_iou, name=args.name, out=evaluation_out(args), progress=not args.quiet)
+             partial_iou=args.partial_iou, name=args.name, out=evaluation_out(args), progress=not args.quiet,
+             spacing=args.spacing)
     return 0
 
 
@@ -89,4 +107,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
     written = predict(args.run, args.inputs, args.out, args.batch_size, progress=not args.quiet, tta=args.tta,
                       compile=args.compile, which=args.which)
     print(f"wrote {len(written)} masks to {args.out}")
+    return 0
+
+
+def cmd_baseline(args: argparse.Namespace) -> int:
+    from pixelwise.tasks.segment import BaselineConfig, run_baseline
+
+    apply_threads(args)
+    config = config_from_args(BaselineConfig, args)
+    check_output(config.out, folder=True)
+    result = run_baseline(config, overwrite=args.overwrite, progress=not args.quiet, log=logger(args.quiet))
+    print(f"run folder: {result.run_dir}")
     return 0

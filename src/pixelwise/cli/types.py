@@ -29,6 +29,18 @@ def threads(text: str) -> int:
     return value
 
 
+def spacing(text: str) -> tuple[float, float]:
+    """argparse type of ``--spacing``: two numbers (rows, columns) > 0, written ``0.5,0.5``."""
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 2 or not min(values) > 0 or not all(v < float("inf") for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a pixel spacing; give two numbers > 0 (rows, columns), "
+                                         "e.g. 0.5,0.5")
+    return values
+
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".pdf", ".svg", ".tif", ".tiff")
 
 

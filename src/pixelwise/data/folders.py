@@ -100,14 +100,15 @@ class ImageMaskFolder(Dataset):
         root: folder holding ``images/`` and ``masks/``.
         num_classes: ``None`` for binary masks (0/1 exports, palette 0/1, or grey thresholded at
             ``> threshold``); an integer K >= 2 for label masks holding integers 0..K-1 (read as stored, palette
-            indices for "P" PNGs). A mask with a label >= K is an error naming the file.
+            indices for "P" PNGs). A mask with a label >= K is an error naming the file, except ``ignore_index``.
         threshold: grey level above which a binary mask pixel is foreground (default 127).
         channels: 3 reads images as RGB, 1 as grey.
         size: (H, W) of the tensors ``folder[i]`` returns (default: each case's own size).
+        ignore_index: with ``num_classes``, a label (e.g. 255) that marks pixels to leave out of losses and metrics.
     """
 
     def __init__(self, root: str | Path, num_classes: int | None = None, threshold: int = 127, channels: int = 3,
-                 size: tuple[int, int] | None = None):
+                 size: tuple[int, int] | None = None, ignore_index: int | None = None):
         self.root = Path(root)
         if size is not None and (len(size) != 2 or min(size) < 1):
             raise DataError(f"size={size} must be (H, W) with both >= 1, e.g. (256, 256).")
@@ -120,6 +121,7 @@ class ImageMaskFolder(Dataset):
         if not 0 <= threshold < 255:
             raise DataError(f"threshold={threshold} must lie in 0..254 so that 255 counts as foreground.")
         self.num_classes = num_classes
+        self.ignore_index = ignore_index
         self.threshold = threshold
         self.channels = channels
         self.pairs = self._scan()
@@ -190,7 +192,7 @@ class ImageMaskFolder(Dataset):
         :func:`~pixelwise.data.decode.to_unit` maps it to [0, 1]) and mask (H, W) uint8 labels."""
         pair = self.pairs[i]
         image = decode_image(pair.image, self.channels)
-        mask = decode_mask(pair.mask, self.num_classes, self.threshold)
+        mask = decode_mask(pair.mask, self.num_classes, self.threshold, self.ignore_index)
         if mask.shape != image.shape[:2]:  # the headers agreed; EXIF orientation of one file did not
             raise DataError(f"{pair.image.name} reads as {image.shape[1]}x{image.shape[0]} but {pair.mask.name} as "
                             f"{mask.shape[1]}x{mask.shape[0]}; each mask must have its image's size as displayed.")

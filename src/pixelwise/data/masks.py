@@ -27,12 +27,14 @@ from pixelwise.data.decode import LOSSY_SUFFIXES, SIXTEEN_BIT_MODES, _deep_array
 from pixelwise.errors import DataError
 
 
-def decode_mask(path: str | Path, num_classes: int | None = None, threshold: int = 127) -> np.ndarray:
-    """``(H, W)`` uint8: 0/1 for a binary mask, labels 0..K-1 with ``num_classes`` K (see the module doc)."""
+def decode_mask(path: str | Path, num_classes: int | None = None, threshold: int = 127,
+                ignore_index: int | None = None) -> np.ndarray:
+    """``(H, W)`` uint8: 0/1 for a binary mask, labels 0..K-1 with ``num_classes`` K (see the module doc); with
+    ``ignore_index`` (label masks only) that label is kept as it is, to be left out of losses and metrics."""
     im = open_image(path)
     if num_classes is None:
         return _binary(im, Path(path), threshold)
-    return _labels(im, Path(path), num_classes)
+    return _labels(im, Path(path), num_classes, ignore_index)
 
 
 def _shown(values: np.ndarray, limit: int = 6) -> str:
@@ -74,7 +76,7 @@ def _grey_values(im: Image.Image, path: Path) -> tuple[np.ndarray, float]:
     return np.asarray(im.convert("L") if im.mode != "L" else im), 255.0
 
 
-def _labels(im: Image.Image, path: Path, num_classes: int) -> np.ndarray:
+def _labels(im: Image.Image, path: Path, num_classes: int, ignore_index: int | None = None) -> np.ndarray:
     if path.suffix.lower() in LOSSY_SUFFIXES:
         raise DataError(f"label mask {path} is a JPEG, whose compression changes label values at every edge; save "
                         "label masks as PNG (or read binary masks without --num-classes).")
@@ -87,10 +89,11 @@ def _labels(im: Image.Image, path: Path, num_classes: int) -> np.ndarray:
     else:
         raise DataError(f"label mask {path} is a {im.mode} image; label masks hold integers: save it as an 8-bit "
                         "grey or palette PNG.")
-    top = int(labels.max()) if labels.size else 0
+    counted = labels if ignore_index is None else labels[labels != ignore_index]
+    top = int(counted.max()) if counted.size else 0
     if top >= num_classes:
         hint = ("; it looks like a binary 0/255 mask: leave out --num-classes" if set(np.unique(labels).tolist())
-                <= {0, 255} else "")
+                <= {0, 255} else ", or name the label with --ignore-index")
         raise DataError(f"mask {path} holds label {top} but num_classes={num_classes}; raise --num-classes or fix the "
                         f"mask{hint}.")
     return labels.astype(np.uint8)

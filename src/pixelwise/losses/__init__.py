@@ -9,9 +9,10 @@ from pixelwise.losses.segmentation import (
     bce_loss,
     cross_entropy_loss,
     dice_loss,
+    generalised_dice_loss,
     multiclass_dice_loss,
 )
 
-__all__ = ["BCEDiceLoss", "CEDiceLoss", "RestorationLoss", "bce_loss", "cross_entropy_loss", "dice_loss", "huber_loss",
-           "NTXentLoss", "ReconstructionLoss", "info_nce", "l1_loss", "l2_loss", "masked_mse", "multiclass_dice_loss",
-           "nt_xent", "triplet_loss", "tv_penalty"]
+__all__ = ["BCEDiceLoss", "CEDiceLoss", "NTXentLoss", "ReconstructionLoss", "RestorationLoss", "bce_loss",
+           "cross_entropy_loss", "dice_loss", "generalised_dice_loss", "huber_loss", "info_nce", "l1_loss", "l2_loss",
+           "masked_mse", "multiclass_dice_loss", "nt_xent", "triplet_loss", "tv_penalty"]

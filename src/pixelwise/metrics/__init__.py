@@ -11,7 +11,8 @@ from pixelwise.metrics.segmentation import (
     segmentation_case,
     surface_distances,
 )
+from pixelwise.metrics.size_bins import size_bins, size_breakdown
 
 __all__ = ["CATEGORIES", "PROTOCOLS", "aggregate", "bootstrap_interval", "category", "confusion", "multiclass_case",
-           "paired_summaries", "psnr", "psnr_y", "rgb_to_y", "score", "segmentation_case", "ssim", "ssim_y",
-           "summarise", "surface_distances"]
+           "paired_summaries", "psnr", "psnr_y", "rgb_to_y", "score", "segmentation_case", "size_bins",
+           "size_breakdown", "ssim", "ssim_y", "summarise", "surface_distances"]

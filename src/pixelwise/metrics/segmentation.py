@@ -19,8 +19,14 @@ Specificity TN / (TN + FP) is ``empty_score`` when the truth covers the whole im
 
 Surface distances follow MONAI's conventions: the boundary of a mask is the mask minus its erosion by the
 4-connected cross; the Hausdorff distance is the maximum of the two directed distances, its 95th percentile
-the maximum of the two directed 95th percentiles, and the average symmetric surface distance (ASSD) the
-mean over both boundaries' points of the distance to the other boundary.
+the maximum of the two directed 95th percentiles, the average symmetric surface distance (ASSD) the
+mean over both boundaries' points of the distance to the other boundary, and the root-mean-square symmetric
+surface distance (RMSSD, Heimann et al. 2009) the square root of the mean of their squares, which weighs large
+local errors more than the ASSD and less than the HD.
+
+Ignored pixels (``ignore``, or label ``ignore_index`` of a label mask: 255 in the Pascal VOC convention, the
+unsure band along object boundaries) count nowhere: not in TP, FP, FN or TN, and not in the prediction whose
+surface is measured. A case whose truth is all ignored has an empty truth.
 """
 
 from __future__ import annotations
@@ -70,6 +76,7 @@ def surface_distances(pred: np.ndarray, truth: np.ndarray, spacing=None) -> dict
         "hd": float(max(d_pt.max(), d_tp.max())),
         "hd95": float(max(np.percentile(d_pt, 95), np.percentile(d_tp, 95))),
         "assd": float((d_pt.sum() + d_tp.sum()) / (d_pt.size + d_tp.size)),
+        "rmssd": float(np.sqrt((np.square(d_pt).sum() + np.square(d_tp).sum()) / (d_pt.size + d_tp.size))),
     }
 
 
@@ -83,17 +90,23 @@ def _ratio(num: float, den: float, if_empty: float) -> float:
 
 
 def segmentation_case(pred: np.ndarray, truth: np.ndarray, spacing=None, empty_score: float = 1.0,
-                      surface: bool = True) -> dict:
-    """All metrics of one binary case; ``pred`` and ``truth`` are boolean (H, W) masks.
+                      surface: bool = True, ignore: np.ndarray | None = None) -> dict:
+    """All metrics of one binary case; ``pred`` and ``truth`` are boolean (H, W) masks, ``ignore`` an optional
+    boolean mask of pixels that count nowhere (see the module docstring).
 
     Returns plain numbers: tp, fp, fn, tn, accuracy, precision, recall, specificity, dice, iou and, with
-    ``surface=True``, hd, hd95, assd (in units of ``spacing``, pixels by default), plus ``category``.
+    ``surface=True``, hd, hd95, assd, rmssd (in units of ``spacing``, pixels by default), plus ``category``.
     """
     pred, truth = np.asarray(pred, bool), np.asarray(truth, bool)
+    counted = pred.size
+    if ignore is not None:
+        keep = ~np.asarray(ignore, bool)
+        pred, truth, counted = pred & keep, truth & keep, int(np.count_nonzero(keep))
     tp, fp, fn, tn = confusion(pred, truth)
+    tn -= pred.size - counted
     cat = category(pred, truth)
     out: dict = {"tp": tp, "fp": fp, "fn": fn, "tn": tn, "category": cat,
-                 "accuracy": (tp + tn) / pred.size,
+                 "accuracy": (tp + tn) / max(counted, 1),
                  "specificity": _ratio(tn, tn + fp, empty_score)}
     if cat == "both_empty":
         out.update(precision=empty_score, recall=empty_score, dice=empty_score, iou=empty_score)
@@ -104,31 +117,34 @@ def segmentation_case(pred: np.ndarray, truth: np.ndarray, spacing=None, empty_s
                    dice=2 * tp / (2 * tp + fp + fn), iou=tp / (tp + fp + fn))
     if surface:
         if cat == "both_empty":
-            out.update(hd=0.0, hd95=0.0, assd=0.0)
+            out.update(hd=0.0, hd95=0.0, assd=0.0, rmssd=0.0)
         elif cat != "normal":
             d = diagonal(pred.shape, spacing)
-            out.update(hd=d, hd95=d, assd=d)
+            out.update(hd=d, hd95=d, assd=d, rmssd=d)
         else:
             out.update(surface_distances(pred, truth, spacing))
     return out
 
 
 def multiclass_case(pred: np.ndarray, truth: np.ndarray, num_classes: int, spacing=None, empty_score: float = 1.0,
-                    surface: bool = False) -> dict:
+                    surface: bool = False, ignore_index: int | None = None) -> dict:
     """Per-class binary metrics of a label map (classes 1..K-1; 0 is background), plus their means.
 
     Keys: ``dice_k``, ``iou_k``, ``category_k`` for each foreground class k, and ``dice``/``iou`` as the
-    mean over the foreground classes (each class counted under the empty-mask policy above).
+    mean over the foreground classes (each class counted under the empty-mask policy above). Pixels whose true
+    label is ``ignore_index`` count nowhere, in accuracy neither.
     """
     out: dict = {}
     dices, ious = [], []
+    ignore = None if ignore_index is None else np.asarray(truth) == ignore_index
     for k in range(1, num_classes):
-        c = segmentation_case(pred == k, truth == k, spacing, empty_score, surface)
+        c = segmentation_case(pred == k, truth == k, spacing, empty_score, surface, ignore)
         out[f"dice_{k}"], out[f"iou_{k}"], out[f"category_{k}"] = c["dice"], c["iou"], c["category"]
         dices.append(c["dice"])
         ious.append(c["iou"])
     out["dice"], out["iou"] = float(np.mean(dices)), float(np.mean(ious))
-    out["accuracy"] = float(np.mean(np.asarray(pred) == np.asarray(truth)))
+    same = (np.asarray(pred) == np.asarray(truth))[... if ignore is None else ~ignore]
+    out["accuracy"] = float(np.mean(same)) if same.size else float(empty_score)
     cats = [out[f"category_{k}"] for k in range(1, num_classes)]
     out["category"] = "missed" if "missed" in cats else "false_alarm" if "false_alarm" in cats else (
         "both_empty" if all(c == "both_empty" for c in cats) else "normal")

@@ -11,6 +11,7 @@ from pixelwise.models.pretext import (
 )
 from pixelwise.models.reconstruction import DIPNet, ResidualUNet, Unrolled
 from pixelwise.models.restoration import SRCNN, VDSR, DnCNN, PostUpsample
+from pixelwise.models.spatial_transformer import SpatialTransformer
 from pixelwise.models.unet import UNet, valid_input_for_output, valid_input_sizes, valid_output_size
 from pixelwise.models.vit import SegmentViT
 
@@ -26,6 +27,6 @@ def segmentation_model_class(name: str):
 
 
 __all__ = ["FCN", "SEGMENTATION_MODELS", "SRCNN", "VDSR", "ContrastiveNet", "ConvReconstructionNet", "DIPNet", "DnCNN",
-           "LinearClassifier", "PostUpsample", "ProjectionHead", "ResidualUNet", "SegmentViT", "UNet", "UNetEncoder",
-           "Unrolled", "ViTEncoder", "ViTReconstructionNet", "encoder_of", "freeze", "segmentation_model_class",
-           "valid_input_for_output", "valid_input_sizes", "valid_output_size"]
+           "LinearClassifier", "PostUpsample", "ProjectionHead", "ResidualUNet", "SegmentViT", "SpatialTransformer",
+           "UNet", "UNetEncoder", "Unrolled", "ViTEncoder", "ViTReconstructionNet", "encoder_of", "freeze",
+           "segmentation_model_class", "valid_input_for_output", "valid_input_sizes", "valid_output_size"]

@@ -45,9 +45,32 @@ def gallery(tiles, path: str | Path, title: str, columns: int = 4) -> Path | Non
     return save_figure(fig, path)
 
 
-def write_report(dest: Path, config, metrics: dict, tiles, history: list[dict]) -> Path:
-    """``dest/report.html`` with the training curves (of ``history``, if any), the metrics table and the galleries
-    of good, partial and poor cases by IoU (the tiers; the case categories are counted separately)."""
+def size_table(metrics: dict) -> str:
+    """The HTML table of the breakdown by true structure size (``metrics["by_size"]``), or "" without one."""
+    by_size = metrics.get("by_size")
+    if not by_size:
+        return ""
+    keys = [k for k in ("dice", "iou", "hd95", "assd", "rmssd") if any(
+        k in b.get("metrics", {}) for b in by_size["bins"].values())]
+    head = "".join(f"<th>{k} mean [95% CI]</th>" for k in keys)
+    rows = []
+    for name, b in by_size["bins"].items():
+        span = f"{b['area_min']:.4g} to {b['area_max']:.4g}" if b["n_cases"] else ""
+        cells = "".join(f"<td>{b['metrics'][k]['mean']:.3f} [{b['metrics'][k]['ci_low']:.3f}, "
+                        f"{b['metrics'][k]['ci_high']:.3f}]</td>" if b["n_cases"] and k in b["metrics"] else "<td></td>"
+                        for k in keys)
+        cats = ", ".join(f"{k} {v}" for k, v in b.get("categories", {}).items() if v)
+        rows.append(f"<tr><td>{html.escape(name)}</td><td>{b['n_cases']}</td><td>{span}</td>{cells}"
+                    f"<td>{html.escape(cats)}</td></tr>")
+    return (f"<h2>By structure size</h2><p>{html.escape(by_size['rule'])} (areas in {html.escape(by_size['area_unit'])}"
+            ").</p><table><tr><th>bin</th><th>cases</th><th>true area</th>" + head + "<th>categories</th></tr>"
+            + "".join(rows) + "</table>")
+
+
+def write_report(dest: Path, config, metrics: dict, tiles, history: list[dict], extra_html: str = "") -> Path:
+    """``dest/report.html`` with the training curves (of ``history``, if any), the metrics table, the breakdown by
+    structure size, ``extra_html`` (e.g. a comparison table) and the galleries of good, partial and poor cases by
+    IoU (the tiers; the case categories are counted separately)."""
     plots = dest / "plots"
     plots.mkdir(parents=True, exist_ok=True)
     figures = [
@@ -80,6 +103,7 @@ original sizes. Case categories: {html.escape(cats)}. Empty-mask policy: both-em
 missed cases (empty prediction, non-empty truth) and false alarms (the reverse) score 0 and a surface distance
 equal to the image diagonal. Galleries by IoU: {html.escape(tiers)}.</p>
 <table><tr><th>metric</th><th>mean</th><th>median</th><th>std</th><th>95% bootstrap CI</th></tr>{rows}</table>
+{size_table(metrics)}{extra_html}
 {imgs}</body></html>"""
     (dest / "report.html").write_text(page)
     return dest / "report.html"

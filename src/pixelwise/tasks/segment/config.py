@@ -13,11 +13,24 @@ from pixelwise.train.protection import AdversarialConfig, FederatedConfig, Priva
 PADDINGS = ("same", "valid")
 NORMS = ("batch", "instance", "group", "none")
 UPSAMPLINGS = ("transpose", "bilinear")
+DICE_LOSSES = ("soft", "generalised")
 CUSTOM = "custom"  # config.model of a run trained with a model given from Python (``run(config, model=...)``)
 
 
 def _fractions(text: str) -> tuple[float, ...]:
     return tuple(float(v) for v in text.split(","))
+
+
+def check_ignore_index(ignore_index: int | None, num_classes: int | None) -> None:
+    """An ignore label needs label masks (``num_classes``) and must be a label no class uses, in 0..255."""
+    if ignore_index is None:
+        return
+    if num_classes is None:
+        raise PixelwiseError(f"ignore_index={ignore_index} needs label masks; give --num-classes as well (binary masks "
+                             "have no ignore label).")
+    if isinstance(ignore_index, bool) or not num_classes <= ignore_index <= 255:
+        raise PixelwiseError(f"ignore_index={ignore_index} must be a label in {num_classes}..255 that no class uses, "
+                             "e.g. 255.")
 
 
 @dataclass
@@ -34,6 +47,8 @@ class SegmentationConfig(TrainingConfig):
     num_classes: int | None = option(None, help="K >= 2 for integer label masks (default: binary masks)")
     channels: int = option(3, help="3 for RGB images, 1 for grey")
     threshold: int = option(127, help="binary masks: foreground is grey > threshold")
+    ignore_index: int | None = option(None, help="label masks: this label (e.g. 255, the VOC convention) counts in no "
+                                      "loss and no metric (default: none)")
     # U-Net / FCN
     base_channels: int = option(32, help="U-Net / FCN: channels of the first level")
     depth: int = option(4, help="U-Net / FCN: levels (the U-Net paper's is 4)")
@@ -48,6 +63,8 @@ class SegmentationConfig(TrainingConfig):
     heads: int = option(3, help="ViT: attention heads (divide --dim)")
     # training (the loop's settings come from TrainingConfig)
     lambda_dice: float = option(1.0, help="loss = BCE (or CE) + lambda * Dice loss; 0 trains with BCE alone")
+    dice_loss: str = option("soft", help="the Dice term: soft, or generalised (class-weighted by 1/area^2, Sudre et "
+                            "al. 2017)")
     augment: bool = option(True, help="flips, rotations, crops, brightness and contrast")
     allow_empty_masks: bool = option(False, help="train even when every training mask is empty (refused otherwise: "
                                      "such a model learns to predict nothing)")
@@ -103,6 +120,8 @@ class SegmentationConfig(TrainingConfig):
             raise PixelwiseError(f"gallery thresholds need 0 <= partial_iou ({self.partial_iou}) <= good_iou "
                                  f"({self.good_iou}) <= 1.")
         one_of(self.padding, "padding", PADDINGS)
+        one_of(self.dice_loss, "dice_loss", DICE_LOSSES)
+        check_ignore_index(self.ignore_index, self.num_classes)
         one_of(self.norm, "norm", NORMS)
         one_of(self.up, "up", UPSAMPLINGS)
         self._check_split()

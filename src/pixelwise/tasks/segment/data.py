@@ -70,12 +70,15 @@ def batches(images: np.ndarray, masks: np.ndarray, config: SegmentationConfig,
 
 
 def batch_iou(logits: torch.Tensor, target: torch.Tensor, num_classes: int | None,
-              empty_score: float = 1.0) -> torch.Tensor:
-    """Per-image IoU (foreground mean for multi-class), with the empty-mask policy: both empty -> empty_score."""
+              empty_score: float = 1.0, ignore_index: int | None = None) -> torch.Tensor:
+    """Per-image IoU (foreground mean for multi-class), with the empty-mask policy: both empty -> empty_score;
+    pixels labelled ``ignore_index`` left out."""
     if num_classes is None:
         pred, truth = logits[:, 0] > 0, target.reshape(logits.shape[0], *logits.shape[2:]) > 0.5
         return _iou(pred, truth, empty_score)
     labels = logits.argmax(1)
+    if ignore_index is not None:
+        labels = torch.where(target == ignore_index, -1, labels)  # counted in no class
     return torch.stack([_iou(labels == k, target == k, empty_score) for k in range(1, num_classes)]).mean(0)
 
 
@@ -96,7 +99,7 @@ def validator(images: np.ndarray, masks: np.ndarray, config: SegmentationConfig,
             logits = model(x)
             target = y.float()[:, None] if config.num_classes is None else y
             losses.append(loss_fn(logits, target).item() * len(x))
-            ious.append(batch_iou(logits, y, config.num_classes, config.empty_score))
+            ious.append(batch_iou(logits, y, config.num_classes, config.empty_score, config.ignore_index))
         return {"val_loss": sum(losses) / len(images), "val_iou": torch.cat(ious).mean().item()}
 
     return validate

@@ -73,5 +73,9 @@ def build_model(config: SegmentationConfig) -> nn.Module:
 
 
 def loss_for(config: SegmentationConfig) -> nn.Module:
-    """BCE + lambda Dice for binary masks, cross-entropy + lambda Dice for label masks."""
-    return BCEDiceLoss(config.lambda_dice) if config.num_classes is None else CEDiceLoss(config.lambda_dice)
+    """BCE + lambda Dice for binary masks, cross-entropy + lambda Dice for label masks (the soft or the
+    generalised Dice, ``config.dice_loss``; label ``config.ignore_index`` left out)."""
+    generalised = config.dice_loss == "generalised"
+    if config.num_classes is None:
+        return BCEDiceLoss(config.lambda_dice, generalised=generalised)
+    return CEDiceLoss(config.lambda_dice, ignore_index=config.ignore_index, generalised=generalised)

@@ -38,7 +38,8 @@ def run(config: SegmentationConfig, model: nn.Module | None = None, overwrite: b
         config = dataclasses.replace(config, model=CUSTOM)
     folder = RunFolder(config, overwrite=overwrite, resume=resume)
     config = folder.config
-    data = ImageMaskFolder(config.data, config.num_classes, config.threshold, config.channels)
+    data = ImageMaskFolder(config.data, config.num_classes, config.threshold, config.channels,
+                          ignore_index=config.ignore_index)
     split = with_labels(make_split(data, config), config)  # "labelled": the training ids used, if not all
     trained = split.get("labelled", split["train"])
     train_idx, val_idx, test_idx = (data.index(ids) for ids in (trained, split["val"], split["test"]))
