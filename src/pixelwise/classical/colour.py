@@ -19,12 +19,14 @@ _D65 = np.array([0.95047, 1.0, 1.08883])
 
 
 def as_float(image: np.ndarray) -> np.ndarray:
-    """(H, W, C) or (H, W) uint8 or float -> (H, W, C) float64 in [0, 1] (uint8 divided by 255)."""
+    """(H, W, C) or (H, W) uint8, uint16 or float -> (H, W, C) float64 in [0, 1] (uint8 divided by 255, uint16 by
+    65535, floats as they are)."""
     x = np.asarray(image)
     x = x[..., None] if x.ndim == 2 else x
     if x.ndim != 3:
         raise ValueError(f"an image is (H, W) or (H, W, C), got shape {x.shape}.")
-    return x.astype(np.float64) / 255.0 if x.dtype == np.uint8 else x.astype(np.float64)
+    scale = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(x.dtype, 1.0)
+    return x.astype(np.float64) / scale
 
 
 def luma(rgb: np.ndarray) -> np.ndarray:

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from pixelwise.data.tensors import unit_tensor
 from pixelwise.errors import PixelwiseError
 from pixelwise.train.files import read_json
 from pixelwise.train.runs import RECIPE_KEY
@@ -163,7 +164,8 @@ def _segment_batches(subject: Subject, batch_size: int, limit: int | None, data:
     from pixelwise.data.splits import load_split
 
     config = subject.config
-    folder = ImageMaskFolder(data or config.data, config.num_classes, config.threshold, config.channels)
+    folder = ImageMaskFolder(data or config.data, config.num_classes, config.threshold, config.channels,
+                             ignore_index=config.ignore_index)
     index = folder.index(load_split(subject.run_dir / "split.json")["test"]) if data is None else list(
         range(len(folder)))
     index = index[:limit] if limit is not None else index
@@ -171,7 +173,7 @@ def _segment_batches(subject: Subject, batch_size: int, limit: int | None, data:
         raise PixelwiseError("there are no test cases to use; give --data a folder of images/ and masks/.")
     images, masks = folder.load(index, (config.size, config.size), progress=False)
     for s in range(0, len(index), batch_size):
-        x = torch.from_numpy(images[s:s + batch_size]).permute(0, 3, 1, 2).float() / 255  # (B, C, S, S)
+        x = unit_tensor(images[s:s + batch_size])  # (B, C, S, S) in [0, 1]
         yield Batch([folder.pairs[i].stem for i in index[s:s + batch_size]], x,
                     torch.from_numpy(masks[s:s + batch_size]).long(), subject.model)
 
@@ -197,13 +199,13 @@ def read_inputs(subject: Subject, paths: list[Path]) -> tuple[list[np.ndarray], 
         images = [read_image(p, "RGB" if config.channels == 3 else "L") for p in paths]
         images = [im if im.ndim == 3 else im[..., None] for im in images]
         size = (config.size, config.size)
-        x = torch.from_numpy(np.stack([resize_image(im, size) for im in images])).permute(0, 3, 1, 2).float() / 255
+        x = torch.cat([unit_tensor(resize_image(im, size)[None]) for im in images])
         return images, x, subject.model
     if subject.kind == "classify":
         shape = read_json(subject.run_dir / "split.json")["image_shape"]
         images = [read_image(p, "L") for p in paths]
-        x = np.stack([resize_image(im[..., None], tuple(shape[1:]))[..., 0] for im in images])
-        return images, torch.from_numpy(x).float()[:, None] / 255, subject.model
+        x = torch.cat([unit_tensor(resize_image(im[..., None], tuple(shape[1:]))[None]) for im in images])
+        return images, x, subject.model
     return _restore_inputs(subject, paths)
 
 

@@ -35,15 +35,15 @@ def _scaled_box(box: tuple[int, int, int, int], image: np.ndarray, size: tuple[i
 
 def _mask_file(path: str, image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     from pixelwise.data.folders import resize_mask
-    from pixelwise.data.io import read_image
+    from pixelwise.data.masks import decode_mask
 
-    mask = read_image(path, "L")
+    mask = decode_mask(path)  # the binary mask rules: 0/1 exports, palettes, grey > 127
     if mask.shape[:2] != image.shape[:2]:
         raise PixelwiseError(f"--target mask:{path} is {mask.shape[1]}x{mask.shape[0]} pixels but the image is "
                              f"{image.shape[1]}x{image.shape[0]}; give a mask of the image's size.")
-    region = resize_mask((mask > 127).astype(np.uint8), size, binary=True) > 0
+    region = resize_mask(mask, size, binary=True) > 0
     if not region.any():
-        raise PixelwiseError(f"--target mask:{path} is empty (no pixel > 127); mark the region in white.")
+        raise PixelwiseError(f"--target mask:{path} is empty (no foreground pixel); mark the region in white.")
     return region
 
 

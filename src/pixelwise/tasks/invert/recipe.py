@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pixelwise.data.tensors import unit_tensor
 from pixelwise.errors import PixelwiseError
 from pixelwise.metrics import summarise
 from pixelwise.privacy.inversion import invert_gradient, match_recovered, shared_gradient
@@ -41,10 +42,10 @@ def _training_batch(subject: Subject, config: InvertConfig) -> tuple[torch.Tenso
     from pixelwise.data.folders import ImageMaskFolder
 
     c = subject.config
-    folder = ImageMaskFolder(c.data, c.num_classes, c.threshold, c.channels)
+    folder = ImageMaskFolder(c.data, c.num_classes, c.threshold, c.channels, ignore_index=c.ignore_index)
     images, masks = folder.load(folder.index([train[i] for i in chosen]), (c.size, c.size), progress=False)
     y = torch.from_numpy(masks).long()
-    return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255, y
+    return unit_tensor(images), y
 
 
 def _dp_settings(subject: Subject, config: InvertConfig) -> tuple[float | None, float]:

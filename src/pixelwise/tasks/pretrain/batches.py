@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from pixelwise.data.tensors import unit_tensor
 from pixelwise.data.views import ViewConfig, crop_and_flip, mask_image, patch_mask, simclr_views
 from pixelwise.tasks.pretrain.config import PretrainConfig
 from pixelwise.tasks.segment.data import normalise
@@ -31,7 +32,7 @@ def view_config(config: PretrainConfig) -> ViewConfig:
 
 
 def _float(images: np.ndarray, idx) -> torch.Tensor:
-    return torch.from_numpy(images[idx]).permute(0, 3, 1, 2).float().div_(255)  # (B, C, S, S) in [0, 1]
+    return unit_tensor(images[idx])  # (B, C, S, S) in [0, 1]
 
 
 def make_batch(x: torch.Tensor, config: PretrainConfig, g: torch.Generator, augment: bool = True):

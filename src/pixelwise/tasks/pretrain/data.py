@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pixelwise.data.decode import common_depth, convert_depth, depth_of
 from pixelwise.data.folders import resize_image
 from pixelwise.data.imagesets import load_image_set, subset_indices
 from pixelwise.data.io import is_image_file, read_image
@@ -23,7 +24,7 @@ from pixelwise.errors import DataError
 
 @dataclass
 class Images:
-    images: np.ndarray  # (N, S, S, C) uint8
+    images: np.ndarray  # (N, S, S, C) uint8, or uint16 / float32 for deeper files (data.decode's rule)
     labels: np.ndarray | None  # (N,) int64, or None
     ids: list[str]  # one name per image (file stems, or positions in an array source)
     source: str  # a readable name of where they came from
@@ -74,12 +75,13 @@ def _read_folder(root: Path, size: int, channels: int, max_images: int | None, s
         files = [files[i] for i in kept]
         labels = [labels[i] for i in kept] if labels is not None else None
     mode = "RGB" if channels == 3 else "L"
+    dtype = common_depth(depth_of(p) for p in files)  # every file kept at its depth: 16-bit ones never clipped
 
     def read(p: Path) -> np.ndarray:
         im = read_image(p, mode)
-        return resize_image(im if im.ndim == 3 else im[..., None], (size, size))
+        return convert_depth(resize_image(im if im.ndim == 3 else im[..., None], (size, size)), dtype)
 
-    images = np.empty((len(files), size, size, channels), np.uint8)
+    images = np.empty((len(files), size, size, channels), dtype)
     with ThreadPoolExecutor(max_workers=2) as pool:
         for k, im in enumerate(tqdm(pool.map(read, files), total=len(files), desc="decoding", disable=not progress,
                                     leave=False)):

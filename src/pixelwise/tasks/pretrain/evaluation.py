@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from pixelwise.data.splits import load_split
+from pixelwise.data.tensors import unit_tensor
 from pixelwise.errors import PixelwiseError
 from pixelwise.metrics import aggregate
 from pixelwise.tasks.pretrain.batches import VALIDATION_SEED, make_batch, pretext_scores
@@ -86,7 +87,7 @@ def _name(data: str | None, which: str) -> str:
 def _panels(net: nn.Module, images: np.ndarray, config: PretrainConfig) -> list[list[tuple[str, np.ndarray]]]:
     """Figure rows: the image and its two views (SimCLR), or the image, the network's input and its output."""
     g = torch.Generator().manual_seed(config.seed + VALIDATION_SEED)
-    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
+    x = unit_tensor(images)
     inputs, _ = make_batch(x, config, g, augment=False)
     mean = torch.tensor(config.norm_mean).view(1, -1, 1, 1)
     std = torch.tensor(config.norm_std).view(1, -1, 1, 1)

@@ -19,6 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from pixelwise.data.splits import random_split
+from pixelwise.data.tensors import unit_tensor
 from pixelwise.errors import DataError, PixelwiseError
 from pixelwise.metrics import paired_summaries
 from pixelwise.metrics.probe import linear_probe
@@ -53,7 +54,7 @@ def probe(run_dir: str | Path, data: str, *, test_data: str | None = None, which
         raise PixelwiseError(f"the supervised reference's {err}") from None
     config, net = load_run(run_dir, which)
     labelled, train, test = _probe_sets(data, test_data, config, test_fraction, max_images, progress)
-    x = normalise(torch.from_numpy(labelled.images).permute(0, 3, 1, 2).float().div_(255), config.norm_mean,
+    x = normalise(unit_tensor(labelled.images), config.norm_mean,
                   config.norm_std)
     y = torch.from_numpy(labelled.labels)
     torch.manual_seed(config.seed)

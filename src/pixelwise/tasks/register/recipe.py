@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 from pixelwise.data.io import read_image, write_image
+from pixelwise.data.tensors import unit_tensor
 from pixelwise.errors import PixelwiseError
 from pixelwise.registration import MEASURES, Registration, inverse_consistency, register
 from pixelwise.registration.warp import affine_grid
@@ -50,7 +51,7 @@ def read_pair(config: RegisterConfig) -> tuple[torch.Tensor, torch.Tensor]:
     def tensor(path: str) -> torch.Tensor:
         x = read_image(path, mode)
         x = x[..., None] if x.ndim == 2 else x
-        return torch.from_numpy(np.array(x)).permute(2, 0, 1)[None].float() / 255
+        return unit_tensor(x[None])
 
     return tensor(config.fixed), tensor(config.moving)
 

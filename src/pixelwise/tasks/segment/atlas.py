@@ -21,6 +21,7 @@ import torch
 from torch.nn import functional as F
 
 from pixelwise.data.folders import resize_image, resize_mask
+from pixelwise.data.tensors import unit_tensor
 from pixelwise.registration import ncc, register
 from pixelwise.tasks.segment.baseline_config import BaselineConfig
 
@@ -29,8 +30,8 @@ EPS = 1e-4
 
 
 def as_tensor(images: np.ndarray) -> torch.Tensor:
-    """(N, S, S, C) uint8 -> (N, C, S, S) float in [0, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div_(255)
+    """(N, S, S, C) decoded images -> (N, C, S, S) float in [0, 1] (:func:`pixelwise.data.tensors.unit_tensor`)."""
+    return unit_tensor(images)
 
 
 def atlas_arrays(pairs, size: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -12,6 +12,7 @@ from pixelwise.data.augment import AugmentConfig, augment_batch
 from pixelwise.data.decode import unit_scale
 from pixelwise.data.folders import ImageMaskFolder
 from pixelwise.data.splits import random_split, read_id_list, split_from_lists
+from pixelwise.data.tensors import unit_tensor
 from pixelwise.tasks.segment.config import SegmentationConfig
 
 
@@ -28,12 +29,6 @@ def normalise(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> t
     m = torch.tensor(mean, dtype=x.dtype).view(1, -1, 1, 1)
     s = torch.tensor(std, dtype=x.dtype).view(1, -1, 1, 1)
     return ((x - m) / s).contiguous(memory_format=torch.channels_last)
-
-
-def unit_tensor(images: np.ndarray) -> torch.Tensor:
-    """(N, H, W, C) decoded images (uint8, uint16 or float32) -> (N, C, H, W) float32 in [0, 1]
-    (:mod:`pixelwise.data.decode`'s rule: divided by the type's maximum)."""
-    return torch.from_numpy(images).permute(0, 3, 1, 2).float().div_(unit_scale(images.dtype))
 
 
 def to_tensor(images: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
