@@ -287,11 +287,15 @@ def apply_threads(args: argparse.Namespace) -> None:
 def run_training(cls, run, args: argparse.Namespace) -> int:
     """A training command: its config from the options (:func:`config_from_args`), ``run`` with the run-folder
     flags, and the run folder printed."""
+    from pixelwise.train.distributed import is_main
+
     apply_threads(args)
     config = config_from_args(cls, args, resume=args.resume)
-    result = run(config, overwrite=args.overwrite, resume=args.resume, progress=not args.quiet,
-                 log=logger(args.quiet))
-    print(f"run folder: {result.run_dir}")
+    main = is_main()  # under torchrun, process 0 alone prints (and writes)
+    result = run(config, overwrite=args.overwrite, resume=args.resume, progress=main and not args.quiet,
+                 log=logger(args.quiet) if main else (lambda _line: None))
+    if main:
+        print(f"run folder: {result.run_dir}")
     return 0
 
 

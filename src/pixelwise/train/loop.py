@@ -23,6 +23,13 @@ commit), then ``best.safetensors`` (when the epoch improved), ``last.safetensors
 kill at any moment leaves the last committed epoch whole; ``resume`` rewrites the files after it from the state,
 then goes on. In ``deterministic`` mode an interrupted and resumed run ends with exactly the weights and history
 of an uninterrupted one (bitwise on a CPU).
+
+Devices and processes (``config.device``, ``config.precision``; :mod:`pixelwise.train.devices`): the model, the
+loss's own state and every batch move to the device, the forward pass runs under autocast (and a gradient scaler
+for float16), checkpoints are written from CPU copies, and the model goes back to where it was when ``fit``
+returns. A ``validate`` function receives the model on its device if it says ``validate.device_aware = True``
+(it moves its inputs itself), else a CPU copy. Under ``torchrun`` the loop trains with DistributedDataParallel;
+how the work is divided, and that only process 0 writes and prints, is told in :mod:`pixelwise.train.distributed`.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ from pathlib import Path
 import torch
 
 from pixelwise.errors import NonFiniteLossError, PixelwiseError
+from pixelwise.train import devices, distributed
 from pixelwise.train.allocator import tune_malloc
 from pixelwise.train.checkpoint import load_state, save_state, save_weights, weights_of
 from pixelwise.train.config import FitConfig
@@ -78,6 +86,8 @@ class _Loop:
     history: list = field(default_factory=list)
     seconds_before: float = 0.0
     first_plan_done: bool = False  # a time budget is first planned during the first epoch this process trains
+    team: distributed.Solo | None = None  # the processes training together (train.distributed), and the device
+    scaler: torch.amp.GradScaler | None = None  # float16's loss scaling (train.devices)
 
     @property
     def evaluated(self) -> torch.nn.Module:
@@ -114,27 +124,36 @@ def fit(model: torch.nn.Module, loss_fn: Callable, train_batches: Callable | Ite
     mode = config.mode or ("min" if monitor.endswith("loss") else "max")
     tune_malloc()  # freed activations are reused by the next step instead of faulting in again
     ckpt = Path(run_dir) / "checkpoints" if run_dir is not None else None
+    team, home = distributed.join(config.device), devices.device_of(model)
+    devices.check_precision(team.device, config.precision)
+    log = log if team.main else (lambda _line: None)  # processes other than 0 train in silence
     with _determinism(config.deterministic):
         torch.manual_seed(config.seed)
+        model.to(team.device)
+        if isinstance(loss_fn, torch.nn.Module):
+            loss_fn.to(team.device)
         loop = _Loop(model, torch.optim.Adam(model.parameters(), lr=config.lr, betas=config.betas,
                                              weight_decay=config.weight_decay),
                      torch.Generator().manual_seed(config.seed), _frozen_copy(model) if config.ema else None,
-                     loss_fn, loader_generator, config, monitor, 1.0 if mode == "max" else -1.0, steps_per_epoch)
+                     loss_fn, loader_generator, config, monitor, 1.0 if mode == "max" else -1.0, steps_per_epoch,
+                     team=team, scaler=devices.grad_scaler(team.device, config.precision))
         loop.planned_steps = loop.max_steps
         if resume:
             _resume(loop, ckpt, run_dir, log)
-        forward = _compiled(model, log) if config.compile else model  # shares the parameters of ``model``
+        forward = team.wrap(model)  # DistributedDataParallel under torchrun, else the model
+        forward = devices.compiled(forward, log) if config.compile else forward  # shares the parameters of ``model``
         budget = config.minutes * 60 if config.minutes is not None else None
         t0 = time.perf_counter() - loop.seconds_before
         stopped = None
         while loop.step < loop.planned_steps:
-            bar = tqdm(total=min(steps_per_epoch, loop.planned_steps - loop.step), disable=not config.progress,
+            bar = tqdm(total=min(steps_per_epoch, loop.planned_steps - loop.step), disable=not (config.progress and
+                                                                                              team.main),
                        leave=False, desc=f"epoch {loop.epoch + 1}/{_epochs(loop)}", dynamic_ncols=True)
             t_epoch = time.perf_counter()
             losses, lr = _train_epoch(loop, forward, epoch_batches, bar, budget, t0, ckpt)
             bar.close()
             improved = _end_epoch(loop, validate, losses, lr, t_epoch, budget, t0)
-            if ckpt is not None:
+            if ckpt is not None and team.main:
                 _save_checkpoint(loop, ckpt, improved, time.perf_counter() - t0)
             row = loop.history[-1]
             log(f"epoch {row['epoch']}/{_epochs(loop)}: loss {row['train_loss']:.4f} "
@@ -146,6 +165,8 @@ def fit(model: torch.nn.Module, loss_fn: Callable, train_batches: Callable | Ite
                 break
         if stopped is None:
             stopped = "budget" if budget is not None and loop.planned_steps < loop.max_steps else "epochs"
+    team.barrier()  # the checkpoints process 0 wrote are there for every process to read
+    model.to(home)
     best_value = loop.sign * loop.best_score if loop.best_score > -math.inf else float("nan")
     return FitResult(loop.history, loop.best_epoch, best_value, stopped, time.perf_counter() - t0, loop.step)
 
@@ -187,27 +208,28 @@ def _train_epoch(loop: _Loop, forward: Callable, epoch_batches: Callable, bar, b
     lr = config_lr = config.lr
     loop.model.train()
     t_epoch, t_first = time.perf_counter(), None
+    team = loop.team
     for i, batch in enumerate(epoch_batches(loop.epoch, loop.generator)):
-        x, y = batch
+        (x, y), share = team.shard(batch)  # this process's rows of the batch, and their weight
+        x, y = devices.to_device(x, team.device), devices.to_device(y, team.device)
         warmup = min(config.warmup_steps, loop.planned_steps // 5)  # a short run is not all warm-up
         lr = learning_rate(config.schedule, config_lr, loop.step, loop.planned_steps, warmup_steps=warmup)
         for group in loop.optimizer.param_groups:
             group["lr"] = lr
-        loss = loop.loss_fn(forward(x), y)
-        if not torch.isfinite(loss):
-            kept = ckpt / "last.safetensors" if ckpt is not None else None
-            note = f"; the last good checkpoint {kept} is kept" if kept is not None and kept.is_file() else ""
-            raise NonFiniteLossError(f"the loss became {loss.item()} at epoch {loop.epoch + 1}, step {i + 1}{note}; "
-                                     f"lower the learning rate (now {config_lr:g}) or check the data.")
-        loop.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if config.grad_clip:
-            torch.nn.utils.clip_grad_norm_(loop.model.parameters(), config.grad_clip)
-        loop.optimizer.step()
+        with team.guard():
+            with devices.autocast(team.device, config.precision):
+                loss = loop.loss_fn(forward(x), y)
+            value = team.mean(loss.item(), share)  # the loss of the whole batch, on every process
+            if not math.isfinite(value):
+                kept = ckpt / "last.safetensors" if ckpt is not None else None
+                note = f"; the last good checkpoint {kept} is kept" if kept is not None and kept.is_file() else ""
+                raise NonFiniteLossError(f"the loss became {value} at epoch {loop.epoch + 1}, step {i + 1}{note}; "
+                                         f"lower the learning rate (now {config_lr:g}) or check the data.")
+            _step(loop, loss if share == 1.0 else loss * share)
         loop.step += 1
         if loop.ema is not None:
             ema_update(loop.ema, loop.model, min(config.ema, (1 + loop.step) / (10 + loop.step)))
-        losses.append(loss.item())
+        losses.append(value)
         bar.update(1)
         last = loop.history[-1].get(loop.monitor) if loop.history else None
         bar.set_postfix(loss=f"{losses[-1]:.4f}", **{loop.monitor: "-" if last is None else _fmt(last)})
@@ -216,8 +238,9 @@ def _train_epoch(loop: _Loop, forward: Callable, epoch_batches: Callable, bar, b
             # first plan from the measured step time, without the first step when there are others (it warms
             # up, and compiles); validation is guessed at a tenth of an epoch until it is measured
             per_step = (time.perf_counter() - (t_first if i else t_epoch)) / max(i, 1)
-            loop.planned_steps = _plan(budget - (time.perf_counter() - t0), loop.step, per_step,
-                                       0.1 * per_step * loop.steps_per_epoch, loop.steps_per_epoch, loop.max_steps)
+            loop.planned_steps = team.agree(_plan(budget - (time.perf_counter() - t0), loop.step, per_step,
+                                                  0.1 * per_step * loop.steps_per_epoch, loop.steps_per_epoch,
+                                                  loop.max_steps))  # process 0's plan, for all to stop together
             loop.first_plan_done = True
             bar.set_description(f"epoch {loop.epoch + 1}/{_epochs(loop)}")
         if loop.step >= loop.planned_steps or i + 1 >= loop.steps_per_epoch:
@@ -225,13 +248,30 @@ def _train_epoch(loop: _Loop, forward: Callable, epoch_batches: Callable, bar, b
     return losses, lr
 
 
+def _step(loop: _Loop, loss: torch.Tensor) -> None:
+    """Backward (scaled for float16), optional clipping of the unscaled gradient, and the optimizer's step."""
+    loop.optimizer.zero_grad(set_to_none=True)
+    scaler = loop.scaler
+    (scaler.scale(loss) if scaler is not None else loss).backward()
+    if loop.config.grad_clip:
+        if scaler is not None:
+            scaler.unscale_(loop.optimizer)
+        torch.nn.utils.clip_grad_norm_(loop.model.parameters(), loop.config.grad_clip)
+    if scaler is not None:
+        scaler.step(loop.optimizer)
+        scaler.update()
+    else:
+        loop.optimizer.step()
+
+
 def _end_epoch(loop: _Loop, validate: Callable | None, losses: list[float], lr: float, t_epoch: float,
                budget: float | None, t0: float) -> bool:
     """Validate, append the history row, track the best, re-plan a budget; returns whether the epoch improved."""
     train_seconds = time.perf_counter() - t_epoch
     loop.model.eval()
+    loop.team.sync_buffers(loop.model)  # process 0's batch-norm statistics: the ones validated and saved
     with torch.no_grad():
-        metrics = validate(loop.evaluated) if validate is not None else {}
+        metrics = loop.team.validate(validate, loop.evaluated) if validate is not None else {}
     epoch_seconds = time.perf_counter() - t_epoch
     row = {"epoch": loop.epoch + 1, "steps": len(losses), "train_loss": sum(losses) / max(len(losses), 1),
            **metrics, "lr": lr, "seconds": round(epoch_seconds, 3)}
@@ -246,16 +286,17 @@ def _end_epoch(loop: _Loop, validate: Callable | None, losses: list[float], lr: 
     else:
         loop.since_best += 1
     if budget is not None and loop.step < loop.planned_steps:
-        loop.planned_steps = _plan(budget - (time.perf_counter() - t0), loop.step,
-                                   train_seconds / max(len(losses), 1), epoch_seconds - train_seconds,
-                                   loop.steps_per_epoch, loop.max_steps)
+        loop.planned_steps = loop.team.agree(_plan(budget - (time.perf_counter() - t0), loop.step,
+                                                   train_seconds / max(len(losses), 1), epoch_seconds - train_seconds,
+                                                   loop.steps_per_epoch, loop.max_steps))
     return improved
 
 
 def _save_checkpoint(loop: _Loop, ckpt: Path, improved: bool, seconds: float) -> None:
     """The state first (the commit), then the files derived from it (see the module docstring)."""
     state = {"model": weights_of(loop.model), "ema": weights_of(loop.ema) if loop.ema is not None else None,
-             "loss": _loss_state(loop.loss_fn), "optimizer": loop.optimizer.state_dict(),
+             "loss": _loss_state(loop.loss_fn), "optimizer": devices.to_cpu(loop.optimizer.state_dict()),
+             "scaler": loop.scaler.state_dict() if loop.scaler is not None else None,
              "generator": loop.generator.get_state(), "torch_rng": torch.get_rng_state(),
              "loader_generator": loop.loader_generator.get_state() if loop.loader_generator is not None else None,
              "epoch": loop.epoch, "step": loop.step, "planned_steps": loop.planned_steps,
@@ -293,7 +334,9 @@ def _resume(loop: _Loop, ckpt: Path | None, run_dir, log: Callable[[str], None])
         loop.ema.load_state_dict(state["ema"] if state["ema"] is not None else state["model"])
     if state.get("loss") is not None and isinstance(loop.loss_fn, torch.nn.Module):
         loop.loss_fn.load_state_dict(state["loss"])
-    loop.optimizer.load_state_dict(state["optimizer"])
+    loop.optimizer.load_state_dict(state["optimizer"])  # its moments move to the parameters' device
+    if loop.scaler is not None and state.get("scaler"):
+        loop.scaler.load_state_dict(state["scaler"])
     loop.generator.set_state(state["generator"])
     torch.set_rng_state(state["torch_rng"])
     if loop.loader_generator is not None and state.get("loader_generator") is not None:
@@ -301,7 +344,8 @@ def _resume(loop: _Loop, ckpt: Path | None, run_dir, log: Callable[[str], None])
     loop.epoch, loop.step = state["epoch"] + 1, state["step"]
     loop.best_score, loop.since_best, loop.best_epoch = state["best_score"], state["since_best"], state["best_epoch"]
     loop.history, loop.seconds_before = list(state["history"]), state["seconds"]
-    _write_derived(loop, ckpt, best=loop.best_epoch == state["epoch"] + 1)  # what a kill may have cut short
+    if loop.team.main:  # what a kill may have cut short
+        _write_derived(loop, ckpt, best=loop.best_epoch == state["epoch"] + 1)
     _replan_on_resume(loop, state, log)
 
 
@@ -322,25 +366,6 @@ def _replan_on_resume(loop: _Loop, state: dict, log: Callable[[str], None]) -> N
     else:
         log(f"nothing to resume: the run has finished its {len(loop.history)} epochs (raise the epochs or the time "
             "budget to train on)")
-
-
-def _compiled(model: torch.nn.Module, log: Callable[[str], None]) -> Callable:
-    """``torch.compile(model)`` (inductor: fused element-wise kernels around the convolutions). Compilation
-    happens at the first step; if it cannot (e.g. no C++ compiler), training falls back to the plain model."""
-    compiled = torch.compile(model)
-
-    def forward(x):
-        nonlocal compiled
-        if compiled is not model:
-            try:
-                return compiled(x)
-            except Exception as error:  # noqa: BLE001 (any backend failure: train uncompiled instead)
-                reason = (str(error).splitlines() or [""])[0][:200]
-                log(f"torch.compile failed ({type(error).__name__}: {reason}); training without it")
-                compiled = model
-        return model(x)
-
-    return forward
 
 
 def _frozen_copy(model: torch.nn.Module) -> torch.nn.Module:

@@ -16,6 +16,7 @@ from pixelwise.tasks.segment.data import batches, channel_statistics, make_split
 from pixelwise.tasks.segment.evaluation import evaluate
 from pixelwise.tasks.segment.models import build_model, loss_for
 from pixelwise.train import fit
+from pixelwise.train.distributed import is_main
 from pixelwise.train.runs import RunFolder, RunResult
 
 
@@ -56,5 +57,5 @@ def run(config: SegmentationConfig, model: nn.Module | None = None, overwrite: b
                  run_dir, resume, log)
     log(f"trained {len(result.history)} epochs in {result.seconds:.0f}s (stopped by {result.stopped}); "
         f"best epoch {result.best_epoch}")
-    metrics = evaluate(run_dir, model=model, progress=progress, log=log) if test_idx else {}
+    metrics = evaluate(run_dir, model=model, progress=progress, log=log) if test_idx and is_main() else {}
     return RunResult(run_dir, metrics, result.history, time.perf_counter() - t0)
