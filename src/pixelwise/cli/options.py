@@ -269,6 +269,34 @@ def add_eval_options(parser: argparse.ArgumentParser, data_help: str) -> None:
     add_quiet(parser)
 
 
+def add_device(parser: argparse.ArgumentParser) -> None:
+    """``--device`` of an inference command (training commands have it from their config)."""
+    parser.add_argument("--device", default="auto", help="where the network runs: auto (CUDA, then MPS, else CPU), "
+                        "cpu, cuda, cuda:N or mps (default auto)")
+
+
+def add_tiles(parser: argparse.ArgumentParser) -> None:
+    """``--tile --overlap --tile-batch``: sliding-window inference (:mod:`pixelwise.models.tiling`)."""
+    group = parser.add_argument_group("large images", "predict window by window, blended with Gaussian weights "
+                                      "(nnU-Net, MONAI): memory bounded by the windows in flight, not the image")
+    group.add_argument("--tile", type=int, default=None, metavar="T", help="windows of T x T pixels (default: the "
+                       "whole image at once)")
+    group.add_argument("--overlap", type=float, default=0.25, help="share of a window its neighbour covers, in [0, 1) "
+                       "(default 0.25; nnU-Net uses 0.5)")
+    group.add_argument("--tile-batch", type=int, default=4, metavar="B", help="windows per forward pass (default 4)")
+
+
+def tiles_of(args: argparse.Namespace):
+    """The :class:`~pixelwise.models.tiling.Tiles` of ``--tile --overlap --tile-batch``."""
+    from pixelwise.models.tiling import Tiles
+
+    try:
+        return Tiles(args.tile, args.overlap, args.tile_batch)
+    except PixelwiseError as err:  # in the command line's words: --tile=0, not tile=0
+        raise PixelwiseError(re.sub(r"\b(tile_batch|tile|overlap)=", lambda m: "--" + m[1].replace("_", "-") + "=",
+                                    str(err))) from None
+
+
 def add_threads(parser: argparse.ArgumentParser) -> None:
     from pixelwise.cli.types import threads
 

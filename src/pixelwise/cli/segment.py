@@ -6,12 +6,15 @@ import argparse
 
 from pixelwise.cli.options import (
     add_config_options,
+    add_device,
     add_eval_options,
     add_quiet,
     add_run_flags,
+    add_tiles,
     add_which,
     evaluation_out,
     run_training,
+    tiles_of,
 )
 from pixelwise.cli.types import check_output
 
@@ -44,6 +47,8 @@ def add_parser(subparsers) -> None:
     e.add_argument("--tta", default="none", choices=TTA_CHOICES,
                    help="test-time augmentation: average the probabilities over flips (4 passes) or all 8 "
                         "symmetries of the square (dihedral); default none")
+    add_device(e)
+    add_tiles(e)
     e.set_defaults(func=cmd_eval)
 
     r = sub.add_parser("predict", help="write mask PNGs at each image's own size")
@@ -58,6 +63,8 @@ def add_parser(subparsers) -> None:
     r.add_argument("--compile", action="store_true",
                    help="run the network through torch.compile with frozen weights (compiles once, at the first "
                         "batch; faster on some processors: benchmarks/predict_throughput.py measures it)")
+    add_device(r)
+    add_tiles(r)
     add_quiet(r)
     r.set_defaults(func=cmd_predict)
 
@@ -72,7 +79,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from pixelwise.tasks.segment import evaluate
 
     evaluate(args.run, args.data, which=args.which, tta=args.tta, good_iou=args.good_iou,
-             partial_iou=args.partial_iou, name=args.name, out=evaluation_out(args), progress=not args.quiet)
+             partial_iou=args.partial_iou, name=args.name, out=evaluation_out(args), progress=not args.quiet,
+             tiles=tiles_of(args), device=args.device)
     return 0
 
 
@@ -84,6 +92,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise PixelwiseError(f"--batch-size {args.batch_size} must be >= 1.")
     check_output(args.out, folder=True)
     written = predict(args.run, args.inputs, args.out, args.batch_size, progress=not args.quiet, tta=args.tta,
-                      compile=args.compile, which=args.which)
+                      compile=args.compile, which=args.which, tiles=tiles_of(args), device=args.device)
     print(f"wrote {len(written)} masks to {args.out}")
     return 0

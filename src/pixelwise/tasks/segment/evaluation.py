@@ -14,8 +14,10 @@ from pixelwise.data.splits import load_split
 from pixelwise.errors import PixelwiseError
 from pixelwise.metrics import aggregate, multiclass_case, segmentation_case
 from pixelwise.models.inference import optimize_for_inference
+from pixelwise.models.tiling import Tiles
 from pixelwise.tasks.segment.config import SegmentationConfig
 from pixelwise.tasks.segment.inference import load_run, predict_arrays, symmetries
+from pixelwise.tasks.segment.tiles import check_sizes
 from pixelwise.train.allocator import tune_malloc
 from pixelwise.train.files import read_csv, write_csv, write_json
 from pixelwise.train.runs import evaluation_dir
@@ -26,7 +28,7 @@ TIERS = ("good", "partial", "poor")  # the galleries, by IoU (the case categorie
 def evaluate(run_dir: str | Path, data: str | None = None, *, model: nn.Module | None = None, which: str = "best",
              tta: str = "none", good_iou: float | None = None, partial_iou: float | None = None,
              name: str | None = None, out: str | Path | None = None, progress: bool = True,
-             log: Callable[[str], None] = print) -> dict:
+             log: Callable[[str], None] = print, tiles: Tiles | None = None, device: str = "auto") -> dict:
     """Evaluate a checkpoint (``which``) at each image's original size; write metrics.json, per_case.csv, plots/
     and report.html, and return the metrics.
 
@@ -35,7 +37,8 @@ def evaluate(run_dir: str | Path, data: str | None = None, *, model: nn.Module |
     whole; or ``tta``, gallery thresholds, the last checkpoint) goes to ``out``, or to ``RUN/evaluations/NAME``
     (``name`` defaults to the data folder's name and the settings), and never replaces the run's own results.
     ``tta`` averages over flips or all eight symmetries of the square (see ``tta_logits``); ``model`` as in
-    ``load_run`` (for runs trained with a custom model)."""
+    ``load_run`` (for runs trained with a custom model), and ``device`` (where the network runs). ``tiles``:
+    sliding-window prediction (another setting: the results go to ``evaluations/NAME-tile-T``)."""
     from tqdm.auto import tqdm
 
     from pixelwise.report.segmentation import write_report
@@ -43,12 +46,14 @@ def evaluate(run_dir: str | Path, data: str | None = None, *, model: nn.Module |
     run_dir = Path(run_dir)
     symmetries(tta)  # a bad mode fails before anything is read
     tune_malloc()  # large freed blocks are reused by the next batch (pixelwise.train.allocator)
-    config, net = load_run(run_dir, which, model)
+    tiles = tiles or Tiles()
+    config, net = load_run(run_dir, which, model, device)
     if good_iou is not None or partial_iou is not None:  # validated by the config's own checks
         config = dataclasses.replace(config, good_iou=config.good_iou if good_iou is None else good_iou,
                                      partial_iou=config.partial_iou if partial_iou is None else partial_iou)
     own = data is None and tta == "none" and which == "best" and good_iou is None and partial_iou is None
-    label = name or _name(data, tta, which, None if good_iou is None and partial_iou is None else config)
+    own = own and tiles.tile is None
+    label = name or _name(data, tta, which, None if good_iou is None and partial_iou is None else config, tiles)
     dest = run_dir if own and out is None else evaluation_dir(run_dir, label, out)
     folder = ImageMaskFolder(data or config.data, config.num_classes, config.threshold, config.channels)
     if data is None:
@@ -57,32 +62,35 @@ def evaluate(run_dir: str | Path, data: str | None = None, *, model: nn.Module |
         indices, source = list(range(len(folder))), str(Path(data).resolve())
     if not indices:
         raise PixelwiseError(f"no cases to evaluate in the {source}; give --data or a split with test cases.")
+    check_sizes(config, net, tiles, ((folder.pairs[i].image.name, (folder.pairs[i].height, folder.pairs[i].width))
+                                     for i in indices))
     net = optimize_for_inference(net, shuffle_up=False)  # batch norm folded: the same map, faster
-    cases, tiles = [], []
+    cases, gallery = [], []
     with ThreadPoolExecutor(max_workers=2) as pool:
         reads = pool.map(folder.read, indices)
         for i, (image, truth) in tqdm(zip(indices, reads), total=len(indices), desc="evaluating",
                                       disable=not progress, leave=False):
-            pred = predict_arrays(net, config, [image], tta)[0]
+            pred = predict_arrays(net, config, [image], tta, tiles)[0]
             case = (segmentation_case(pred.astype(bool), truth.astype(bool), config.spacing, config.empty_score)
                     if config.num_classes is None else
                     multiclass_case(pred, truth, config.num_classes, config.spacing, config.empty_score))
             cases.append({"id": folder.pairs[i].stem, **case})
-            tiles.append((folder.pairs[i].stem, image, truth, pred, case["iou"]))
+            gallery.append((folder.pairs[i].stem, image, truth, pred, case["iou"]))
     metrics = _summary(cases, config, source, tta, which)
     write_json(dest / "metrics.json", metrics)
     write_csv(dest / "per_case.csv", cases)
     history = read_csv(run_dir / "history.csv") if dest == run_dir and (run_dir / "history.csv").is_file() else []
-    report = write_report(dest, config, metrics, tiles, history)
+    report = write_report(dest, config, metrics, gallery, history)
     m = metrics["metrics"]
     log(f"{source}: {len(cases)} cases, Dice {m['dice']['mean']:.3f} (median {m['dice']['median']:.3f}), "
         f"IoU {m['iou']['mean']:.3f} [{m['iou']['ci_low']:.3f}, {m['iou']['ci_high']:.3f}]; report {report}")
     return metrics
 
 
-def _name(data: str | None, tta: str, which: str, thresholds: SegmentationConfig | None) -> str:
+def _name(data: str | None, tta: str, which: str, thresholds: SegmentationConfig | None, tiles: Tiles) -> str:
     """e.g. "kvasir-test-tta-flips": the data folder (or "test"), then each setting that differs."""
     parts = [Path(data).resolve().name if data is not None else "test"]
+    parts += [f"tile-{tiles.tile}"] if tiles.tile is not None else []
     parts += [f"tta-{tta}"] if tta != "none" else []
     parts += [which] if which != "best" else []
     parts += [f"iou-{thresholds.partial_iou:g}-{thresholds.good_iou:g}"] if thresholds is not None else []

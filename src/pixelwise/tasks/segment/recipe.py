@@ -6,11 +6,13 @@ import dataclasses
 import time
 from collections.abc import Callable
 
+import numpy as np
 import torch
 from torch import nn
 
 from pixelwise.data.folders import ImageMaskFolder
 from pixelwise.errors import PixelwiseError
+from pixelwise.tasks.segment.canvases import canvas_statistics, crop_batches, load_canvases
 from pixelwise.tasks.segment.config import CUSTOM, SegmentationConfig
 from pixelwise.tasks.segment.data import batches, channel_statistics, make_split, validator
 from pixelwise.tasks.segment.evaluation import evaluate
@@ -40,12 +42,12 @@ def run(config: SegmentationConfig, model: nn.Module | None = None, overwrite: b
     split = make_split(data, config)
     train_idx, val_idx, test_idx = (data.index(split[part]) for part in ("train", "val", "test"))
     log(f"{len(data)} cases in {data.root}: {len(train_idx)} train, {len(val_idx)} val, {len(test_idx)} test")
-    size = (config.size, config.size)
-    tr_img, tr_msk = data.load(train_idx, size, progress)  # every file decoded (and checked) once, before writing
-    va_img, va_msk = data.load(val_idx, size, progress)
+    tr_img, tr_msk = load_canvases(data, train_idx, config, progress)  # every file decoded (and checked) once,
+    va_img, va_msk = load_canvases(data, val_idx, config, progress)  # before writing, by the --resize rule
     data.load(test_idx, (8, 8), progress=False)  # fully decodes the test files: a broken one fails now
     if not resume:
-        config.norm_mean, config.norm_std = channel_statistics(tr_img)
+        stacked = isinstance(tr_img, np.ndarray)
+        config.norm_mean, config.norm_std = (channel_statistics if stacked else canvas_statistics)(tr_img)
     torch.manual_seed(config.seed)  # the initial weights are part of what the seed reproduces
     net = (model if model is not None else build_model(config)).to(memory_format=torch.channels_last)
     run_dir = folder.create(split)
@@ -53,9 +55,12 @@ def run(config: SegmentationConfig, model: nn.Module | None = None, overwrite: b
     validate = validator(va_img, va_msk, config, loss_fn) if len(va_img) else None
     monitor = {"monitor": "val_iou", "mode": "max"} if validate is not None else {"monitor": "train_loss"}
     steps = max(1, len(tr_img) // config.batch_size)
-    result = fit(net, loss_fn, batches(tr_img, tr_msk, config), steps, validate, config.fit_config(progress, **monitor),
-                 run_dir, resume, log)
+    whole = isinstance(tr_img, np.ndarray) and config.crop == config.size  # the canvases themselves, no crops
+    train_batches = batches(tr_img, tr_msk, config) if whole else crop_batches(tr_img, tr_msk, config)
+    result = fit(net, loss_fn, train_batches, steps, validate, config.fit_config(progress, **monitor), run_dir, resume,
+                 log)
     log(f"trained {len(result.history)} epochs in {result.seconds:.0f}s (stopped by {result.stopped}); "
         f"best epoch {result.best_epoch}")
-    metrics = evaluate(run_dir, model=model, progress=progress, log=log) if test_idx and is_main() else {}
+    metrics = (evaluate(run_dir, model=model, progress=progress, log=log, device=config.device)
+               if test_idx and is_main() else {})
     return RunResult(run_dir, metrics, result.history, time.perf_counter() - t0)
