@@ -315,10 +315,14 @@ def apply_threads(args: argparse.Namespace) -> None:
 def run_training(cls, run, args: argparse.Namespace) -> int:
     """A training command: its config from the options (:func:`config_from_args`), ``run`` with the run-folder
     flags, and the run folder printed."""
-    from pixelwise.train.distributed import is_main
+    from pixelwise.train.distributed import check_world, is_main
 
     apply_threads(args)
     config = config_from_args(cls, args, resume=args.resume)
+    try:  # the device and a torchrun job's sizes, in the command line's words (RunFolder checks them again)
+        check_world(config)
+    except PixelwiseError as err:
+        raise PixelwiseError(cli_words(str(err), cls)) from None
     main = is_main()  # under torchrun, process 0 alone prints (and writes)
     result = run(config, overwrite=args.overwrite, resume=args.resume, progress=main and not args.quiet,
                  log=logger(args.quiet) if main else (lambda _line: None))
