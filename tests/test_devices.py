@@ -6,6 +6,7 @@ there resumes on the CPU."""
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -138,3 +139,19 @@ def test_training_on_the_test_device_comes_back_and_resumes_on_the_cpu(tmp_path,
     resumed = fit(model, F.mse_loss, batches, 4, on_cpu, cpu, tmp_path, resume=True, log=lambda _: None)
     assert resumed.steps == 12 and seen == ["cpu"]
     assert resumed.history[-1]["val_loss"] < before / 2  # it learned, on the device and then on the CPU
+
+
+def test_info_reports_what_this_machine_gives(capsys):
+    from pixelwise.cli import main
+
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    for section in ("pixelwise:", "packages:", "torch build:", "threads:", "devices:", "several processes:",
+                    "memory:", "environment:"):
+        assert f"\n{section}" in f"\n{out}", section
+    assert f"intra-op (torch.get_num_threads): {torch.get_num_threads()}" in out
+    assert main(["info", "--json"]) == 0
+    facts = json.loads(capsys.readouterr().out)
+    assert facts["packages"]["torch"] == torch.__version__
+    assert f"BLAS_INFO={facts['torch build']['BLAS']}" in torch.__config__.show()
+    assert facts["devices"]["auto picks"] == str(resolve_device("auto"))

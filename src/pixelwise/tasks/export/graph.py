@@ -12,6 +12,8 @@ Needs the ``[onnx]`` extra (onnx, onnxruntime): ``pip install 'pixelwise[onnx]'`
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import shutil
 import tempfile
@@ -41,9 +43,9 @@ def export_run(run_dir: str | Path, out: str | Path | None = None, format: str =
     if not 7 <= opset <= 21:
         raise PixelwiseError(f"opset={opset} is out of the range exported here, 7 to 21; e.g. {OPSET}.")
     onnx, ort = _modules()
+    net = network_of(run_dir, which)
     out = Path(out) if out is not None else Path(run_dir) / "exports" / f"{which}.onnx"
     _check_out(out)
-    net = network_of(run_dir, which)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "graph.onnx"
         multiple, error = _trace_and_check(net, path, opset, ort)
@@ -69,10 +71,10 @@ def _modules():
 
 
 def _check_out(out: Path) -> None:
-    if out.suffix.lower() != ".onnx":
-        raise PixelwiseError(f"--out {out} does not end in .onnx; give a file name such as {out.with_suffix('.onnx')}.")
     if out.is_dir():
         raise PixelwiseError(f"--out {out} is a folder; give a file name such as {out / 'model.onnx'}.")
+    if out.suffix.lower() != ".onnx":
+        raise PixelwiseError(f"--out {out} does not end in .onnx; give a file name such as {out.with_suffix('.onnx')}.")
     parent = out.parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
@@ -100,8 +102,10 @@ def _trace_and_check(net: Exportable, path: Path, opset: int, ort) -> tuple[int 
 
 def _trace(net: Exportable, path: Path, opset: int, free: bool) -> None:
     axes = {0: "batch", 2: "height", 3: "width"} if free else {0: "batch"}
+    fast = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)  # the transformer's fused kernel has no ONNX form
     try:
-        with warnings.catch_warnings(), torch.no_grad():
+        with warnings.catch_warnings(), torch.no_grad(), contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")  # the tracer's notes on Python numbers in the graph
             torch.onnx.export(net.module, (net.example,), str(path), dynamo=False, input_names=["image"],
                               output_names=["output"], dynamic_axes={"image": axes, "output": axes},
@@ -110,6 +114,8 @@ def _trace(net: Exportable, path: Path, opset: int, free: bool) -> None:
         reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
         raise PixelwiseError(f"the network cannot be traced to ONNX ({type(err).__name__}: {reason}); export it "
                              "with torch.onnx.export yourself, or train another --model.") from None
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fast)
 
 
 def _difference(net: Exportable, path: Path, ort, x: torch.Tensor) -> float:
