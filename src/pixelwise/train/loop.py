@@ -24,12 +24,10 @@ kill at any moment leaves the last committed epoch whole; ``resume`` rewrites th
 then goes on. In ``deterministic`` mode an interrupted and resumed run ends with exactly the weights and history
 of an uninterrupted one (bitwise on a CPU).
 
-Devices and processes (``config.device``, ``config.precision``; :mod:`pixelwise.train.devices`): the model, the
-loss's own state and every batch move to the device, the forward pass runs under autocast (and a gradient scaler
-for float16), checkpoints are written from CPU copies, and the model goes back to where it was when ``fit``
-returns. A ``validate`` function receives the model on its device if it says ``validate.device_aware = True``
-(it moves its inputs itself), else a CPU copy. Under ``torchrun`` the loop trains with DistributedDataParallel;
-how the work is divided, and that only process 0 writes and prints, is told in :mod:`pixelwise.train.distributed`.
+Devices and processes: ``config.device`` and ``config.precision`` (:mod:`pixelwise.train.devices`; checkpoints
+from CPU copies, the model back where it was after ``fit``), DistributedDataParallel under ``torchrun``
+(:mod:`pixelwise.train.distributed`). A ``validate`` with ``device_aware = True`` gets the model on its device,
+others a CPU copy.
 """
 
 from __future__ import annotations
@@ -89,6 +87,11 @@ class _Loop:
     team: distributed.Solo | None = None  # the processes training together (train.distributed), and the device
     scaler: torch.amp.GradScaler | None = None  # float16's loss scaling (train.devices)
 
+    def __post_init__(self):
+        self.planned_steps = self.max_steps  # until a time budget plans fewer
+        if self.team is not None:
+            self.scaler = devices.grad_scaler(self.team.device, self.config.precision)
+
     @property
     def evaluated(self) -> torch.nn.Module:
         return self.model if self.ema is None else self.ema
@@ -124,31 +127,23 @@ def fit(model: torch.nn.Module, loss_fn: Callable, train_batches: Callable | Ite
     mode = config.mode or ("min" if monitor.endswith("loss") else "max")
     tune_malloc()  # freed activations are reused by the next step instead of faulting in again
     ckpt = Path(run_dir) / "checkpoints" if run_dir is not None else None
-    team, home = distributed.join(config.device), devices.device_of(model)
-    devices.check_precision(team.device, config.precision)
-    log = log if team.main else (lambda _line: None)  # processes other than 0 train in silence
-    with _determinism(config.deterministic):
+    with _determinism(config.deterministic), _placed(model, loss_fn, config, log) as (team, log):
         torch.manual_seed(config.seed)
-        model.to(team.device)
-        if isinstance(loss_fn, torch.nn.Module):
-            loss_fn.to(team.device)
         loop = _Loop(model, torch.optim.Adam(model.parameters(), lr=config.lr, betas=config.betas,
                                              weight_decay=config.weight_decay),
                      torch.Generator().manual_seed(config.seed), _frozen_copy(model) if config.ema else None,
                      loss_fn, loader_generator, config, monitor, 1.0 if mode == "max" else -1.0, steps_per_epoch,
-                     team=team, scaler=devices.grad_scaler(team.device, config.precision))
-        loop.planned_steps = loop.max_steps
+                     team=team)
         if resume:
             _resume(loop, ckpt, run_dir, log)
-        forward = team.wrap(model)  # DistributedDataParallel under torchrun, else the model
-        forward = devices.compiled(forward, log) if config.compile else forward  # shares the parameters of ``model``
+        forward = team.wrap(model)  # DistributedDataParallel under torchrun; compiled, it shares model's parameters
+        forward = devices.compiled(forward, log) if config.compile else forward
         budget = config.minutes * 60 if config.minutes is not None else None
         t0 = time.perf_counter() - loop.seconds_before
         stopped = None
         while loop.step < loop.planned_steps:
-            bar = tqdm(total=min(steps_per_epoch, loop.planned_steps - loop.step), disable=not (config.progress and
-                                                                                              team.main),
-                       leave=False, desc=f"epoch {loop.epoch + 1}/{_epochs(loop)}", dynamic_ncols=True)
+            bar = tqdm(total=min(steps_per_epoch, loop.planned_steps - loop.step), disable=not config.progress or
+                       not team.main, leave=False, desc=f"epoch {loop.epoch + 1}/{_epochs(loop)}", dynamic_ncols=True)
             t_epoch = time.perf_counter()
             losses, lr = _train_epoch(loop, forward, epoch_batches, bar, budget, t0, ckpt)
             bar.close()
@@ -163,12 +158,25 @@ def fit(model: torch.nn.Module, loss_fn: Callable, train_batches: Callable | Ite
             if config.patience is not None and loop.since_best >= config.patience:
                 stopped = "early_stopping"
                 break
-        if stopped is None:
-            stopped = "budget" if budget is not None and loop.planned_steps < loop.max_steps else "epochs"
-    team.barrier()  # the checkpoints process 0 wrote are there for every process to read
-    model.to(home)
+        stopped = stopped or ("budget" if budget is not None and loop.planned_steps < loop.max_steps else "epochs")
     best_value = loop.sign * loop.best_score if loop.best_score > -math.inf else float("nan")
     return FitResult(loop.history, loop.best_epoch, best_value, stopped, time.perf_counter() - t0, loop.step)
+
+
+@contextlib.contextmanager
+def _placed(model: torch.nn.Module, loss_fn: Callable, config: FitConfig, log: Callable[[str], None]):
+    """``(team, log)``: the processes training together and their device (:mod:`pixelwise.train.distributed`),
+    the model and the loss's own state moved there, and the log (silent on processes other than 0). After a
+    training that ends well, every process waits for process 0's checkpoints and the model goes back where it
+    was."""
+    team, home = distributed.join(config.device), devices.device_of(model)
+    devices.check_precision(team.device, config.precision)
+    model.to(team.device)
+    if isinstance(loss_fn, torch.nn.Module):
+        loss_fn.to(team.device)
+    yield team, (log if team.main else (lambda _line: None))
+    team.barrier()  # the checkpoints process 0 wrote are there for every process to read
+    model.to(home)
 
 
 def _batch_source(train_batches, steps_per_epoch: int | None):
