@@ -277,7 +277,7 @@ def _end_epoch(loop: _Loop, validate: Callable | None, losses: list[float], lr: 
     """Validate, append the history row, track the best, re-plan a budget; returns whether the epoch improved."""
     train_seconds = time.perf_counter() - t_epoch
     loop.model.eval()
-    loop.team.sync_buffers(loop.model)  # process 0's batch-norm statistics: the ones validated and saved
+    loop.team.sync_buffers(loop.evaluated)  # process 0's batch-norm statistics: the ones validated and saved
     with torch.no_grad():
         metrics = loop.team.validate(validate, loop.evaluated) if validate is not None else {}
     epoch_seconds = time.perf_counter() - t_epoch
