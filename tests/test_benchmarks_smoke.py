@@ -64,6 +64,16 @@ def test_speed_benchmark_runs(script, args, key):
     assert key in result and result["matmul_peak_gflops"] > 0
 
 
+@pytest.mark.slow
+def test_large_image_benchmark_runs():
+    done = subprocess.run([sys.executable, str(BENCHMARKS / "large_image.py"), "--size", "96", "--tile", "32",
+                           "--base", "4", "--depth", "2"], capture_output=True, text=True, timeout=600, cwd=BENCHMARKS)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout)
+    assert result["pixelwise"]["peak_rss_mib"] > 0 and result["monai"]["peak_rss_mib"] > 0
+    assert result["pixelwise_under_target"] is True
+
+
 def test_within_class_spread_by_hand(monkeypatch):
     monkeypatch.syspath_prepend(str(BENCHMARKS))
     from diffusion import _within_class_spread

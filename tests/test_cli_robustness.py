@@ -98,6 +98,18 @@ CASES = [  # argv (T/ = the files fixture's folder), words the one line must con
     (["segment", "baseline", "--data", "T/one.png", "--out", "T/new"], "is a file, not a folder"),
     (["segment", "baseline", "--data", "T", "--tolerance", "-1", "--out", "T/new"], "--tolerance=-1.0 must be"),
     (["segment", "train", "--data", "T", "--ignore-index", "255", "--out", "T/new"], "needs label masks"),
+    # issue 20: devices, precision, aspect ratio, tiles, export
+    (["segment", "train", "--data", "T", "--device", "gpu", "--out", "T/new"], "--device='gpu' is not a device name"),
+    (["restore", "train", "--precision", "fp16", "--out", "T/new"], "--precision='fp16' is not known"),
+    (["segment", "train", "--data", "T", "--precision", "16-mixed", "--device", "cpu", "--out", "T/new"],
+     "--precision=16-mixed needs a CUDA device"),
+    (["segment", "train", "--data", "T", "--resize", "stretch", "--out", "T/new"], "--resize='stretch' is not known"),
+    (["segment", "train", "--data", "T", "--patch", "300", "--out", "T/new"], "--patch=300 is larger than the 256x256"),
+    (["segment", "eval", "--run", "T/one.png", "--tile", "0"], "--tile=0 must be a whole number"),
+    (["restore", "apply", "--run", "T/one.png", "T/one.png", "--out", "T/new", "--overlap", "1.5"], "--overlap=1.5"),
+    (["export", "--run", "T/latent_run"], "export takes segmentation and restoration runs"),
+    (["export", "--run", "T/damaged"], "is not valid JSON"),
+    (["export", "--run", "T/notes.txt"], "is a file, not a folder"),
 ]
 
 

@@ -27,12 +27,14 @@ def blocks(language: str) -> list[str]:
 
 
 def command_lines() -> list[list[str]]:
-    """The arguments of every ``pixelwise ...`` line of the README's bash blocks."""
+    """The arguments of every ``pixelwise ...`` line of the README's bash blocks (``torchrun ... -m pixelwise ...``
+    lines with torchrun's own options first, ending in ``-m pixelwise``)."""
     out = []
     for block in blocks("bash"):
         for line in block.replace("\\\n", " ").splitlines():  # join continued lines
-            if line.startswith("pixelwise "):
-                out.append(shlex.split(line, comments=True)[1:])
+            if line.startswith(("pixelwise ", "torchrun ")):
+                args = shlex.split(line, comments=True)
+                out.append(args[1:] if args[0] == "pixelwise" else args)
     return out
 
 
@@ -89,6 +91,11 @@ CHECKS = [
         f"{m[1]}/metrics.json")["accuracy"] <= 1),
     (r"invert --run (\S+) --batch (\d+)", lambda m, out, c: len([f for f in Path(m[1]).glob(
         f"evaluations/invert-b{m[2]}*/metrics.json") if _json(f)["psnr"]["n"] == int(m[2])]) == 1),
+    (r"^info$", lambda m, out, c: "torch build:" in out and "devices:" in out and "BLAS" in out),
+    (r"^torchrun .*segment train .*--out (\S+)", lambda m, out, c: _run_folder(m[1]) or out.count("run folder:") == 1),
+    (r"export --run \S+ --format onnx --out (\S+)", lambda m, out, c: Path(m[1]).is_file() and "ONNX opset 17" in out),
+    (r"segment eval --run (\S+) --tile (\d+)", lambda m, out, c: _json(
+        f"{m[1]}/evaluations/test-tile-{m[2]}/metrics.json")["source"] == "test split"),
     (r"segment train .*--resume", lambda m, out, c: len(_json_lines(Path("runs/from-toml/history.csv"))) == 5),
     (r"segment train --config polyps.toml --out (\S+)",
      lambda m, out, c: _run_folder(m[1]) or _json(f"{m[1]}/config.json")["size"] == 32),
@@ -226,6 +233,37 @@ def _same_methods(a: str, b: str) -> bool:
     return True
 
 
+def _absent_device(args: list[str]) -> bool:
+    if "--device" not in args or args[args.index("--device") + 1] in ("auto", "cpu"):
+        return False
+    from pixelwise.errors import PixelwiseError
+    from pixelwise.train.devices import resolve_device
+
+    try:
+        resolve_device(args[args.index("--device") + 1])
+    except PixelwiseError:
+        return True
+    return False
+
+
+def _torchrun(args: list[str]) -> tuple[int, str]:
+    """A ``torchrun ... -m pixelwise ...`` line, on this machine (--standalone), with the small test settings."""
+    import os
+    import subprocess
+    import sys
+
+    start = args.index("-m")
+    command = args[start + 2:] + ["--size", "32", "--base-channels", "4", "--depth", "2", "--batch-size", "4",
+                                  "--epochs", "1", "--quiet"]
+    command = [a for i, a in enumerate(command) if a != "--minutes" and (i == 0 or command[i - 1] != "--minutes")]
+    env = {**os.environ, "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", *args[1:start], "-m",
+                           "pixelwise", *command], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.returncode, done.stdout
+
+
 def check_for(line: str):
     for pattern, check in CHECKS:
         match = re.search(pattern, line)
@@ -275,6 +313,8 @@ def test_command_examples_run_and_write_what_they_say(tmp_path, monkeypatch, pol
     for args in command_lines():
         line = " ".join(args)
         args = [substitutions.get(a, a) for a in args]
+        if _absent_device(args):  # a GPU example on a machine without one
+            continue
         if "--minutes" in args:  # keep the example's form, not its length (a resumed run: a little longer)
             args[args.index("--minutes") + 1] = "0.15" if "--resume" in args else "0.03"
         if args[:2] in (["segment", "train"], ["pretrain", "train"]) and str(polyp_folder) in args and not (
@@ -288,10 +328,17 @@ def test_command_examples_run_and_write_what_they_say(tmp_path, monkeypatch, pol
             args += ["--iterations", "40", "--levels", "2"]
         if args[:2] == ["restore", "train"] and "--resume" not in args:  # short epochs, so that a resume fits one
             args += ["--steps-per-epoch", "5"]
-        printed = io.StringIO()
-        with redirect_stdout(printed):
-            code = main(args)
+        for option, small in (("--tile", "16"), ("--patch", "16")):  # windows and crops of the small test images
+            if option in args:
+                args[args.index(option) + 1] = small
+        if args[0] == "torchrun":
+            code, output = _torchrun(args)
+        else:
+            printed = io.StringIO()
+            with redirect_stdout(printed):
+                code = main(args)
+            output = printed.getvalue()
         assert code == 0, f"README example failed: pixelwise {line}"
         match, check = check_for(" ".join(args))  # the line as it ran (placeholders replaced)
-        result = check(match, printed.getvalue(), tmp_path)
+        result = check(match, output, tmp_path)
         assert result is None or result, f"README example did not do what it says: pixelwise {line}"

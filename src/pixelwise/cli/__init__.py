@@ -32,6 +32,8 @@ COMMAND_GROUPS = {
     "invert": ("pixelwise.cli.invert", "recover training images from one shared gradient (gradient inversion)"),
     "arch": ("pixelwise.cli.arch", "receptive fields, output sizes, summaries, convolution matrices"),
     "demo": ("pixelwise.cli.demo", "train a U-Net and a ViT on generated data (a few minutes)"),
+    "export": ("pixelwise.cli.export", "write a segmentation or restoration network as an ONNX graph"),
+    "info": ("pixelwise.cli.info", "versions, threads, BLAS/oneDNN, devices and allocator settings"),
 }
 
 

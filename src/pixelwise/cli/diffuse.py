@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from pixelwise.cli.options import add_config_options, add_quiet, add_run_flags, add_threads, add_which, run_training
+from pixelwise.cli.options import (
+    add_config_options,
+    add_device,
+    add_quiet,
+    add_run_flags,
+    add_threads,
+    add_which,
+    run_training,
+)
 from pixelwise.cli.types import check_output, seed
 
 
@@ -44,6 +52,7 @@ def add_parser(subparsers) -> None:
     s.add_argument("--guidance", type=float, default=None, metavar="W",
                    help="with --label: classifier-free guidance weight w (default: the run's; 0 = unguided)")
     s.add_argument("--out", default=None, help="PNG path (default RUN/plots/samples_seedS.png)")
+    add_device(s)
     add_quiet(s)
     s.set_defaults(func=cmd_sample)
 
@@ -71,7 +80,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     config = read_config(DiffusionConfig, args.run)  # a folder of another command is refused before sampling
     images = generate(args.run, args.n, args.seed, variance=args.variance, labels=args.label,
                       guidance=args.guidance, steps=args.steps, eta=args.eta, corrector_steps=args.corrector_steps,
-                      snr=args.snr, which=args.which, progress=not args.quiet)
+                      snr=args.snr, which=args.which, progress=not args.quiet, device=args.device)
     path = Path(args.out) if args.out else Path(args.run) / "plots" / f"samples_seed{args.seed}.png"
     rows, titles = grid_rows(images, config.classes if args.label == "each" else 0)
     image_grid(rows, path, titles, f"DDPM samples, seed {args.seed}{_asked(args)}")

@@ -269,6 +269,34 @@ def add_eval_options(parser: argparse.ArgumentParser, data_help: str) -> None:
     add_quiet(parser)
 
 
+def add_device(parser: argparse.ArgumentParser) -> None:
+    """``--device`` of an inference command (training commands have it from their config)."""
+    parser.add_argument("--device", default="auto", help="where the network runs: auto (CUDA, then MPS, else CPU), "
+                        "cpu, cuda, cuda:N or mps (default auto)")
+
+
+def add_tiles(parser: argparse.ArgumentParser) -> None:
+    """``--tile --overlap --tile-batch``: sliding-window inference (:mod:`pixelwise.models.tiling`)."""
+    group = parser.add_argument_group("large images", "predict window by window, blended with Gaussian weights "
+                                      "(nnU-Net, MONAI): memory bounded by the windows in flight, not the image")
+    group.add_argument("--tile", type=int, default=None, metavar="T", help="windows of T x T pixels (default: the "
+                       "whole image at once)")
+    group.add_argument("--overlap", type=float, default=0.25, help="share of a window its neighbour covers, in [0, 1) "
+                       "(default 0.25; nnU-Net uses 0.5)")
+    group.add_argument("--tile-batch", type=int, default=4, metavar="B", help="windows per forward pass (default 4)")
+
+
+def tiles_of(args: argparse.Namespace):
+    """The :class:`~pixelwise.models.tiling.Tiles` of ``--tile --overlap --tile-batch``."""
+    from pixelwise.models.tiling import Tiles
+
+    try:
+        return Tiles(args.tile, args.overlap, args.tile_batch)
+    except PixelwiseError as err:  # in the command line's words: --tile=0, not tile=0
+        raise PixelwiseError(re.sub(r"\b(tile_batch|tile|overlap)=", lambda m: "--" + m[1].replace("_", "-") + "=",
+                                    str(err))) from None
+
+
 def add_threads(parser: argparse.ArgumentParser) -> None:
     from pixelwise.cli.types import threads
 
@@ -287,11 +315,19 @@ def apply_threads(args: argparse.Namespace) -> None:
 def run_training(cls, run, args: argparse.Namespace) -> int:
     """A training command: its config from the options (:func:`config_from_args`), ``run`` with the run-folder
     flags, and the run folder printed."""
+    from pixelwise.train.distributed import check_world, is_main
+
     apply_threads(args)
     config = config_from_args(cls, args, resume=args.resume)
-    result = run(config, overwrite=args.overwrite, resume=args.resume, progress=not args.quiet,
-                 log=logger(args.quiet))
-    print(f"run folder: {result.run_dir}")
+    try:  # the device and a torchrun job's sizes, in the command line's words (RunFolder checks them again)
+        check_world(config)
+    except PixelwiseError as err:
+        raise PixelwiseError(cli_words(str(err), cls)) from None
+    main = is_main()  # under torchrun, process 0 alone prints (and writes)
+    result = run(config, overwrite=args.overwrite, resume=args.resume, progress=main and not args.quiet,
+                 log=logger(args.quiet) if main else (lambda _line: None))
+    if main:
+        print(f"run folder: {result.run_dir}")
     return 0
 
 

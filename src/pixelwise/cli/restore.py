@@ -7,15 +7,18 @@ import argparse
 from pixelwise.cli.compare import add_compare_parser
 from pixelwise.cli.options import (
     add_config_options,
+    add_device,
     add_eval_options,
     add_quiet,
     add_run_flags,
+    add_tiles,
     add_which,
     config_from_args,
     evaluation_out,
     logger,
     run_training,
     settings_of,
+    tiles_of,
 )
 from pixelwise.cli.types import check_output
 
@@ -51,6 +54,8 @@ def add_parser(subparsers) -> None:
                      "input/ and target/ (default: the run's validation images)")
     e.add_argument("--protocol", default=None, choices=("plain", "denoise", "sr"),
                    help="scoring protocol (default: the run's)")
+    add_device(e)
+    add_tiles(e)
     e.set_defaults(func=cmd_eval)
 
     a = sub.add_parser("apply", help="restore measured pictures (denoise, sr, deblur runs)")
@@ -58,6 +63,8 @@ def add_parser(subparsers) -> None:
     a.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR")
     a.add_argument("--out", required=True, help="folder for the restored PNGs")
     add_which(a)
+    add_device(a)
+    add_tiles(a)
     add_quiet(a)
     a.set_defaults(func=cmd_apply)
 
@@ -85,7 +92,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from pixelwise.tasks.restore import evaluate
 
     evaluate(args.run, args.data, args.protocol, args.which, name=args.name, out=evaluation_out(args),
-             progress=not args.quiet)
+             progress=not args.quiet, tiles=tiles_of(args), device=args.device)
     return 0
 
 
@@ -93,7 +100,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
     from pixelwise.tasks.restore import apply
 
     check_output(args.out, folder=True)
-    apply(args.run, args.inputs, args.out, args.which, progress=not args.quiet)
+    apply(args.run, args.inputs, args.out, args.which, progress=not args.quiet, tiles=tiles_of(args),
+          device=args.device)
     return 0
 
 

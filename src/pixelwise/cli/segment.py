@@ -7,16 +7,19 @@ import argparse
 from pixelwise.cli.compare import add_compare_parser
 from pixelwise.cli.options import (
     add_config_options,
+    add_device,
     add_eval_options,
     add_quiet,
     add_run_flags,
     add_threads,
+    add_tiles,
     add_which,
     apply_threads,
     config_from_args,
     evaluation_out,
     logger,
     run_training,
+    tiles_of,
 )
 from pixelwise.cli.types import check_output, spacing
 
@@ -53,6 +56,8 @@ def add_parser(subparsers) -> None:
     e.add_argument("--spacing", type=spacing, default=None, metavar="ROW,COL",
                    help="pixel size (rows, columns) for surface distances and areas, e.g. 0.5,0.5 (default: the "
                         "run's, or pixels)")
+    add_device(e)
+    add_tiles(e)
     e.set_defaults(func=cmd_eval)
 
     r = sub.add_parser("predict", help="write mask PNGs at each image's own size")
@@ -67,6 +72,8 @@ def add_parser(subparsers) -> None:
     r.add_argument("--compile", action="store_true",
                    help="run the network through torch.compile with frozen weights (compiles once, at the first "
                         "batch; faster on some processors: benchmarks/predict_throughput.py measures it)")
+    add_device(r)
+    add_tiles(r)
     add_quiet(r)
     r.set_defaults(func=cmd_predict)
 
@@ -93,7 +100,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     evaluate(args.run, args.data, which=args.which, tta=args.tta, good_iou=args.good_iou,
              partial_iou=args.partial_iou, name=args.name, out=evaluation_out(args), progress=not args.quiet,
-             spacing=args.spacing)
+             spacing=args.spacing, tiles=tiles_of(args), device=args.device)
     return 0
 
 
@@ -105,7 +112,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise PixelwiseError(f"--batch-size {args.batch_size} must be >= 1.")
     check_output(args.out, folder=True)
     written = predict(args.run, args.inputs, args.out, args.batch_size, progress=not args.quiet, tta=args.tta,
-                      compile=args.compile, which=args.which)
+                      compile=args.compile, which=args.which, tiles=tiles_of(args), device=args.device)
     print(f"wrote {len(written)} masks to {args.out}")
     return 0
 

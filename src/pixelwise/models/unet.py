@@ -65,6 +65,8 @@ def center_crop(x: torch.Tensor, size) -> torch.Tensor:
     """Crop the last two dims of x to ``size`` around the centre (floor of the offset on the top/left)."""
     h, w = x.shape[-2:]
     th, tw = int(size[0]), int(size[1])
+    if (h, w) == (th, tw):
+        return x  # nothing to crop (same padding): no slice, so a traced graph keeps its sizes free
     top, left = (h - th) // 2, (w - tw) // 2
     return x[..., top:top + th, left:left + tw]
 

@@ -77,7 +77,8 @@ class Conv(LinearOperator):
                 "use a smaller kernel."
             )
         return F.conv2d(
-            x, self.weight.to(x.dtype), stride=self.stride, padding=self.padding, dilation=self.dilation
+            x, self.weight.to(device=x.device, dtype=x.dtype), stride=self.stride, padding=self.padding,
+            dilation=self.dilation,
         )
 
     def A_adjoint(self, y):  # noqa: N802
@@ -100,7 +101,7 @@ class Conv(LinearOperator):
                     )
         return F.conv_transpose2d(
             y,
-            self.weight.to(y.dtype),
+            self.weight.to(device=y.device, dtype=y.dtype),
             stride=self.stride,
             padding=self.padding,
             output_padding=tuple(extra),
@@ -134,7 +135,7 @@ class ConvTranspose(LinearOperator):
             )
         return F.conv_transpose2d(
             x,
-            self.weight.to(x.dtype),
+            self.weight.to(device=x.device, dtype=x.dtype),
             stride=self.stride,
             padding=self.padding,
             output_padding=self.output_padding,
@@ -144,5 +145,6 @@ class ConvTranspose(LinearOperator):
     def A_adjoint(self, y):  # noqa: N802
         check_image(y, "ConvTranspose.A_adjoint")
         return F.conv2d(
-            y, self.weight.to(y.dtype), stride=self.stride, padding=self.padding, dilation=self.dilation
+            y, self.weight.to(device=y.device, dtype=y.dtype), stride=self.stride, padding=self.padding,
+            dilation=self.dilation,
         )

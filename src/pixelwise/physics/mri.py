@@ -122,14 +122,14 @@ class MRI(LinearOperator):
             raise PixelwiseError(
                 "MRI expects a real image; the k-space it returns is (..., 2) real/imaginary."
             )
-        m = self._shifted_mask(*x.shape[-2:]).to(x.dtype)
+        m = self._shifted_mask(*x.shape[-2:]).to(device=x.device, dtype=x.dtype)
         k = torch.fft.fft2(x, norm="ortho") * m  # (N, C, H, W) complex
         return torch.view_as_real(k)  # (N, C, H, W, 2)
 
     def A_adjoint(self, y):  # noqa: N802
         if y.dim() != 5 or y.shape[-1] != 2:
             raise PixelwiseError(f"MRI k-space must be (N, C, H, W, 2), got shape {tuple(y.shape)}.")
-        m = self._shifted_mask(*y.shape[-3:-1]).to(y.dtype)
+        m = self._shifted_mask(*y.shape[-3:-1]).to(device=y.device, dtype=y.dtype)
         k = torch.view_as_complex(y.contiguous()) * m
         return torch.fft.ifft2(k, norm="ortho").real  # (N, C, H, W)
 

@@ -83,8 +83,8 @@ def imresize(
         size = (math.ceil(scale * h - 1e-9), math.ceil(scale * w - 1e-9))
     sh = scale if scale is not None else size[0] / h
     sw = scale if scale is not None else size[1] / w
-    mh = resize_matrix(h, size[0], sh).to(x.dtype)
-    mw = resize_matrix(w, size[1], sw).to(x.dtype)
+    mh = resize_matrix(h, size[0], sh).to(device=x.device, dtype=x.dtype)
+    mw = resize_matrix(w, size[1], sw).to(device=x.device, dtype=x.dtype)
     return mh @ x @ mw.T  # (N, C, H', W')
 
 
@@ -144,14 +144,15 @@ class BicubicDownsample(LinearOperator):
             raise PixelwiseError(f"down-sampling factor {factor} must be a whole number >= 1.")
         self.factor = int(factor)
         self.input_size = tuple(input_size) if input_size is not None else None
-        self._cache: dict[tuple[int, torch.dtype], torch.Tensor] = {}
+        self._cache: dict[tuple, torch.Tensor] = {}  # (size, dtype, device) -> matrix
 
-    def _matrix(self, n: int, dtype) -> torch.Tensor:
-        if (n, dtype) not in self._cache:
-            self._cache[(n, dtype)] = resize_matrix(n, math.ceil(n / self.factor), 1.0 / self.factor).to(
-                dtype
+    def _matrix(self, n: int, like: torch.Tensor) -> torch.Tensor:
+        key = (n, like.dtype, like.device)
+        if key not in self._cache:
+            self._cache[key] = resize_matrix(n, math.ceil(n / self.factor), 1.0 / self.factor).to(
+                device=like.device, dtype=like.dtype
             )
-        return self._cache[(n, dtype)]
+        return self._cache[key]
 
     def _input_size(self, y) -> tuple[int, int]:
         h, w = y.shape[-2:]
@@ -170,11 +171,11 @@ class BicubicDownsample(LinearOperator):
         h, w = x.shape[-2:]
         if self.input_size is not None and (h, w) != self.input_size:
             raise PixelwiseError(f"image {h}x{w} does not match the operator's input_size {self.input_size}.")
-        return self._matrix(h, x.dtype) @ x @ self._matrix(w, x.dtype).T  # (N, C, h, w)
+        return self._matrix(h, x) @ x @ self._matrix(w, x).T  # (N, C, h, w)
 
     def A_adjoint(self, y):  # noqa: N802
         h, w = self._input_size(y)
-        return self._matrix(h, y.dtype).T @ y @ self._matrix(w, y.dtype)  # (N, C, H, W)
+        return self._matrix(h, y).T @ y @ self._matrix(w, y)  # (N, C, H, W)
 
     def naive(self, y):
         return imresize(y, size=self._input_size(y))

@@ -30,8 +30,8 @@ def _write(path: Path, write) -> None:
 
 
 def weights_of(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """A detached, contiguous copy of the model's state dict (parameters and buffers)."""
-    return {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
+    """A detached, contiguous CPU copy of the model's state dict (parameters and buffers), whatever the device."""
+    return {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
 
 
 def save_weights(model: torch.nn.Module | dict, path: str | Path, metadata: dict[str, str] | None = None) -> None:

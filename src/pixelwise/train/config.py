@@ -10,7 +10,8 @@ or JSON) and the strict resume rule. A field's metadata says:
 - ``parse``: a function from the option's text to the value, when the type alone does not say;
 - ``path`` / ``keywords``: a file or folder, written to ``config.json`` as an absolute path unless it is one of
   the ``keywords`` (named sources such as ``digits``);
-- ``budget``: may change when a run is resumed (``epochs``, ``minutes``); every other setting may not;
+- ``budget``: may change when a run is resumed (``epochs``, ``minutes``, and where and how it runs: ``device``,
+  ``precision``); every other setting may not;
 - ``derived``: set by the recipe from the data (normalisation statistics), not an option, not compared.
 
 This module imports no torch, so that the command line can build its parsers without it.
@@ -78,8 +79,14 @@ class FitConfig:
     grad_clip: float | None = None
     ema: float | None = None  # decay of an exponential moving average of the weights, e.g. 0.999; None: off
     compile: bool = False  # train through torch.compile (inductor); validation and checkpoints use the plain model
+    device: str = "auto"  # train.devices: auto, cpu, cuda, cuda:N, mps; the model goes back where it was after fit
+    precision: str = "32"  # train.devices.PRECISIONS: 32, bf16, 16-mixed
 
     def __post_init__(self):
+        from pixelwise.train.devices import check_device_name, check_precision_name
+
+        check_device_name(self.device)
+        check_precision_name(self.precision)
         whole(self.epochs, "epochs")
         if self.minutes is not None and not (self.minutes > 0 and math.isfinite(self.minutes)):
             raise PixelwiseError(f"minutes={self.minutes} must be a finite number > 0.")
@@ -128,6 +135,10 @@ class TrainingConfig:
                                  "CPU, sometimes slower")
     compile: bool = option(False, help="train through torch.compile (needs a C++ compiler; falls back to eager "
                            "without one)")
+    device: str = option("auto", budget=True, help="auto (CUDA, then MPS, else CPU), cpu, cuda, cuda:N or mps; may "
+                         "change on --resume")
+    precision: str = option("32", budget=True, help="32, bf16 (autocast) or 16-mixed (float16 with a gradient "
+                            "scaler, CUDA only); may change on --resume")
 
     DEFAULT_EPOCHS: ClassVar[int] = 20
     MAX_EPOCHS_WITH_BUDGET: ClassVar[int] = 1000
@@ -145,4 +156,5 @@ class TrainingConfig:
         return FitConfig(epochs=self.epochs, minutes=self.minutes, lr=self.lr, weight_decay=self.weight_decay,
                          schedule=self.schedule, warmup_steps=self.warmup, patience=self.patience,
                          grad_clip=self.grad_clip, seed=self.seed, deterministic=self.deterministic,
-                         compile=self.compile, progress=progress, **settings)
+                         compile=self.compile, device=self.device, precision=self.precision, progress=progress,
+                         **settings)

@@ -29,6 +29,11 @@ commit), then ``best.safetensors`` (when the epoch improved), ``last.safetensors
 kill at any moment leaves the last committed epoch whole; ``resume`` rewrites the files after it from the state,
 then goes on. In ``deterministic`` mode an interrupted and resumed run ends with exactly the weights and history
 of an uninterrupted one (bitwise on a CPU).
+
+Devices and processes: ``config.device`` and ``config.precision`` (:mod:`pixelwise.train.devices`; checkpoints
+from CPU copies, the model back where it was after ``fit``), DistributedDataParallel under ``torchrun``
+(:mod:`pixelwise.train.distributed`). A ``validate`` with ``device_aware = True`` gets the model on its device,
+others a CPU copy.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from pathlib import Path
 import torch
 
 from pixelwise.errors import NonFiniteLossError, PixelwiseError
+from pixelwise.train import devices, distributed
 from pixelwise.train.allocator import tune_malloc
 from pixelwise.train.checkpoint import load_state, save_state, save_weights, weights_of
 from pixelwise.train.config import FitConfig
@@ -85,6 +91,13 @@ class _Loop:
     seconds_before: float = 0.0
     first_plan_done: bool = False  # a time budget is first planned during the first epoch this process trains
     backward: Callable | None = None  # backward(forward, loss_fn, x, y) -> loss; None: loss_fn(forward(x), y)
+    team: distributed.Solo | None = None  # the processes training together (train.distributed), and the device
+    scaler: torch.amp.GradScaler | None = None  # float16's loss scaling (train.devices)
+
+    def __post_init__(self):
+        self.planned_steps = self.max_steps  # until a time budget plans fewer
+        if self.team is not None:
+            self.scaler = devices.grad_scaler(self.team.device, self.config.precision)
 
     @property
     def evaluated(self) -> torch.nn.Module:
@@ -122,27 +135,28 @@ def fit(model: torch.nn.Module, loss_fn: Callable, train_batches: Callable | Ite
     mode = config.mode or ("min" if monitor.endswith("loss") else "max")
     tune_malloc()  # freed activations are reused by the next step instead of faulting in again
     ckpt = Path(run_dir) / "checkpoints" if run_dir is not None else None
-    with _determinism(config.deterministic):
+    with _determinism(config.deterministic), _placed(model, loss_fn, config, log) as (team, log):
         torch.manual_seed(config.seed)
         loop = _Loop(model, torch.optim.Adam(model.parameters(), lr=config.lr, betas=config.betas,
                                              weight_decay=config.weight_decay),
                      torch.Generator().manual_seed(config.seed), _frozen_copy(model) if config.ema else None,
-                     loss_fn, loader_generator, config, monitor, 1.0 if mode == "max" else -1.0, steps_per_epoch)
-        loop.planned_steps, loop.backward = loop.max_steps, backward
+                     loss_fn, loader_generator, config, monitor, 1.0 if mode == "max" else -1.0, steps_per_epoch,
+                     team=team, backward=backward)
         if resume:
             _resume(loop, ckpt, run_dir, log)
-        forward = _compiled(model, log) if config.compile else model  # shares the parameters of ``model``
+        forward = team.wrap(model)  # DistributedDataParallel under torchrun; compiled, it shares model's parameters
+        forward = devices.compiled(forward, log) if config.compile else forward
         budget = config.minutes * 60 if config.minutes is not None else None
         t0 = time.perf_counter() - loop.seconds_before
         stopped = None
         while loop.step < loop.planned_steps:
-            bar = tqdm(total=min(steps_per_epoch, loop.planned_steps - loop.step), disable=not config.progress,
-                       leave=False, desc=f"epoch {loop.epoch + 1}/{_epochs(loop)}", dynamic_ncols=True)
+            bar = tqdm(total=min(steps_per_epoch, loop.planned_steps - loop.step), disable=not config.progress or
+                       not team.main, leave=False, desc=f"epoch {loop.epoch + 1}/{_epochs(loop)}", dynamic_ncols=True)
             t_epoch = time.perf_counter()
             losses, lr = _train_epoch(loop, forward, epoch_batches, bar, budget, t0, ckpt)
             bar.close()
             improved = _end_epoch(loop, validate, losses, lr, t_epoch, budget, t0)
-            if ckpt is not None:
+            if ckpt is not None and team.main:
                 _save_checkpoint(loop, ckpt, improved, time.perf_counter() - t0)
             row = loop.history[-1]
             log(f"epoch {row['epoch']}/{_epochs(loop)}: loss {row['train_loss']:.4f} "
@@ -152,10 +166,25 @@ def fit(model: torch.nn.Module, loss_fn: Callable, train_batches: Callable | Ite
             if config.patience is not None and loop.since_best >= config.patience:
                 stopped = "early_stopping"
                 break
-        if stopped is None:
-            stopped = "budget" if budget is not None and loop.planned_steps < loop.max_steps else "epochs"
+        stopped = stopped or ("budget" if budget is not None and loop.planned_steps < loop.max_steps else "epochs")
     best_value = loop.sign * loop.best_score if loop.best_score > -math.inf else float("nan")
     return FitResult(loop.history, loop.best_epoch, best_value, stopped, time.perf_counter() - t0, loop.step)
+
+
+@contextlib.contextmanager
+def _placed(model: torch.nn.Module, loss_fn: Callable, config: FitConfig, log: Callable[[str], None]):
+    """``(team, log)``: the processes training together and their device (:mod:`pixelwise.train.distributed`),
+    the model and the loss's own state moved there, and the log (silent on processes other than 0). After a
+    training that ends well, every process waits for process 0's checkpoints and the model goes back where it
+    was."""
+    team, home = distributed.join(config.device), devices.device_of(model)
+    devices.check_precision(team.device, config.precision)
+    model.to(team.device)
+    if isinstance(loss_fn, torch.nn.Module):
+        loss_fn.to(team.device)
+    yield team, (log if team.main else (lambda _line: None))
+    team.barrier()  # the checkpoints process 0 wrote are there for every process to read
+    model.to(home)
 
 
 def _batch_source(train_batches, steps_per_epoch: int | None):
@@ -195,26 +224,28 @@ def _train_epoch(loop: _Loop, forward: Callable, epoch_batches: Callable, bar, b
     lr = config_lr = config.lr
     loop.model.train()
     t_epoch, t_first = time.perf_counter(), None
+    team = loop.team
     for i, batch in enumerate(epoch_batches(loop.epoch, loop.generator)):
-        x, y = batch
+        (x, y), share = team.shard(batch)  # this process's rows of the batch, and their weight
+        x, y = devices.to_device(x, team.device), devices.to_device(y, team.device)
         warmup = min(config.warmup_steps, loop.planned_steps // 5)  # a short run is not all warm-up
         lr = learning_rate(config.schedule, config_lr, loop.step, loop.planned_steps, warmup_steps=warmup)
         for group in loop.optimizer.param_groups:
             group["lr"] = lr
-        loop.optimizer.zero_grad(set_to_none=True)
-        loss = (loop.backward or _plain_backward)(forward, loop.loss_fn, x, y)
-        if not torch.isfinite(loss):
-            kept = ckpt / "last.safetensors" if ckpt is not None else None
-            note = f"; the last good checkpoint {kept} is kept" if kept is not None and kept.is_file() else ""
-            raise NonFiniteLossError(f"the loss became {loss.item()} at epoch {loop.epoch + 1}, step {i + 1}{note}; "
-                                     f"lower the learning rate (now {config_lr:g}) or check the data.")
-        if config.grad_clip:
-            torch.nn.utils.clip_grad_norm_(loop.model.parameters(), config.grad_clip)
-        loop.optimizer.step()
+        with team.guard():
+            loop.optimizer.zero_grad(set_to_none=True)
+            loss = (loop.backward or _scaled_backward(loop, share))(forward, loop.loss_fn, x, y)
+            value = team.mean(loss.item(), share)  # the loss of the whole batch, on every process
+            if not math.isfinite(value):
+                kept = ckpt / "last.safetensors" if ckpt is not None else None
+                note = f"; the last good checkpoint {kept} is kept" if kept is not None and kept.is_file() else ""
+                raise NonFiniteLossError(f"the loss became {value} at epoch {loop.epoch + 1}, step {i + 1}{note}; "
+                                         f"lower the learning rate (now {config_lr:g}) or check the data.")
+            _step(loop)
         loop.step += 1
         if loop.ema is not None:
             ema_update(loop.ema, loop.model, min(config.ema, (1 + loop.step) / (10 + loop.step)))
-        losses.append(loss.item())
+        losses.append(value)
         bar.update(1)
         last = loop.history[-1].get(loop.monitor) if loop.history else None
         bar.set_postfix(loss=f"{losses[-1]:.4f}", **{loop.monitor: "-" if last is None else _fmt(last)})
@@ -223,8 +254,9 @@ def _train_epoch(loop: _Loop, forward: Callable, epoch_batches: Callable, bar, b
             # first plan from the measured step time, without the first step when there are others (it warms
             # up, and compiles); validation is guessed at a tenth of an epoch until it is measured
             per_step = (time.perf_counter() - (t_first if i else t_epoch)) / max(i, 1)
-            loop.planned_steps = _plan(budget - (time.perf_counter() - t0), loop.step, per_step,
-                                       0.1 * per_step * loop.steps_per_epoch, loop.steps_per_epoch, loop.max_steps)
+            loop.planned_steps = team.agree(_plan(budget - (time.perf_counter() - t0), loop.step, per_step,
+                                                  0.1 * per_step * loop.steps_per_epoch, loop.steps_per_epoch,
+                                                  loop.max_steps))  # process 0's plan, for all to stop together
             loop.first_plan_done = True
             bar.set_description(f"epoch {loop.epoch + 1}/{_epochs(loop)}")
         if loop.step >= loop.planned_steps or i + 1 >= loop.steps_per_epoch:
@@ -232,10 +264,33 @@ def _train_epoch(loop: _Loop, forward: Callable, epoch_batches: Callable, bar, b
     return losses, lr
 
 
-def _plain_backward(forward: Callable, loss_fn: Callable, x, y) -> torch.Tensor:
-    loss = loss_fn(forward(x), y)
-    loss.backward()
-    return loss
+def _scaled_backward(loop: _Loop, share: float) -> Callable:
+    """The plain backward: the loss at the configured precision, its gradient weighted by this process's share of
+    the batch (and scaled for float16). A recipe's own ``backward`` (DP-SGD, FedAvg, adversarial) runs in float32
+    in one process (their configs refuse the rest)."""
+
+    def backward(forward: Callable, loss_fn: Callable, x, y) -> torch.Tensor:
+        with devices.autocast(loop.team.device, loop.config.precision):
+            loss = loss_fn(forward(x), y)
+        weighted = loss if share == 1.0 else loss * share
+        (loop.scaler.scale(weighted) if loop.scaler is not None else weighted).backward()
+        return loss
+
+    return backward
+
+
+def _step(loop: _Loop) -> None:
+    """Optional clipping of the unscaled gradient, and the optimizer's step (through float16's scaler)."""
+    scaler = loop.scaler
+    if loop.config.grad_clip:
+        if scaler is not None:
+            scaler.unscale_(loop.optimizer)
+        torch.nn.utils.clip_grad_norm_(loop.model.parameters(), loop.config.grad_clip)
+    if scaler is not None:
+        scaler.step(loop.optimizer)
+        scaler.update()
+    else:
+        loop.optimizer.step()
 
 
 def _end_epoch(loop: _Loop, validate: Callable | None, losses: list[float], lr: float, t_epoch: float,
@@ -243,8 +298,9 @@ def _end_epoch(loop: _Loop, validate: Callable | None, losses: list[float], lr: 
     """Validate, append the history row, track the best, re-plan a budget; returns whether the epoch improved."""
     train_seconds = time.perf_counter() - t_epoch
     loop.model.eval()
+    loop.team.sync_buffers(loop.evaluated)  # process 0's batch-norm statistics: the ones validated and saved
     with torch.no_grad():
-        metrics = validate(loop.evaluated) if validate is not None else {}
+        metrics = loop.team.validate(validate, loop.evaluated) if validate is not None else {}
     epoch_seconds = time.perf_counter() - t_epoch
     row = {"epoch": loop.epoch + 1, "steps": len(losses), "train_loss": sum(losses) / max(len(losses), 1),
            **metrics, "lr": lr, "seconds": round(epoch_seconds, 3)}
@@ -259,16 +315,17 @@ def _end_epoch(loop: _Loop, validate: Callable | None, losses: list[float], lr: 
     else:
         loop.since_best += 1
     if budget is not None and loop.step < loop.planned_steps:
-        loop.planned_steps = _plan(budget - (time.perf_counter() - t0), loop.step,
-                                   train_seconds / max(len(losses), 1), epoch_seconds - train_seconds,
-                                   loop.steps_per_epoch, loop.max_steps)
+        loop.planned_steps = loop.team.agree(_plan(budget - (time.perf_counter() - t0), loop.step,
+                                                   train_seconds / max(len(losses), 1), epoch_seconds - train_seconds,
+                                                   loop.steps_per_epoch, loop.max_steps))
     return improved
 
 
 def _save_checkpoint(loop: _Loop, ckpt: Path, improved: bool, seconds: float) -> None:
     """The state first (the commit), then the files derived from it (see the module docstring)."""
     state = {"model": weights_of(loop.model), "ema": weights_of(loop.ema) if loop.ema is not None else None,
-             "loss": _loss_state(loop.loss_fn), "optimizer": loop.optimizer.state_dict(),
+             "loss": _loss_state(loop.loss_fn), "optimizer": devices.to_cpu(loop.optimizer.state_dict()),
+             "scaler": loop.scaler.state_dict() if loop.scaler is not None else None,
              "generator": loop.generator.get_state(), "torch_rng": torch.get_rng_state(),
              "loader_generator": loop.loader_generator.get_state() if loop.loader_generator is not None else None,
              "epoch": loop.epoch, "step": loop.step, "planned_steps": loop.planned_steps,
@@ -307,7 +364,9 @@ def _resume(loop: _Loop, ckpt: Path | None, run_dir, log: Callable[[str], None])
         loop.ema.load_state_dict(state["ema"] if state["ema"] is not None else state["model"])
     if state.get("loss") is not None and isinstance(loop.loss_fn, torch.nn.Module):
         loop.loss_fn.load_state_dict(state["loss"])
-    loop.optimizer.load_state_dict(state["optimizer"])
+    loop.optimizer.load_state_dict(state["optimizer"])  # its moments move to the parameters' device
+    if loop.scaler is not None and state.get("scaler"):
+        loop.scaler.load_state_dict(state["scaler"])
     loop.generator.set_state(state["generator"])
     torch.set_rng_state(state["torch_rng"])
     if loop.loader_generator is not None and state.get("loader_generator") is not None:
@@ -315,7 +374,8 @@ def _resume(loop: _Loop, ckpt: Path | None, run_dir, log: Callable[[str], None])
     loop.epoch, loop.step = state["epoch"] + 1, state["step"]
     loop.best_score, loop.since_best, loop.best_epoch = state["best_score"], state["since_best"], state["best_epoch"]
     loop.history, loop.seconds_before = list(state["history"]), state["seconds"]
-    _write_derived(loop, ckpt, best=loop.best_epoch == state["epoch"] + 1)  # what a kill may have cut short
+    if loop.team.main:  # what a kill may have cut short
+        _write_derived(loop, ckpt, best=loop.best_epoch == state["epoch"] + 1)
     _replan_on_resume(loop, state, log)
 
 
@@ -336,25 +396,6 @@ def _replan_on_resume(loop: _Loop, state: dict, log: Callable[[str], None]) -> N
     else:
         log(f"nothing to resume: the run has finished its {len(loop.history)} epochs (raise the epochs or the time "
             "budget to train on)")
-
-
-def _compiled(model: torch.nn.Module, log: Callable[[str], None]) -> Callable:
-    """``torch.compile(model)`` (inductor: fused element-wise kernels around the convolutions). Compilation
-    happens at the first step; if it cannot (e.g. no C++ compiler), training falls back to the plain model."""
-    compiled = torch.compile(model)
-
-    def forward(x):
-        nonlocal compiled
-        if compiled is not model:
-            try:
-                return compiled(x)
-            except Exception as error:  # noqa: BLE001 (any backend failure: train uncompiled instead)
-                reason = (str(error).splitlines() or [""])[0][:200]
-                log(f"torch.compile failed ({type(error).__name__}: {reason}); training without it")
-                compiled = model
-        return model(x)
-
-    return forward
 
 
 def _frozen_copy(model: torch.nn.Module) -> torch.nn.Module:

@@ -130,6 +130,9 @@ def check_combination(config) -> None:
     if (dp or fed or adv) and getattr(config, "compile", False):
         raise PixelwiseError("--compile does not apply to DP-SGD, federated or adversarial training (their steps "
                              "call the network themselves); drop --compile.")
+    if (dp or fed or adv) and getattr(config, "precision", "32") != "32":
+        raise PixelwiseError("DP-SGD, federated and adversarial training make their gradients themselves, in float32; "
+                             "drop --precision (or use --precision 32).")
     if dp and privacy.dp_epsilon is not None and getattr(config, "minutes", None) is not None:
         raise PixelwiseError("dp_epsilon (--dp-epsilon) calibrates the noise to a known number of steps; give "
                              "--epochs instead of --minutes, or give --dp-noise.")

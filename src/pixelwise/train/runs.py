@@ -238,6 +238,10 @@ class RunFolder:
             raise PixelwiseError("--overwrite and --resume contradict each other; pass one of them.")
         self.path, self.overwrite, self.resume, self.stages = Path(out), overwrite, resume, tuple(stages)
         self.config = self._resumed(config) if resume else self._fresh(config)
+        if isinstance(self.config, TrainingConfig):  # the device, the precision and a torchrun job's sizes
+            from pixelwise.train.distributed import check_world
+
+            check_world(self.config)
 
     @property
     def main_started(self) -> bool:
@@ -245,7 +249,11 @@ class RunFolder:
         return (self.path / "checkpoints" / "last_state.pt").is_file()
 
     def _fresh(self, config):
+        from pixelwise.train.distributed import is_main
+
         path = self.path
+        if not is_main():  # process 0 checks the folder (it may already have made it: a race, not an error)
+            return config
         # a folder holding only the temporary file of a write that a kill cut short counts as empty
         exists = (path.is_dir() and any(not _leftover(p) for p in path.iterdir())) or (
             path.exists() and not path.is_dir())
@@ -285,12 +293,17 @@ class RunFolder:
 
     def create(self, split: dict | None = None) -> Path:
         """Make (or, with ``overwrite``, replace) the folder and write ``config.json`` and ``split.json``; on
-        ``resume`` check that ``split`` is the saved one (the same data) and write the new budget."""
+        ``resume`` check that ``split`` is the saved one (the same data) and write the new budget. Under
+        ``torchrun`` only process 0 writes (:mod:`pixelwise.train.distributed`); the others only check."""
+        from pixelwise.train.distributed import is_main
+
         if self.resume and split is not None:
             saved = read_json(self.path / "split.json") if (self.path / "split.json").is_file() else None
             if saved is not None and _jsonable(saved) != _jsonable(split):
                 raise DataError(f"the data no longer gives the split saved in {self.path / 'split.json'}; resume "
                                 "with the data the run started with, or start a new run.")
+        if not is_main():
+            return self.path
         if self.overwrite and self.path.is_dir() and any(self.path.iterdir()):
             shutil.rmtree(self.path)
         elif self.path.is_dir():

@@ -14,6 +14,7 @@ from pixelwise.tasks.diffuse.data import batches, class_count, load_data, make_s
 from pixelwise.tasks.diffuse.evaluation import evaluate
 from pixelwise.tasks.diffuse.models import build_model, loss_for
 from pixelwise.train import fit
+from pixelwise.train.distributed import is_main
 from pixelwise.train.runs import RunFolder, RunResult
 
 
@@ -45,5 +46,5 @@ def run(config: DiffusionConfig, overwrite: bool = False, resume: bool = False, 
                  fit_config, run_dir, resume, log)
     log(f"trained {len(result.history)} epochs in {result.seconds:.0f}s (stopped by {result.stopped}); best epoch "
         f"{result.best_epoch}")
-    metrics = evaluate(run_dir, image_set=data, progress=progress, log=log)
+    metrics = evaluate(run_dir, image_set=data, progress=progress, log=log) if is_main() else {}
     return RunResult(run_dir, metrics, result.history, time.perf_counter() - t0)

@@ -18,6 +18,7 @@ from pixelwise.models.diffusion_unet import TimeUNet
 from pixelwise.tasks.diffuse.config import DiffusionConfig, check_corrector
 from pixelwise.tasks.diffuse.models import build_model
 from pixelwise.train.checkpoint import load_weights
+from pixelwise.train.devices import resolve_device
 from pixelwise.train.runs import checkpoint_path, read_config
 
 
@@ -33,7 +34,7 @@ def load_run(run_dir: str | Path, which: str = "best") -> tuple[DiffusionConfig,
 def generate(run_dir: str | Path, n: int, seed: int = 0, callback: Callable | None = None,
              variance: str | None = None, labels=None, guidance: float | None = None, steps: int | None = None,
              eta: float = 0.0, corrector_steps: int | None = None, snr: float | None = None, which: str = "best",
-             progress: bool = False) -> np.ndarray:
+             progress: bool = False, device: str = "auto") -> np.ndarray:
     """``n`` samples (N, C, H, W) in [0, 1] from a run's model with the ancestral sampler (all T steps), or
     with ``steps=K``: the DDIM sampler on K of the T steps, with noise ``eta`` (0: deterministic; see
     :mod:`pixelwise.diffusion.ddim`), K network calls instead of T. ``corrector_steps`` M and ``snr`` (default:
@@ -44,7 +45,9 @@ def generate(run_dir: str | Path, n: int, seed: int = 0, callback: Callable | No
     conditional run, ``labels`` asks for classes: one int for all samples, a sequence of n ints, or "each"
     (0, 1, ..., K-1, 0, 1, ...); ``guidance`` is the weight w of classifier-free guidance (default: the run's).
     Without labels a conditional run samples from its unconditional model. ``callback(t, out)`` sees every
-    step; ``progress`` shows a bar over the steps; ``which`` picks the checkpoint."""
+    step; ``progress`` shows a bar over the steps; ``which`` picks the checkpoint. ``device``: where the network
+    runs (:mod:`pixelwise.train.devices`); the sampler's arithmetic and its noise stay on the CPU, so a seed draws
+    the same noise on every device."""
     from tqdm.auto import tqdm
 
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
@@ -61,7 +64,10 @@ def generate(run_dir: str | Path, n: int, seed: int = 0, callback: Callable | No
         raise PixelwiseError(f"guidance={guidance} steers samples towards a class; say which with labels=K "
                              "or labels='each' (from the command line: --label K or --label each).")
     schedule = NoiseSchedule.named(config.noise_schedule, config.T)
-    model = net if y is None else _conditional_epsilon(net, y, float(w))
+    target = resolve_device(device)
+    net, y = net.to(target), y.to(target) if y is not None else None
+    guided = net if y is None else _conditional_epsilon(net, y, float(w))
+    model = guided if target.type == "cpu" else (lambda x, t: guided(x.to(target), t.to(target)).cpu())
     generator, shape = torch.Generator().manual_seed(seed), (n, *config.image_shape)
     bar = tqdm(total=config.T if steps is None else int(steps), desc="sampling", disable=not progress, leave=False)
 

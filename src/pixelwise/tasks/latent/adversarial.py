@@ -40,6 +40,8 @@ class AdversarialObjective(nn.Module):
     z (N, d), the gradient penalty's mixing weights ``mix`` (N,) in [0, 1]. ``gan``: a module with
     ``.generator`` and ``.discriminator``."""
 
+    ddp_find_unused_parameters = True  # the critic's steps leave the generator without a gradient (train.distributed)
+
     def __init__(self, gan: nn.Module, kind: str, n_critic: int = 1, gp_lambda: float = 10.0):
         super().__init__()
         if kind not in KINDS:

@@ -25,6 +25,7 @@ from pixelwise.tasks.latent.config import LatentConfig
 from pixelwise.tasks.latent.data import load_data, make_split, set_derived
 from pixelwise.tasks.latent.inference import JUDGE_FOLDER
 from pixelwise.tasks.latent.models import build_model, loop_settings
+from pixelwise.train.distributed import is_main
 from pixelwise.train.loop import fit
 from pixelwise.train.runs import RunFolder, RunResult
 
@@ -56,7 +57,7 @@ def run_gan(config: LatentConfig, overwrite: bool = False, resume: bool = False,
                  log)
     log(f"trained {len(result.history)} epochs in {result.seconds:.0f}s (stopped by {result.stopped}); "
         f"best epoch {result.best_epoch}")
-    metrics = evaluate(run_dir, images=data, progress=progress, log=log)
+    metrics = evaluate(run_dir, images=data, progress=progress, log=log) if is_main() else {}
     return RunResult(run_dir, metrics, result.history, time.perf_counter() - t0)
 
 

@@ -29,6 +29,7 @@ from pixelwise.models.vqvae import VQVAE
 from pixelwise.tasks.latent.config import LatentConfig
 from pixelwise.train.checkpoint import load_weights
 from pixelwise.train.config import FitConfig
+from pixelwise.train.distributed import is_main
 from pixelwise.train.loop import FitResult, fit
 from pixelwise.train.runs import checkpoint_path
 
@@ -154,7 +155,7 @@ def fit_run_prior(run_dir: Path, config: LatentConfig, vqvae: VQVAE, train: torc
     checkpoint, eval mode). ``resume``: continue the prior saved there; otherwise any earlier prior is removed
     first (it was fitted on other codes), so that a kill in this stage never leaves a stale one to resume."""
     folder = Path(run_dir) / PRIOR_FOLDER
-    if not resume and folder.exists():
+    if not resume and folder.exists() and is_main():  # under torchrun process 0 alone writes
         shutil.rmtree(folder)
     train_codes, val_codes = code_maps(vqvae, train), code_maps(vqvae, val)
     settings = prior_config(config)

@@ -13,6 +13,7 @@ from pixelwise.tasks.latent.inference import load_run, perplexity, reconstruct
 from pixelwise.tasks.latent.models import build_model, loop_settings, loss_for
 from pixelwise.tasks.latent.prior import PRIOR_FOLDER, fit_run_prior
 from pixelwise.train.checkpoint import load_state
+from pixelwise.train.distributed import is_main
 from pixelwise.train.loop import fit
 from pixelwise.train.runs import RunFolder, RunResult
 
@@ -55,7 +56,7 @@ def run(config: LatentConfig, overwrite: bool = False, resume: bool = False, pro
         resume_prior = resume and result.steps == steps_before and prior_state.is_file()
         _, best = load_run(run_dir, "best")
         fit_run_prior(run_dir, config, best, train, val, resume_prior, progress, log)
-    metrics = evaluate(run_dir, images=data, progress=progress, log=log)
+    metrics = evaluate(run_dir, images=data, progress=progress, log=log) if is_main() else {}
     return RunResult(run_dir, metrics, result.history, time.perf_counter() - t0)
 
 

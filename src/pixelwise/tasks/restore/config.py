@@ -220,6 +220,14 @@ class RestorationConfig(TrainingConfig):
             return self.protocol
         return {"denoise": "denoise", "downsample": "sr"}.get(self.measurement.operator, "plain")
 
+    def check_processes(self, world: int) -> None:
+        """Several processes (``torchrun``): the adversarial term trains its discriminator inside the loss, which
+        DistributedDataParallel cannot keep in step across processes."""
+        if self.adversarial_weight > 0:
+            raise PixelwiseError(f"adversarial_weight={self.adversarial_weight} trains a discriminator inside the "
+                                 f"loss, which the {world} processes of this torchrun job cannot share; train it in "
+                                 "one process, or drop --adversarial-weight.")
+
     def loop_settings(self) -> dict:
         """The recipe's own settings of the loop: the best checkpoint by validation PSNR, or by the measurement-
         space loss when the regime has no clean images."""

@@ -14,6 +14,7 @@ import torch
 from pixelwise.errors import PixelwiseError
 from pixelwise.metrics.aggregate import paired_summaries
 from pixelwise.metrics.protocols import PROTOCOLS, score
+from pixelwise.models.tiling import Tiles
 from pixelwise.physics import MRI, LinearOperator, Radon
 from pixelwise.physics.presets import NAIVE_NAMES, build_operator
 from pixelwise.tasks.restore.baseline import run_tv
@@ -26,7 +27,7 @@ from pixelwise.tasks.restore.data import (
     split_images,
     validation_images,
 )
-from pixelwise.tasks.restore.inference import load_run
+from pixelwise.tasks.restore.inference import check_tiles, load_run, restore
 from pixelwise.train.files import read_csv, write_csv, write_json
 from pixelwise.train.runs import evaluation_dir
 
@@ -69,7 +70,7 @@ def _source(config: RestorationConfig, data: str | None) -> str:
 
 def evaluate(run_dir: str | Path, data: str | None = None, protocol: str | None = None, which: str = "best",
              name: str | None = None, out: str | Path | None = None, progress: bool = True,
-             log: Callable[[str], None] = print) -> dict:
+             log: Callable[[str], None] = print, tiles: Tiles | None = None, device: str = "auto") -> dict:
     """Score a run's network next to the naive and TV baselines; write ``metrics.json`` (per image, and the
     mean, median and bootstrap interval of each method and of the network's paired gain over each baseline),
     ``per_case.csv``, ``plots/figure.png`` and ``report.html``, and return the metrics.
@@ -79,20 +80,25 @@ def evaluate(run_dir: str | Path, data: str | None = None, protocol: str | None 
     evaluation (``data``: a folder of clean images, "bundled" or "phantoms"; in the pairs regime a folder with
     input/ and target/; or another ``protocol``, or ``which="last"``) goes to ``out``, or to
     ``RUN/evaluations/NAME`` (``name`` defaults to the data's name and the settings), and never replaces them.
+    ``tiles``: the network window by window (another setting: ``evaluations/NAME-tile-T``); ``device``: where
+    the network runs (:mod:`pixelwise.train.devices`).
     """
     run_dir = Path(run_dir)
-    config, model, fixed_op = load_run(run_dir, which)
+    tiles = tiles or Tiles()
+    config, model, fixed_op = load_run(run_dir, which, device)
     protocol = protocol or config.eval_protocol
     if protocol not in PROTOCOLS:
         raise PixelwiseError(f"protocol {protocol!r} is not known; use one of {', '.join(PROTOCOLS)}.")
-    own = data is None and protocol == config.eval_protocol and which == "best"
-    dest = run_dir if own and out is None else evaluation_dir(run_dir, name or _name(data, protocol, which), out)
+    own = data is None and protocol == config.eval_protocol and which == "best" and tiles.tile is None
+    label = name or _name(data, protocol, which) + (f"-tile-{tiles.tile}" if tiles.tile is not None else "")
+    dest = run_dir if own and out is None else evaluation_dir(run_dir, label, out)
     cases, source = evaluation_cases(config, fixed_op, data, protocol)
     if not cases:
         raise PixelwiseError(f"there are no images to evaluate in {source}; give --data a folder of images.")
+    check_tiles(config, tiles, [(name, (y if config.model == "post" else x).shape[-2:]) for name, y, _, x in cases])
     methods = ("naive", "network") if config.regime == "pairs" else ("naive", "tv", "network")
     tv, tv_record = run_tv(config, fixed_op, cases, progress, log) if "tv" in methods else (None, None)
-    rows, panels, seconds = _score_cases(config, model, cases, tv, methods, protocol, progress)
+    rows, panels, seconds = _score_cases(config, model, cases, tv, methods, protocol, progress, tiles)
     for row, used in zip(rows, tv_record["iterations_run"] if tv_record else []):
         row["tv_iterations"] = used
     metrics = {"task": config.operator, "model": config.model, "regime": config.regime, "protocol": protocol,
@@ -113,7 +119,7 @@ def _name(data: str | None, protocol: str, which: str) -> str:
 
 
 def _score_cases(config: RestorationConfig, model, cases: list, tv: list | None, methods: tuple, protocol: str,
-                 progress: bool) -> tuple[list[dict], list, float]:
+                 progress: bool, tiles: Tiles) -> tuple[list[dict], list, float]:
     """Per-case scores of every method, the figure's rows, and the network's seconds in all."""
     from tqdm.auto import tqdm
 
@@ -123,7 +129,7 @@ def _score_cases(config: RestorationConfig, model, cases: list, tv: list | None,
     for i, (name, y, op, x) in enumerate(tqdm(cases, desc="scoring", disable=not progress, leave=False)):
         with torch.no_grad():
             t = time.perf_counter()
-            out = model((y.float(), op)).double()
+            out = restore(model, y.float(), op, tiles).double()
             seconds += time.perf_counter() - t
             recon = {"naive": op.naive(y.double()), "network": out, **({"tv": tv[i]} if tv is not None else {})}
         row = {"case": name}

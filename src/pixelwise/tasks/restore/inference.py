@@ -11,12 +11,14 @@ from pixelwise.data.folders import list_images, unique_stems
 from pixelwise.data.io import write_image
 from pixelwise.data.samples import to_uint8
 from pixelwise.errors import PixelwiseError
+from pixelwise.models.tiling import Tiles, sliding_window
 from pixelwise.physics import LinearOperator
 from pixelwise.physics.presets import build_operator
 from pixelwise.tasks.restore.config import IMAGE_MEASUREMENTS, RestorationConfig
 from pixelwise.tasks.restore.data import read_clean
 from pixelwise.tasks.restore.models import Restorer, build_model
 from pixelwise.train.checkpoint import load_weights
+from pixelwise.train.devices import device_of, resolve_device
 from pixelwise.train.runs import checkpoint_path, read_config
 
 OPERATOR_SEED = 7  # the fixed operator of a run (an MRI mask) draws from config.seed + this
@@ -29,37 +31,82 @@ def fixed_operator(config: RestorationConfig) -> LinearOperator:
     return build_operator(config.measurement, (p, p), torch.Generator().manual_seed(config.seed + OPERATOR_SEED))
 
 
-def load_run(run_dir: str | Path, which: str = "best") -> tuple[RestorationConfig, Restorer, LinearOperator]:
-    """The config, the trained network (``which`` = "best" or "last", eval mode) and the fixed operator of a run
-    folder; a folder that is not a restore run, or a damaged checkpoint, is refused in one sentence."""
+def load_run(run_dir: str | Path, which: str = "best", device: str = "cpu"
+             ) -> tuple[RestorationConfig, Restorer, LinearOperator]:
+    """The config, the trained network (``which`` = "best" or "last", eval mode, on ``device``: a name as in
+    :mod:`pixelwise.train.devices`) and the fixed operator of a run folder; a folder that is not a restore run,
+    or a damaged checkpoint, is refused in one sentence."""
     config = read_config(RestorationConfig, run_dir)
+    target = resolve_device(device)
     op = fixed_operator(config)
     model = build_model(config, op if config.model == "unrolled" else None)
     load_weights(model, checkpoint_path(run_dir, which))
-    return config, model.eval(), op
+    return config, model.eval().to(target), op
+
+
+def minimum_tile(config: RestorationConfig) -> int:
+    """The smallest window a run's network takes: one pixel at the residual U-Net's deepest level, else 8."""
+    return 2 ** (config.depth or 3) if config.model == "unet" else 8
+
+
+def check_tiles(config: RestorationConfig, tiles: Tiles, images: Sequence[tuple[str, tuple[int, int]]]) -> None:
+    """Refuse a window that the network cannot take, or that is larger than one of the ``images`` (name,
+    (height, width) of what the network is fed), before anything is written."""
+    if tiles.tile is None:
+        return
+    if config.model == "unrolled":
+        raise PixelwiseError(f"tile={tiles.tile}: the unrolled network applies the operator A to the whole image, "
+                             "so it cannot predict window by window; leave out --tile.")
+    if tiles.tile < minimum_tile(config):
+        raise PixelwiseError(f"tile={tiles.tile} is smaller than the smallest window this {config.model} takes, "
+                             f"{minimum_tile(config)} pixels; use --tile {minimum_tile(config)} or more.")
+    for name, (h, w) in images:
+        if tiles.tile > min(h, w):
+            raise PixelwiseError(f"tile={tiles.tile} is larger than {name}, {h}x{w} as the network sees it; use a "
+                                 f"--tile below {min(h, w) + 1}, or leave --tile out.")
+
+
+@torch.no_grad()
+def restore(model: Restorer, y: torch.Tensor, op: LinearOperator, tiles: Tiles | None = None) -> torch.Tensor:
+    """The network's image of measurements ``y`` (N, ...) of ``op``, on the CPU: whole, on the network's device, or
+    with ``tiles`` window by window (:func:`~pixelwise.models.tiling.sliding_window`) over the naive image
+    (or, for post-upsampling, over the measurement, the windows scaled up by the network's factor)."""
+    device = device_of(model)
+    if tiles is None or tiles.tile is None:
+        return model((y.to(device), op)).cpu()
+    if model.input == "operator":
+        raise PixelwiseError("the unrolled network cannot predict window by window; leave out --tile.")
+    source = y if model.input == "measurement" else op.naive(y).to(y.dtype)
+    scale = getattr(model.net, "scale", 1) if model.input == "measurement" else 1  # PostUpsample's factor
+    return sliding_window(model.net, source, tiles.tile, tiles.overlap, tiles.batch, scale=scale, device=device)
 
 
 def apply(run_dir: str | Path, inputs: Sequence[str | Path], out: str | Path, which: str = "best",
-          progress: bool = True, log: Callable[[str], None] = print) -> list[Path]:
+          progress: bool = True, log: Callable[[str], None] = print, tiles: Tiles | None = None,
+          device: str = "auto") -> list[Path]:
     """Restore measured images (noisy, low-resolution or blurred pictures) with a run's network and write
-    ``out/<stem>.png``. Every input is read before anything is written. A grey run (``channels=1``) reads colour
-    files as grey (the BT.601 Y channel for super-resolution) and writes grey results."""
+    ``out/<stem>.png``. Every input is read (and the ``tiles`` window checked against it) before anything is
+    written. A grey run (``channels=1``) reads colour files as grey (the BT.601 Y channel for super-resolution)
+    and writes grey results. ``device``: where the network runs (:mod:`pixelwise.train.devices`)."""
     from tqdm.auto import tqdm
 
-    config, model, _ = load_run(run_dir, which)
+    tiles = tiles or Tiles()
+    config, model, _ = load_run(run_dir, which, device)
     if config.operator not in APPLICABLE:
         raise PixelwiseError(f"apply restores pictures measured by {', '.join(APPLICABLE)}; this {config.operator} "
                              "run needs its operator's measurements: use `pixelwise restore eval`.")
     paths = unique_stems(list_images(list(inputs)))
     images = [(p.stem, read_clean(config, p)) for p in paths]
     scale = config.measurement.scale if config.operator == "downsample" else 1
+    fed = [(p.name, y.shape[-2:] if config.model == "post" else (y.shape[-2] * scale, y.shape[-1] * scale))
+           for p, (_, y) in zip(paths, images)]  # what the network is fed: the measurement, or the naive image
+    check_tiles(config, tiles, fed)
     out = Path(out)
     written = []
     for stem, y in tqdm(images, desc="restoring", disable=not progress, leave=False):
         h, w = y.shape[-2:]
         op = build_operator(config.measurement, (h * scale, w * scale), torch.Generator().manual_seed(config.seed))
-        with torch.no_grad():
-            x = model((y[None], op))[0]
+        x = restore(model, y[None], op, tiles)[0]
         write_image(out / f"{stem}.png", to_uint8(x.clamp(0, 1)))
         written.append(out / f"{stem}.png")
     log(f"wrote {len(written)} images to {out}")

@@ -24,6 +24,7 @@ from pixelwise.tasks.restore.inference import fixed_operator
 from pixelwise.tasks.restore.losses import loss_for
 from pixelwise.tasks.restore.models import build_model
 from pixelwise.train import fit
+from pixelwise.train.distributed import is_main
 from pixelwise.train.runs import RunFolder, RunResult
 
 
@@ -61,7 +62,7 @@ def run(config: RestorationConfig, overwrite: bool = False, resume: bool = False
                  config.fit_config(progress, **config.loop_settings()), run_dir, resume, log)
     log(f"trained {len(result.history)} epochs in {result.seconds:.0f}s (stopped by {result.stopped}); "
         f"best epoch {result.best_epoch}")
-    metrics = evaluate(run_dir, progress=progress, log=log) if evaluate_after else {}
+    metrics = evaluate(run_dir, progress=progress, log=log) if evaluate_after and is_main() else {}
     return RunResult(run_dir, metrics, result.history, time.perf_counter() - t0)
 
 

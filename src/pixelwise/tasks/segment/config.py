@@ -44,6 +44,10 @@ class SegmentationConfig(TrainingConfig):
     out: str = option("runs/segment", path=True, help="run folder to create")
     model: str = option("unet", help="unet, vit or fcn")
     size: int = option(256, help="training size in pixels (square); predictions go back to each image's own size")
+    resize: str = option("squash", help="how images meet --size: squash (to SxS), fit (longer side S, padded), pad "
+                         "(as fit, never enlarged), crop (shorter side S, SxS crops) or none (full resolution, SxS "
+                         "crops)")
+    patch: int | None = option(None, help="train on random PxP crops of the working images (default: --size)")
     num_classes: int | None = option(None, help="K >= 2 for integer label masks (default: binary masks)")
     channels: int = option(3, help="3 for RGB images, 1 for grey")
     threshold: int = option(127, help="binary masks: foreground is grey > threshold")
@@ -119,6 +123,7 @@ class SegmentationConfig(TrainingConfig):
         if not 0 <= self.partial_iou <= self.good_iou <= 1:
             raise PixelwiseError(f"gallery thresholds need 0 <= partial_iou ({self.partial_iou}) <= good_iou "
                                  f"({self.good_iou}) <= 1.")
+        self._check_resize()
         one_of(self.padding, "padding", PADDINGS)
         one_of(self.dice_loss, "dice_loss", DICE_LOSSES)
         check_ignore_index(self.ignore_index, self.num_classes)
@@ -138,6 +143,24 @@ class SegmentationConfig(TrainingConfig):
             self.spacing = tuple(float(s) for s in self.spacing)
             if len(self.spacing) != 2 or not min(self.spacing) > 0:
                 raise PixelwiseError(f"spacing={self.spacing} must be two numbers > 0 (rows, columns).")
+
+    def _check_resize(self) -> None:
+        from pixelwise.data.geometry import RESIZE_MODES, UNIFORM
+
+        one_of(self.resize, "resize", RESIZE_MODES)
+        if self.patch is None:
+            return
+        whole(self.patch, "patch")
+        if self.patch < 8:
+            raise PixelwiseError(f"patch={self.patch} is too small; use at least 8 pixels.")
+        if self.resize in UNIFORM and self.patch > self.size:
+            raise PixelwiseError(f"patch={self.patch} is larger than the {self.size}x{self.size} images of "
+                                 f"resize={self.resize}; use a patch of at most size={self.size}.")
+
+    @property
+    def crop(self) -> int:
+        """The side of the training crops: ``patch``, or ``size``."""
+        return self.patch if self.patch is not None else self.size
 
     def _check_vit(self) -> None:
         if self.model != "vit":

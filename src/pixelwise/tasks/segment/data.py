@@ -14,6 +14,8 @@ from pixelwise.data.folders import ImageMaskFolder
 from pixelwise.data.splits import random_split, read_id_list, split_from_lists
 from pixelwise.data.tensors import unit_tensor
 from pixelwise.tasks.segment.config import SegmentationConfig
+from pixelwise.train.devices import device_of
+from pixelwise.train.distributed import shard_range
 
 
 def make_split(folder: ImageMaskFolder, config: SegmentationConfig) -> dict:
@@ -83,20 +85,31 @@ def _iou(pred: torch.Tensor, truth: torch.Tensor, empty_score: float) -> torch.T
     return torch.where(union > 0, inter / union.clamp(min=1), torch.full_like(union, empty_score))
 
 
-def validator(images: np.ndarray, masks: np.ndarray, config: SegmentationConfig, loss_fn: nn.Module) -> Callable:
-    """``validate(model) -> {"val_loss", "val_iou"}`` on the validation cases at the training size."""
+def validator(images: np.ndarray | list, masks: np.ndarray | list, config: SegmentationConfig,
+              loss_fn: nn.Module) -> Callable:
+    """``validate(model) -> {"val_loss", "val_iou"}`` on the validation cases at their working size: stacked
+    canvases (squash, fit, pad) batch by batch, lists of canvases of several sizes (crop, none) one by one. The
+    network runs where the model is (``device_aware``); under torchrun each process scores every N-th case
+    and says how many (``_count``, :mod:`pixelwise.train.distributed`)."""
+    step = config.batch_size if isinstance(images, np.ndarray) else 1
 
     def validate(model: nn.Module) -> dict:
-        losses, ious = [], []
-        for start in range(0, len(images), config.batch_size):
-            x = to_tensor(images[start:start + config.batch_size], config.norm_mean, config.norm_std)
-            y = torch.from_numpy(masks[start:start + config.batch_size]).long()
+        device = device_of(model)
+        cases, count = shard_range(len(images))
+        cases, losses, ious = list(cases), [], []
+        for start in range(0, len(cases), step):
+            idx = cases[start:start + step]
+            x = to_tensor(np.stack([images[i] for i in idx]), config.norm_mean, config.norm_std).to(device)
+            y = torch.from_numpy(np.stack([masks[i] for i in idx])).long().to(device)
             logits = model(x)
             target = y.float()[:, None] if config.num_classes is None else y
             losses.append(loss_fn(logits, target).item() * len(x))
-            ious.append(batch_iou(logits, y, config.num_classes, config.empty_score, config.ignore_index))
-        return {"val_loss": sum(losses) / len(images), "val_iou": torch.cat(ious).mean().item()}
+            ious.append(batch_iou(logits, y, config.num_classes, config.empty_score, config.ignore_index).cpu())
+        if not cases:  # more processes than validation cases: this one scored none
+            return {"val_loss": 0.0, "val_iou": 0.0, "_count": 0}
+        return {"val_loss": sum(losses) / len(cases), "val_iou": torch.cat(ious).mean().item(), "_count": count}
 
+    validate.device_aware = True
     return validate
 
 

@@ -17,9 +17,10 @@ from pixelwise.tasks.segment.config import CUSTOM, SegmentationConfig
 class ValidPadded(nn.Module):
     """Reflect-pad the input so that a valid-padding U-Net's output covers it, then crop to the input size.
 
-    For an S x S input the net sees I x I with I the smallest valid size whose output O >= S; the output
-    of a valid U-Net is centred on its input with an offset c = (I - O) / 2, so the input is padded by c on
-    the top/left (and I - S - c on the bottom/right) and output pixel j lines up with input pixel j.
+    For an H x W input the net sees I_H x I_W with I the smallest valid size whose output O >= the side; the
+    output of a valid U-Net is centred on its input with an offset c = (I - O) / 2, the same for every valid
+    size of a depth (184 / 2 for depth 4), so the input is padded by c on the top/left (and I - side - c on the
+    bottom/right) and output pixel j lines up with input pixel j. ``size``: the training size.
     """
 
     def __init__(self, net: UNet, size: int):
@@ -30,13 +31,13 @@ class ValidPadded(nn.Module):
         self.offset = (self.input_size - self.output_size) // 2
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, C, S, S) -> (N, K, S, S)."""
+        """(N, C, H, W) -> (N, K, H, W), any H and W."""
         h, w = x.shape[-2:]
-        if (h, w) != (self.size, self.size):
-            raise ValueError(f"this valid-padding model takes {self.size}x{self.size} inputs, got {h}x{w}.")
-        c, extra = self.offset, self.input_size - self.size - self.offset
-        mode = "reflect" if c < h and extra < h else "replicate"
-        y = self.net(F.pad(x, (c, extra, c, extra), mode=mode))
+        c = self.offset
+        ih, iw = (self.input_size if s == self.size else valid_input_for_output(s, self.net.depth)[0] for s in (h, w))
+        pad = (c, iw - w - c, c, ih - h - c)
+        mode = "reflect" if max(pad) < min(h, w) else "replicate"
+        y = self.net(F.pad(x, pad, mode=mode))
         return y[..., :h, :w]
 
 

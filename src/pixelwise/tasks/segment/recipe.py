@@ -6,18 +6,21 @@ import dataclasses
 import time
 from collections.abc import Callable
 
+import numpy as np
 import torch
 from torch import nn
 
 from pixelwise.data.folders import ImageMaskFolder
 from pixelwise.data.memory import check_fits
 from pixelwise.errors import DataError, PixelwiseError
+from pixelwise.tasks.segment.canvases import canvas_statistics, crop_batches, load_canvases, subset
 from pixelwise.tasks.segment.config import CUSTOM, SegmentationConfig
 from pixelwise.tasks.segment.data import batches, channel_statistics, make_split, planned_bytes, validator
 from pixelwise.tasks.segment.evaluation import evaluate
 from pixelwise.tasks.segment.models import build_model, loss_for
 from pixelwise.tasks.segment.transfer import prepare, with_labels
 from pixelwise.train import fit
+from pixelwise.train.distributed import is_main
 from pixelwise.train.protected import client_split, settle, training_plan
 from pixelwise.train.runs import RunFolder, RunResult
 
@@ -47,17 +50,18 @@ def run(config: SegmentationConfig, model: nn.Module | None = None, overwrite: b
     check_fits(planned_bytes(config, len(train_idx) + len(val_idx), data.depth.itemsize),
                f"training at --size {config.size} (batch {config.batch_size})",
                "use a smaller --size (or --batch-size, or fewer cases).")
-    size = (config.size, config.size)
-    tr_img, tr_msk = data.load(train_idx, size, progress)  # every file decoded (and checked) once, before writing
-    va_img, va_msk = data.load(val_idx, size, progress)
+    tr_img, tr_msk = load_canvases(data, train_idx, config, progress)  # every file decoded (and checked) once,
+    va_img, va_msk = load_canvases(data, val_idx, config, progress)  # before writing, by the --resize rule
     data.load(test_idx, (8, 8), progress=False)  # fully decodes the test files: a broken one fails now
-    if not tr_msk.any() and not config.allow_empty_masks:
+    if not any(m.any() for m in tr_msk) and not config.allow_empty_masks:
         raise DataError(f"every one of the {len(tr_msk)} training masks in {data.root / 'masks'} is empty, so the "
                         "model would learn to predict nothing (Dice 0); check the masks (their encoding: see "
                         "--threshold and --num-classes), or pass --allow-empty-masks to train anyway.")
     if not resume:
-        config.norm_mean, config.norm_std = channel_statistics(tr_img)
-    clients = client_split(config, len(tr_img), statistic=tr_img.mean((1, 2, 3)))  # federated averaging, or None
+        stacked = isinstance(tr_img, np.ndarray)
+        config.norm_mean, config.norm_std = (channel_statistics if stacked else canvas_statistics)(tr_img)
+    brightness = np.array([float(im.mean()) for im in tr_img])  # the federated clients' non-IID split statistic
+    clients = client_split(config, len(tr_img), statistic=brightness)  # federated averaging, or None
     split = {**split, "clients": clients} if clients is not None else split
     settle(config, len(tr_img), clients, resume)  # the DP-SGD noise, or nothing
     torch.manual_seed(config.seed)  # the initial weights are part of what the seed reproduces
@@ -67,12 +71,14 @@ def run(config: SegmentationConfig, model: nn.Module | None = None, overwrite: b
     loss_fn = loss_for(config)
     validate = validator(va_img, va_msk, config, loss_fn) if len(va_img) else None
     monitor = {"monitor": "val_iou", "mode": "max"} if validate is not None else {"monitor": "train_loss"}
-    plan = training_plan(config, net, len(tr_img), lambda idx, sampler: batches(
-        tr_img if idx is None else tr_img[idx], tr_msk if idx is None else tr_msk[idx], config, sampler), clients,
-        config.norm_mean, config.norm_std)
+    whole = isinstance(tr_img, np.ndarray) and config.crop == config.size  # the canvases themselves, no crops
+    make = batches if whole else crop_batches
+    plan = training_plan(config, net, len(tr_img), lambda idx, sampler: make(
+        subset(tr_img, idx), subset(tr_msk, idx), config, sampler), clients, config.norm_mean, config.norm_std)
     result = fit(net, loss_fn, plan.batches, plan.steps, validate, config.fit_config(progress, **monitor), run_dir,
                  resume, log, backward=plan.backward)
     log(f"trained {len(result.history)} epochs in {result.seconds:.0f}s (stopped by {result.stopped}); "
         f"best epoch {result.best_epoch}")
-    metrics = evaluate(run_dir, model=model, progress=progress, log=log) if test_idx else {}
+    metrics = (evaluate(run_dir, model=model, progress=progress, log=log, device=config.device)
+               if test_idx and is_main() else {})
     return RunResult(run_dir, metrics, result.history, time.perf_counter() - t0)
