@@ -326,8 +326,14 @@ def test_command_examples_run_and_write_what_they_say(tmp_path, monkeypatch, pol
             args += ["--work-size", "32", "--atlas-size", "24", "--iterations", "10", "--tune-cases", "8"]
         if args[0] == "register":
             args += ["--iterations", "40", "--levels", "2"]
-        if args[:2] == ["restore", "train"] and "--resume" not in args:  # short epochs, so that a resume fits one
-            args += ["--steps-per-epoch", "5"]
+        if args[:2] == ["restore", "train"] and "--resume" not in args:  # short epochs, so that a resume fits one;
+            args += ["--steps-per-epoch", "5", "--tv-iterations", "300"]  # a shorter TV baseline
+        if args[:2] == ["segment", "train"] and "--adversarial" in args:
+            args += ["--adv-steps", "2"]
+        if args[0] == "invert":
+            args += ["--iterations", "60"]
+        if args[0] == "attack":
+            args += ["--max-cases", "4"]
         for option, small in (("--tile", "16"), ("--patch", "16")):  # windows and crops of the small test images
             if option in args:
                 args[args.index(option) + 1] = small
