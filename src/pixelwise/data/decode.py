@@ -152,5 +152,10 @@ def unit_scale(dtype) -> float:
 
 
 def to_unit(arr: np.ndarray) -> np.ndarray:
-    """A decoded array as float32 in [0, 1] (uint8 / 255, uint16 / 65535, float32 as is)."""
-    return np.asarray(arr, np.float32) / np.float32(unit_scale(arr.dtype))
+    """A decoded array as a new float32 array in [0, 1] (uint8 / 255, uint16 / 65535, float32 as is), made with
+    one allocation (a large image is not held twice)."""
+    scale = unit_scale(arr.dtype)
+    out = np.array(arr, dtype=np.float32, copy=True)
+    if scale != 1:
+        out /= np.float32(scale)
+    return out

@@ -34,8 +34,11 @@ def normalise(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> t
 
 
 def to_tensor(images: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
-    """(N, H, W, C) decoded images -> (N, C, H, W) float32 normalised, channels-last in memory."""
-    return normalise(unit_tensor(images), mean, std)
+    """(N, H, W, C) decoded images -> (N, C, H, W) float32 normalised, channels-last in memory (normalised in
+    place: one float copy of the images, which matters for a large image predicted window by window)."""
+    x = unit_tensor(images)  # a new tensor, channels-last already (a permuted (N, H, W, C) array)
+    x.sub_(torch.tensor(mean, dtype=x.dtype).view(1, -1, 1, 1)).div_(torch.tensor(std, dtype=x.dtype).view(1, -1, 1, 1))
+    return x.contiguous(memory_format=torch.channels_last)
 
 
 def channel_statistics(images: np.ndarray) -> tuple[list[float], list[float]]:
