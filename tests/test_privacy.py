@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from pixelwise.data.clients import client_partition
+from pixelwise.train.clients import client_partition
 from pixelwise.errors import PixelwiseError
 from pixelwise.privacy.accountant import ORDERS, _log_a_integral, epsilon, noise_for_epsilon, rdp
 from pixelwise.privacy.dpsgd import check_per_example, clip_and_sum, per_example_gradients, private_gradient

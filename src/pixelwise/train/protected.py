@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from torch import nn
 
-from pixelwise.data.clients import client_partition
+from pixelwise.train.clients import client_partition
 from pixelwise.privacy.accountant import epsilon
 from pixelwise.train.adversarial import AdversarialTraining
 from pixelwise.train.federated import FederatedAveraging, round_batches, rounds_per_epoch
