@@ -17,12 +17,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from pixelwise.train.clients import client_partition
 from pixelwise.errors import PixelwiseError
 from pixelwise.privacy.accountant import ORDERS, _log_a_integral, epsilon, noise_for_epsilon, rdp
 from pixelwise.privacy.dpsgd import check_per_example, clip_and_sum, per_example_gradients, private_gradient
 from pixelwise.privacy.inversion import invert_gradient, match_recovered, shared_gradient
 from pixelwise.train.adversarial import AdversarialTraining
+from pixelwise.train.clients import client_partition
 from pixelwise.train.federated import FederatedAveraging, round_batches, rounds_per_epoch
 from pixelwise.train.privacy import DPSGD, poisson_batches
 from pixelwise.train.protection import AdversarialConfig

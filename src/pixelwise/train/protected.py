@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 from torch import nn
 
-from pixelwise.train.clients import client_partition
 from pixelwise.privacy.accountant import epsilon
 from pixelwise.train.adversarial import AdversarialTraining
+from pixelwise.train.clients import client_partition
 from pixelwise.train.federated import FederatedAveraging, round_batches, rounds_per_epoch
 from pixelwise.train.files import read_csv, read_json
 from pixelwise.train.privacy import (
