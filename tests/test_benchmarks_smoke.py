@@ -185,3 +185,40 @@ def test_simclr_probe_benchmark_runs(tmp_path, monkeypatch, capsys):
                     "--batch-size", "8", "--epochs", "1")
     assert result["train_images"] == 40 and result["test_images"] == 10
     assert set(result["accuracy"]) == {"pretrained", "random", "supervised"}
+
+
+@pytest.mark.slow
+def test_solve_lambda_benchmark_runs_at_toy_size():
+    """The fast weight search and the exhaustive one it replaced, both cases, on a 32x32 crop (16x16 for the old
+    search): seconds on one thread."""
+    done = subprocess.run([sys.executable, str(BENCHMARKS / "solve_lambda.py"), "--size", "32", "--reference-size",
+                           "16", "--threads", "1"], capture_output=True, text=True, timeout=600, cwd=BENCHMARKS)
+    assert done.returncode == 0, done.stderr[-2000:]
+    cases = json.loads(done.stdout)["cases"]
+    assert set(cases) == {"blur", "ct"}
+    for row in cases.values():
+        assert row["new"]["weights_tried"] <= 17 and row["reference"]["weights_tried"] == 7
+        assert "psnr_gain" in row and row["speedup"] > 0
+
+
+@pytest.mark.slow
+def test_pnp_priors_benchmark_runs_at_toy_size(prior_runs, tmp_path):
+    """PnP against TV on two 24x24 photographs (inpainting), and DPS and CSGM against TV on three digits, with the
+    tiny trained runs of conftest.prior_runs."""
+    from pixelwise.data.io import write_image
+    from pixelwise.data.samples import sample, to_uint8
+
+    for name in ("camera", "astronaut"):
+        write_image(tmp_path / f"{name}.png", to_uint8(sample(name, grey=True, size=32)))
+    done = subprocess.run([sys.executable, str(BENCHMARKS / "pnp_priors.py"), "--photos", str(tmp_path),
+                           "--denoiser", str(prior_runs / "dn"), "--size", "24", "--operators", "inpaint",
+                           "--digits", "3", "--diffusion", str(prior_runs / "ddpm"), "--generator",
+                           str(prior_runs / "vae"), "--threads", "1"],
+                          capture_output=True, text=True, timeout=600, cwd=BENCHMARKS)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout)
+    photo = result["photos"]["inpaint"]
+    assert len(photo["per_image"]) == 2 and photo["pnp"]["gain_over_tv"]["n"] == 2
+    assert set(result["digits"]) == {"inpaint", "sr4"}
+    for row in result["digits"].values():
+        assert {"dps", "csgm", "tv"} <= set(row) and len(row["per_image"]) == 3

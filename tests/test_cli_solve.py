@@ -16,7 +16,7 @@ from pixelwise.data.samples import sample, to_uint8
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 SIZE = 24
-METHODS = {"adjoint", "cg", "tikhonov", "tv", "pgd"}
+METHODS = {"adjoint", "cg", "tikhonov", "tv", "pgd", "wavelet"}
 
 
 @pytest.fixture(scope="module")
@@ -92,28 +92,46 @@ def test_cg_of_a_projection_is_the_naive_reconstruction(operator, odd_image, tmp
     assert metrics["methods"]["cg"]["psnr"] == pytest.approx(metrics["naive"]["psnr"], abs=1e-6)
 
 
-def test_auto_lambda_searches_a_grid_on_the_validation_image(image, tmp_path):
-    common = ["--operator", "blur", "--method", "tikhonov", "--lambda", "auto", "--noise-sigma", 5]
+@pytest.mark.parametrize("method", ["tikhonov", "tv"])
+def test_auto_lambda_searches_on_the_validation_image(method, image, tmp_path):
+    common = ["--operator", "blur", "--method", method, "--lambda", "auto", "--noise-sigma", 5]
     assert solve(image, *common, "--out", tmp_path / "astronaut") == 0
     flat = tmp_path / "flat.png"
     write_image(flat, np.full((40, 40, 3), 128, np.uint8))
     assert solve(image, *common, "--validation", flat, "--out", tmp_path / "flat") == 0
-    row = read(tmp_path / "astronaut")["methods"]["tikhonov"]
-    default = 100.0 * (5 / 255) ** 2  # Tikhonov's default for blur: 100 sigma^2, sigma in image units
-    expected = [default * 30.0 ** (k / 3) for k in range(-3, 4)]  # 1/30 ... 30 times it, even in log scale
-    assert [lam for lam, _ in row["lambda_search"]] == pytest.approx(expected)
+    row = read(tmp_path / "astronaut")["methods"][method]
+    # the defaults: Tikhonov 100 sigma^2, TV 0.3 sigma (sigma in image units); the search starts at the default and
+    # 10^(+-0.75) times it, then moves and refines (each weight once, far fewer than a grid of its resolution)
+    default = 100.0 * (5 / 255) ** 2 if method == "tikhonov" else 0.3 * 5 / 255
+    tried = [lam for lam, _ in row["lambda_search"]]
+    assert tried[:3] == pytest.approx([default, default * 10**-0.75, default * 10**0.75])
+    assert len(tried) == len(set(tried)) <= 17
     best = max(row["lambda_search"], key=lambda pair: pair[1])
     assert row["lambda"] == pytest.approx(best[0])
     assert (tmp_path / "astronaut" / "reconstruction.png").is_file()
-    other = read(tmp_path / "flat")["methods"]["tikhonov"]["lambda_search"]
-    assert [s for _, s in other] != pytest.approx([s for _, s in row["lambda_search"]])  # scored on the validation
+    other = read(tmp_path / "flat")["methods"][method]["lambda_search"]
+    assert [s for _, s in other[:3]] != pytest.approx([s for _, s in row["lambda_search"][:3]])  # scored on it
+    if method == "tikhonov":  # a flat validation image rewards ever more smoothing: the search moves far up
+        assert max(lam for lam, _ in other) > default * 100
 
 
 def test_a_given_lambda_is_recorded_only_for_the_methods_with_a_weight(image, tmp_path):
     assert solve(image, "--operator", "denoise", "--compare", "--lambda", 0.01, "--iterations", 2,
                  "--out", tmp_path / "run") == 0
     lambdas = {method: row["lambda"] for method, row in read(tmp_path / "run")["methods"].items()}
-    assert lambdas == {"adjoint": None, "cg": None, "tikhonov": 0.01, "tv": 0.01, "pgd": 0.01}
+    assert lambdas == {"adjoint": None, "cg": None, "tikhonov": 0.01, "tv": 0.01, "pgd": 0.01, "wavelet": 0.01}
+
+
+def test_an_image_smaller_than_ssims_window_is_scored_by_psnr_alone(tmp_path, capsys):
+    digit = tmp_path / "digit.png"  # 8x8, the size of the bundled digits the generative priors learn
+    write_image(digit, to_uint8(sample("camera", grey=True, size=8)))
+    assert main(["solve", str(digit), "--grey", "--operator", "inpaint", "--compare", "--out",
+                 str(tmp_path / "run")]) == 0
+    metrics = read(tmp_path / "run")
+    assert metrics["naive"]["ssim"] is None and metrics["naive"]["psnr"] > 0
+    assert all(row["ssim"] is None and row["psnr"] > 0 for row in metrics["methods"].values())
+    assert "wavelet" not in metrics["methods"]  # db4 has no level on 8x8 images: compare leaves it out
+    assert "tv" in capsys.readouterr().out
 
 
 def test_measured_round_trip_gives_the_same_naive_reconstruction(image, tmp_path):
@@ -233,7 +251,8 @@ def _files(tmp_path, image):
 
 
 IMG = "IMAGE"
-BAD = [  # what, arguments (T/ = the test's folder, IMAGE = the image), words the one line must contain
+SLOW = pytest.mark.slow  # rows that need the trained prior runs (conftest.prior_runs, tens of seconds once)
+BAD = [  # what, arguments (T/ = the test's folder, IMAGE = the image, P/ = the prior runs), words the line must contain
     ("mask of another size", [IMG, "--operator", "inpaint", "--mask", "T/small.png"], "small.png is 21x21"),
     ("mask of another operator", [IMG, "--operator", "blur", "--mask", "T/small.png"], "does not use it"),
     ("negative sigma", [IMG, "--operator", "denoise", "--noise-sigma", "-3"], "--noise-sigma=-3.0"),
@@ -245,7 +264,25 @@ BAD = [  # what, arguments (T/ = the test's folder, IMAGE = the image), words th
     ("zero iterations", [IMG, "--operator", "blur", "--iterations", "0"], "iterations=0"),
     ("unknown method", [IMG, "--operator", "blur", "--method", "magic"], "method='magic'"),
     ("negative seed", [IMG, "--operator", "blur", "--seed", "-2"], "seed >= 0"),
-    ("image too small for SSIM", [IMG, "--operator", "blur", "--size", "9"], "11x11"),
+    ("learned method without its run", [IMG, "--operator", "blur", "--method", "pnp"], "needs a trained prior"),
+    ("a prior no method uses", [IMG, "--operator", "blur", "--method", "tv", "--denoiser", "T/seg"],
+     "is the prior of pnp and red"),
+    ("denoiser of another command", [IMG, "--operator", "blur", "--method", "red", "--denoiser", "T/seg"],
+     "is a `pixelwise segment` run"),
+    ("denoiser missing", [IMG, "--operator", "blur", "--method", "pnp", "--denoiser", "T/nope"], "does not exist"),
+    pytest.param("restore run that is not a denoiser", [IMG, "--grey", "--operator", "blur", "--method", "pnp",
+                 "--denoiser", "P/inpaint"], "not a denoiser", marks=SLOW),
+    pytest.param("denoiser of another channel count", [IMG, "--operator", "blur", "--method", "pnp", "--denoiser",
+                 "P/dn"], "denoises 1-channel images but the image has 3", marks=SLOW),
+    pytest.param("generator of another image size", [IMG, "--grey", "--operator", "inpaint", "--method", "csgm",
+                 "--generator", "P/vae"], "makes 1x8x8 images but the image is 1x24x24", marks=SLOW),
+    pytest.param("diffusion of another image size", [IMG, "--grey", "--operator", "inpaint", "--method", "dps",
+                 "--diffusion", "P/ddpm"], "makes 1x8x8 images", marks=SLOW),
+    pytest.param("generator that is a denoiser", [IMG, "--grey", "--operator", "inpaint", "--method", "csgm",
+                 "--generator", "P/dn"], "is a `pixelwise restore` run", marks=SLOW),
+    ("wavelet level too deep", [IMG, "--operator", "mri", "--method", "wavelet", "--wavelet-levels", "5"],
+     "too deep for a 24x24 image"),
+    ("unknown wavelet", [IMG, "--operator", "mri", "--method", "wavelet", "--wavelet", "db99"], "wavelet='db99'"),
     ("missing image", ["T/nope.png", "--operator", "blur"], "nope.png does not exist"),
     ("image is a folder", ["T/full", "--operator", "blur"], "is a folder"),
     ("no image and no measurement", ["--operator", "blur"], "give a clean IMAGE"),
@@ -275,11 +312,12 @@ BAD = [  # what, arguments (T/ = the test's folder, IMAGE = the image), words th
 ]
 
 
-@pytest.mark.parametrize("what, args, words", BAD, ids=[b[0] for b in BAD])
-def test_bad_input_exits_2_with_one_sentence_and_writes_nothing(what, args, words, image, tmp_path, capsys):
+@pytest.mark.parametrize("what, args, words", BAD, ids=[b.values[0] if hasattr(b, "values") else b[0] for b in BAD])
+def test_bad_input_exits_2_with_one_sentence_and_writes_nothing(what, args, words, image, tmp_path, capsys, request):
     _files(tmp_path, image)
     before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
-    args = [str(image) if a == IMG else a.replace("T/", f"{tmp_path}/") for a in args]
+    priors = request.getfixturevalue("prior_runs") if any(a.startswith("P/") for a in args) else None  # trained once
+    args = [str(image) if a == IMG else a.replace("T/", f"{tmp_path}/").replace("P/", f"{priors}/") for a in args]
     if "--out" not in args:
         args += ["--out", str(tmp_path / "out")]
     try:

@@ -21,6 +21,7 @@ from pixelwise.physics import (
     Inpainting,
     PoissonNoise,
     Radon,
+    Wavelet,
     box_kernel,
     box_kernel_1d,
     gaussian_kernel,
@@ -77,6 +78,9 @@ CASES = {
         ConvTranspose(_conv_weight(c, 3, 3), stride=2, padding=1, output_padding=1), (3, 2 * s[0], 2 * s[1])),
     "gradient_neumann": lambda c, s: (Gradient("neumann"), (c, 2, *s)),
     "gradient_periodic": lambda c, s: (Gradient("periodic"), (c, 2, *s)),
+    # odd sizes are zero-padded to multiples of 2^levels (an isometry; orthogonal at such sizes, see test_wavelets)
+    "wavelet_haar_2_levels": lambda c, s: (Wavelet("haar", 2, size=s), (c, 16, 24)),
+    "wavelet_db2_1_level": lambda c, s: (Wavelet("db2", 1, size=s), (c, 16, 22)),
     "composition_blur_then_down": lambda c, s: (
         AveragePool(3) @ Blur(gaussian_kernel(1.0), "circular"), (c, s[0] // 3, s[1] // 3)),
 }
@@ -266,6 +270,10 @@ BAD = [
     ("conv channels", lambda: Conv(torch.zeros(2, 3, 3, 3)).A(torch.zeros(1, 1, 8, 8))),
     ("output padding too large", lambda: ConvTranspose(torch.zeros(1, 1, 3, 3), stride=2, output_padding=2)),
     ("unknown operator name", lambda: operator_class("deblur")),
+    ("wavelet level too deep", lambda: Wavelet("db4", 3, size=(32, 32))),
+    ("wavelet of an odd image without a size", lambda: Wavelet("haar", 1).A(torch.zeros(1, 1, 15, 16))),
+    ("wavelet image of another size", lambda: Wavelet("haar", 1, size=(16, 16)).A(torch.zeros(1, 1, 16, 18))),
+    ("unknown wavelet", lambda: Wavelet("sym4", 1)),
 ]
 
 

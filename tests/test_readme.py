@@ -132,8 +132,12 @@ CHECKS = [
     (r"segment eval --run (\S+)$", lambda m, out, c: "Dice" in out and _json(f"{m[1]}/metrics.json")["source"]
      == "test split"),
     (r"segment predict --run \S+ (\S+) --out (\S+)", lambda m, out, c: _masks_like(m[2], Path(m[1]))),
-    (r"solve .*--compare --out (\S+)", lambda m, out, c: _solve(m[1], ("adjoint", "cg", "tikhonov", "tv", "pgd"),
-                                                                 out)),
+    (r"solve .*--compare --generator \S+ --diffusion \S+ --out (\S+)", lambda m, out, c: _solve(
+        m[1], ("adjoint", "cg", "tikhonov", "tv", "pgd", "csgm", "dps"), out)),  # 8x8 digits: no wavelet level
+    (r"solve .*--compare --out (\S+)", lambda m, out, c: _solve(m[1], ("adjoint", "cg", "tikhonov", "tv", "pgd",
+                                                                     "wavelet"), out)),
+    (r"solve .*--method (pnp|red) --denoiser (\S+) --out (\S+)", lambda m, out, c: _json(f"{m[3]}/metrics.json")[
+        "methods"][m[1]]["prior"]["run"] == str(Path(m[2]).resolve())),
     (r"solve --config (\S+) --out (\S+)", lambda m, out, c: _json(f"{m[2]}/metrics.json")["methods"] == _json(
         f"{Path(m[1]).parent}/metrics.json")["methods"] or _same_methods(m[1], m[2])),
     (r"solve .*--method (\S+) .*--out (\S+)", lambda m, out, c: _solve(m[2], (m[1],), out)),
@@ -145,6 +149,8 @@ CHECKS = [
         f"{m[1]}/evaluations/bundled-denoise/metrics.json")["count"] == 2),
     (r"restore apply --run \S+ (\S+) --out (\S+)", lambda m, out, c: _image(f"{m[2]}/photo.png",
                                                                               Image.open(m[1]).size)),
+    (r"restore dip .*--curves --out (\S+)", lambda m, out, c: (Path(m[1]) / "plots" / "curves.png").is_file() and
+     _json(f"{m[1]}/metrics.json")["dip"]["stopped_by"] in ("discrepancy", "budget")),
     (r"restore dip .*--out (\S+)", lambda m, out, c: _image(f"{m[1]}/figure.png") or (Path(m[1]) / "trace.csv")
      .is_file()),
     (r"latent train .*--model vqvae .*--out (\S+)", lambda m, out, c: _run_folder(
@@ -308,8 +314,10 @@ def test_command_examples_run_and_write_what_they_say(tmp_path, monkeypatch, pol
     (tmp_path / "polyps.toml").write_text(blocks("toml")[0].replace('"DIR"', f'"{polyp_folder}"'))
     moving = tmp_path / "moving.png"  # the photo moved by 2 rows and -3 columns, for the registration examples
     write_image(moving, np.roll(np.asarray(Image.open(photo)), (2, -3), (0, 1)))
+    digit = tmp_path / "digit.png"  # an 8x8 digit, the size of the README's digit runs
+    write_image(digit, (np.kron(np.eye(4), np.ones((2, 2))) * 255).astype(np.uint8))
     substitutions = {"DIR": str(polyp_folder), "IMAGE_OR_DIR...": str(polyp_folder / "images"), "photo.png": str(photo),
-                     "fixed.png": str(photo), "moving.png": str(moving)}
+                     "fixed.png": str(photo), "moving.png": str(moving), "digit.png": str(digit)}
     for args in command_lines():
         line = " ".join(args)
         args = [substitutions.get(a, a) for a in args]

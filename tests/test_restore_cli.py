@@ -143,6 +143,24 @@ def test_dip(tmp_path):
     assert again["dip"] == first["dip"] and again["naive"] == first["naive"]
 
 
+@pytest.mark.slow
+def test_dip_stops_by_the_discrepancy_principle_and_draws_the_fitting_curves(tmp_path):
+    out = tmp_path / "dip"
+    assert main(["restore", "dip", "camera", "--size", "16", "--iterations", "400", "--log-every", "10",
+                 "--sigma", "25", "--discrepancy", "--curves", "--out", str(out), "--quiet"]) == 0
+    dip = json.loads((out / "metrics.json").read_text())["dip"]
+    trace = list(csv.DictReader((out / "trace.csv").open()))
+    noise_variance = (25 / 255) ** 2
+    # (D2): the first logged check whose residual is within the noise variance, and none before it
+    assert dip["stopped_by"] == "discrepancy" and float(trace[-1]["residual"]) <= noise_variance
+    assert all(float(row["residual"]) > noise_variance for row in trace[:-1])
+    assert dip["iteration"] == int(trace[-1]["iteration"]) < 400
+    curves = list(csv.DictReader((out / "curves.csv").open()))
+    assert len(curves) == 40 and (out / "plots" / "curves.png").is_file()
+    for row in curves[1:]:  # the natural image is fitted long before the noise (Ulyanov et al. 2018, Fig. 2)
+        assert float(row["natural"]) < float(row["noisy"]) and float(row["natural"]) < float(row["noise"])
+
+
 def test_dip_deblur_alias(tmp_path):
     out = tmp_path / "dip"
     assert main(["restore", "dip", "shepp_logan", "--task", "deblur", "--size", "16", "--iterations", "4",

@@ -22,6 +22,7 @@ from pixelwise.physics.inpainting import Inpainting, random_mask
 from pixelwise.physics.mri import MRI, cartesian_mask, kspace_magnitude
 from pixelwise.physics.noise import GaussianNoise, NoiseModel, NoNoise, PoissonNoise
 from pixelwise.physics.resize import AveragePool, BicubicDownsample, imresize, resize_matrix
+from pixelwise.physics.wavelets import WAVELET_NAMES, Wavelet, daubechies_filter, max_level, wavelet_filters
 
 # name -> operator class (the command line's --operator names first)
 OPERATORS = {
@@ -35,6 +36,7 @@ OPERATORS = {
     "conv": Conv,
     "conv_transpose": ConvTranspose,
     "gradient": Gradient,
+    "wavelet": Wavelet,
 }
 
 
@@ -64,9 +66,12 @@ __all__ = [
     "NoiseModel",
     "PoissonNoise",
     "Radon",
+    "WAVELET_NAMES",
+    "Wavelet",
     "box_kernel",
     "box_kernel_1d",
     "cartesian_mask",
+    "daubechies_filter",
     "gaussian_kernel",
     "gaussian_kernel_1d",
     "grad",
@@ -75,6 +80,7 @@ __all__ = [
     "inner",
     "kspace_magnitude",
     "laplacian_multiplier",
+    "max_level",
     "motion_kernel",
     "operator_class",
     "power_iteration",
@@ -82,4 +88,5 @@ __all__ = [
     "random_mask",
     "resize_matrix",
     "views",
+    "wavelet_filters",
 ]

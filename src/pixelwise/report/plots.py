@@ -22,16 +22,18 @@ def save_figure(fig, path: str | Path) -> Path:
 
 
 def plot_history(history: Sequence[dict], path: str | Path, keys: Sequence[str], title: str,
-                 ylabel: str) -> Path | None:
-    """One line per key against the epoch; returns the path, or None when no key has values."""
+                 ylabel: str, x: str = "epoch", log_y: bool = False) -> Path | None:
+    """One line per key against ``x`` (the epoch); returns the path, or None when no key has values."""
     keys = [k for k in keys if history and k in history[0]]
     if not keys:
         return None
     fig, ax = plt.subplots(figsize=(5, 3.2), dpi=110)
-    epochs = [row["epoch"] for row in history]
+    epochs = [row[x] for row in history]
     for k in keys:
         ax.plot(epochs, [row[k] for row in history], marker="o", ms=3, label=k)
-    ax.set_xlabel("epoch")
+    if log_y:
+        ax.set_yscale("log")
+    ax.set_xlabel(x)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(alpha=0.3)

@@ -3,8 +3,14 @@ runs any of them: what ``solve`` offers and what ``restore`` compares its networ
 
 Default weights are heuristics found on the bundled photographs (see tests/test_solvers.py; use a search for a
 better one): TV-type methods lambda = factor * sigma (linear in the noise level, as the TV weight scales),
-Tikhonov with the gradient penalty lambda = factor * sigma^2 (a ratio of noise to signal variance); sigma in
-measurement units, floored at 0.005 so that noise-free problems keep a little regularisation.
+Tikhonov with the gradient penalty lambda = factor * sigma^2 (a ratio of noise to signal variance), l1-wavelet
+lambda = factor * sigma (a soft threshold in the units of the noise); sigma in measurement units, floored at 0.005
+so that noise-free problems keep a little regularisation.
+
+TV (``tv``) is Chambolle-Pock with tau / sigma = :data:`~pixelwise.solvers.tv_baseline.TV_STEP_RATIO` (FGP for
+denoising), stopped at a relative change of :data:`TV_SOLVE_TOL` or after the iterations given, from the naive
+reconstruction, with the sparse CT matrix where it fits (:func:`~pixelwise.solvers.tv_baseline.tv_operators`).
+:func:`path_solver` is the same solver warm-started along a path of weights, for :mod:`~.lambda_path` searches.
 """
 
 from __future__ import annotations
@@ -19,11 +25,15 @@ from pixelwise.solvers.cg import least_squares_cg
 from pixelwise.solvers.proximal_gradient import proximal_gradient, tv_prox
 from pixelwise.solvers.tikhonov import tikhonov
 from pixelwise.solvers.tv import tv_denoise, tv_pdhg
+from pixelwise.solvers.tv_baseline import TV_STEP_RATIO
+from pixelwise.solvers.wavelet import DEFAULT_WAVELET, l1_wavelet
 
-METHOD_NAMES = ("adjoint", "cg", "tikhonov", "tv", "pgd")
-DEFAULT_ITERATIONS = {"adjoint": 0, "cg": 10, "tikhonov": 50, "tv": 200, "pgd": 50}
+METHOD_NAMES = ("adjoint", "cg", "tikhonov", "tv", "pgd", "wavelet")
+DEFAULT_ITERATIONS = {"adjoint": 0, "cg": 10, "tikhonov": 50, "tv": 200, "pgd": 50, "wavelet": 100}
 TV_FACTOR = {"denoise": 1.0, "blur": 0.3, "downsample": 0.3, "inpaint": 3.0, "mri": 3.0, "ct": 3.0}
 TIKHONOV_FACTOR = {"denoise": 30.0, "blur": 100.0, "downsample": 100.0, "inpaint": 100.0, "mri": 100.0, "ct": 10.0}
+WAVELET_FACTOR = {"denoise": 1.5, "blur": 0.3, "downsample": 0.3, "inpaint": 1.0, "mri": 1.0, "ct": 3.0}
+TV_SOLVE_TOL = 1e-5  # the final TV solve (Chambolle-Pock): relative change of the iterate
 
 
 def default_lambda(operator: str, method: str, sigma: float) -> float | None:
@@ -33,23 +43,52 @@ def default_lambda(operator: str, method: str, sigma: float) -> float | None:
         return None
     if method == "tikhonov":
         return TIKHONOV_FACTOR[operator] * max(sigma, 0.005) ** 2
+    if method == "wavelet":
+        return WAVELET_FACTOR[operator] * max(sigma, 0.005)
     return TV_FACTOR[operator] * max(sigma, 0.005)
 
 
 def reconstruct(op: LinearOperator, y: torch.Tensor, method: str, lam: float | None, iterations: int,
-                callback: Callable | None = None) -> torch.Tensor:
+                callback: Callable | None = None, wavelet: str = DEFAULT_WAVELET, levels: int | None = None,
+                op_norm: float | None = None) -> torch.Tensor:
     """One reconstruction by ``method`` (see :data:`METHOD_NAMES`); ``adjoint`` is the operator's naive inverse
-    (A^T y, zero-filled, bicubic or FBP)."""
+    (A^T y, zero-filled, bicubic or FBP). ``wavelet`` and ``levels`` are the l1-wavelet method's transform (levels:
+    default by the image size); ``op_norm`` is ``||A||`` when known (TV)."""
+    if method not in METHOD_NAMES:
+        raise PixelwiseError(f"unknown method {method!r}; choose one of {', '.join(METHOD_NAMES)}.")
+    solve = path_solver(op, y, method, iterations, callback=callback, wavelet=wavelet, levels=levels,
+                        op_norm=op_norm)
+    return solve(lam, None)[0]
+
+
+def path_solver(op: LinearOperator, y: torch.Tensor, method: str, iterations: int, tol: float | None = None,
+                callback: Callable | None = None, wavelet: str = DEFAULT_WAVELET, levels: int | None = None,
+                op_norm: float | None = None) -> Callable[[float, object | None], tuple[torch.Tensor, object]]:
+    """``solve(lam, start) -> (image, state)``: ``method`` at weight ``lam``, from ``start`` (the state another
+    solve returned: a warm start; None: from the naive reconstruction). ``tol`` overrides the stopping tolerance
+    of the iterative methods (None: each method's own)."""
     if method == "adjoint":
-        return op.naive(y)
+        return lambda lam, start: (op.naive(y), None)
     if method == "cg":
-        return least_squares_cg(op, y, iterations=iterations, callback=callback)
+        return lambda lam, start: (least_squares_cg(op, y, iterations=iterations, x0=start, callback=callback),) * 2
     if method == "tikhonov":
-        return tikhonov(op, y, lam, "gradient", iterations=iterations, callback=callback)
-    if method == "tv":
-        if isinstance(op, Identity):
-            return tv_denoise(y, lam, iterations=iterations, callback=callback)
-        return tv_pdhg(op, y, lam, iterations=iterations, callback=callback)
+        return lambda lam, start: (tikhonov(op, y, lam, "gradient", iterations=iterations, tol=tol or 1e-6,
+                                            x0=start, callback=callback),) * 2
     if method == "pgd":
-        return proximal_gradient(op, y, tv_prox(lam, clip=(0.0, 1.0)), iterations=iterations, callback=callback)
-    raise PixelwiseError(f"unknown method {method!r}; choose one of {', '.join(METHOD_NAMES)}.")
+        return lambda lam, start: (proximal_gradient(op, y, tv_prox(lam, clip=(0.0, 1.0)), iterations=iterations,
+                                                     tol=tol or 1e-5, x0=start, callback=callback),) * 2
+    if method == "wavelet":
+        return lambda lam, start: (l1_wavelet(op, y, lam, wavelet, levels, iterations, tol or 1e-5, x0=start,
+                                              callback=callback),) * 2
+    if isinstance(op, Identity):  # TV denoising by FGP (its dual is not carried over)
+        return lambda lam, start: (tv_denoise(y, lam, iterations=iterations, tol=tol or 1e-4, callback=callback),
+                                   None)
+    if op_norm is None:
+        op_norm = op.norm((1,) + tuple(op.naive(y).shape[1:]), iterations=30,
+                          generator=torch.Generator().manual_seed(0), dtype=y.dtype)
+
+    def tv(lam: float, start) -> tuple[torch.Tensor, object]:
+        return tv_pdhg(op, y, lam, iterations, tol or TV_SOLVE_TOL, op_norm=op_norm, callback=callback,
+                       step_ratio=TV_STEP_RATIO, state=start, return_state=True)
+
+    return tv

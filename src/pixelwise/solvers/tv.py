@@ -26,15 +26,20 @@ Two algorithms, both with the Neumann forward-difference gradient ``D`` of
 
 Both stop when the relative change of the iterate falls below ``tol``: ``||x_k - x_{k-1}|| / ||y||``
 for FGP, ``||x_k - x_{k-1}|| / ||x_k||`` for PDHG.
+
+Warm starts (a path of weights, :mod:`pixelwise.solvers.lambda_path`): PDHG can start from the primal and dual
+iterates of a solve at a nearby weight (:class:`PDHGState`). The dual of the gradient block is kept divided by
+the weight, since at the solution it is the weight times a field of unit vectors where the gradient is not zero.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 
-from pixelwise.physics.base import LinearOperator
+from pixelwise.physics.base import LinearOperator, flush_denormals
 from pixelwise.physics.gradient import grad, grad_adjoint
 from pixelwise.solvers.cg import Callback, _check_iterations
 from pixelwise.solvers.stopping import relative_change
@@ -126,6 +131,16 @@ def _grad_adjoint_of(p_r: torch.Tensor, p_c: torch.Tensor) -> torch.Tensor:
     return out
 
 
+@dataclass
+class PDHGState:
+    """Where a :func:`tv_pdhg` solve ended, to start another from: the image, the dual of the data block (in the
+    units of ``y / ||A||``) and the dual of the gradient block divided by the rescaled weight."""
+
+    x: torch.Tensor  # (N, C, H, W)
+    p: torch.Tensor  # like y
+    q_unit: torch.Tensor  # (N, C, 2, H, W), |q_unit_ij| <= 1
+
+
 def tv_pdhg(
     op: LinearOperator,
     y: torch.Tensor,
@@ -137,18 +152,21 @@ def tv_pdhg(
     callback: Callback | None = None,
     generator: torch.Generator | None = None,
     step_ratio: float = 1.0,
-) -> torch.Tensor:
+    state: PDHGState | None = None,
+    return_state: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, PDHGState]:
     """``argmin_x 1/2 ||A x - y||^2 + lam TV(x)`` by Chambolle-Pock, (TV2)-(TV5).
 
-    ``op_norm`` (``||A||``) is estimated by power iteration when not given. Starts from ``x0`` or the
-    operator's naive reconstruction. ``step_ratio`` is ``tau / sigma`` (see the module notes).
+    ``op_norm`` (``||A||``) is estimated by power iteration when not given. Starts from ``state`` (a warm start:
+    the iterates of a solve at another weight), else from ``x0`` or the operator's naive reconstruction.
+    ``step_ratio`` is ``tau / sigma`` (see the module notes). With ``return_state`` returns ``(x, state)``.
     """
     _check_iterations(iterations, tol)
     if not lam >= 0:
         raise ValueError(f"lambda {lam} must be >= 0.")
     if not step_ratio > 0:
         raise ValueError(f"step_ratio {step_ratio} must be > 0 (tau / sigma; 1 is the symmetric choice).")
-    x = (op.naive(y) if x0 is None else x0).clone()
+    x = (state.x if state is not None else op.naive(y) if x0 is None else x0).clone()
     if op_norm is None:
         op_norm = op.norm(
             x.shape[-3:] if x.dim() == 3 else (1,) + tuple(x.shape[1:]),
@@ -163,18 +181,23 @@ def tv_pdhg(
     y_s, lam_s = y / a, lam / (a * a)
     k_norm = math.sqrt(1.0 + 8.0)  # ||(A/a, D)|| <= sqrt(1 + ||D||^2), ||D||^2 <= 8
     tau, sigma = 0.99 * math.sqrt(step_ratio) / k_norm, 0.99 / (math.sqrt(step_ratio) * k_norm)  # tau sigma < 1/||K||^2
-    p = torch.zeros_like(y)  # dual of the data block
+    p = torch.zeros_like(y) if state is None else state.p.clone()  # dual of the data block
     q = x.new_zeros(x.shape[:2] + (2,) + x.shape[2:])  # dual of the gradient block, (N, C, 2, H, W)
+    if state is not None:
+        q = state.q_unit * lam_s  # the dual at the new weight: the same unit field, rescaled
     x_bar = x.clone()
-    for k in range(1, iterations + 1):
-        p = (p + sigma * (op.A(x_bar) / a - y_s)) / (1.0 + sigma)  # (TV2)
-        q = _project(q + sigma * grad(x_bar), lam_s) if lam_s > 0 else q  # (TV3)
-        x_next = x - tau * (op.A_adjoint(p) / a + grad_adjoint(q))  # (TV4)
-        x_bar = 2.0 * x_next - x  # (TV5)
-        change = relative_change(x_next, x)
-        x = x_next
-        if callback is not None and callback(k, x):
-            break
-        if change < tol:
-            break
+    with flush_denormals():  # repeated blurring drives high frequencies into slow denormal floats
+        for k in range(1, iterations + 1):
+            p = (p + sigma * (op.A(x_bar) / a - y_s)) / (1.0 + sigma)  # (TV2)
+            q = _project(q + sigma * grad(x_bar), lam_s) if lam_s > 0 else q  # (TV3)
+            x_next = x - tau * (op.A_adjoint(p) / a + grad_adjoint(q))  # (TV4)
+            x_bar = 2.0 * x_next - x  # (TV5)
+            change = relative_change(x_next, x)
+            x = x_next
+            if callback is not None and callback(k, x):
+                break
+            if change < tol:
+                break
+    if return_state:
+        return x, PDHGState(x, p, q / lam_s if lam_s > 0 else q)
     return x

@@ -8,7 +8,13 @@ trace, metrics and figure (Ulyanov, Vedaldi and Lempitsky 2018, "Deep Image Prio
 ``trace.csv`` (loss and PSNR against the truth every ``log_every`` iterations), ``metrics.json`` and
 ``figure.png``. The truth is used only for the trace and for choosing the reported iteration (with
 ``patience``: early stopping by an oracle, which a benchmark of DIP can show and a real use cannot; without
-the truth one picks an iteration count beforehand).
+the truth one picks an iteration count beforehand, or stops by ``discrepancy``: Morozov's discrepancy principle,
+which needs only the measurement and its noise level, :func:`pixelwise.solvers.dip.fit_dip`, (D2)).
+
+``curves`` adds the course's picture of why DIP works (Ulyanov et al. 2018, Fig. 2): the same network fitted
+(A = I, no smoothing) to the clean image, to the image with the noise, and to pure uniform noise, with the MSE to
+each target against the iteration (``curves.csv``, ``plots/curves.png``): the natural image is fitted first,
+the noise last.
 """
 
 from __future__ import annotations
@@ -57,6 +63,10 @@ class DIPConfig:
     patience: int | None = option(None, help="stop after this many checks without a better PSNR against the truth "
                                   "(an oracle: benchmarks only; default: never)")
     seed: int = option(0, help="seed of the noise, the masks, the input z0 and the initial weights")
+    discrepancy: bool = option(False, help="stop when the smoothed output fits the measurement to the noise level "
+                               "(Morozov's discrepancy principle: the measurement and sigma only, no truth)")
+    curves: bool = option(False, help="also fit the clean image, the noisy image and pure noise and plot the three "
+                          "fitting curves (curves.csv, plots/curves.png)")
 
     def __post_init__(self):
         for name in ("size", "iterations", "depth", "width", "noise_channels", "log_every"):
@@ -100,14 +110,17 @@ def run_dip(config: DIPConfig, overwrite: bool = False, progress: bool = True,
     with tqdm(total=config.iterations, desc="deep image prior", disable=not progress, leave=False) as bar:
         result = fit_dip(op, y, truth.shape, net, config.iterations, config.lr, truth=truth, ema=config.ema,
                          log_every=config.log_every, patience=config.patience, generator=g,
-                         callback=lambda it, row: bar.update(it - bar.n))
+                         callback=lambda it, row: bar.update(it - bar.n),
+                         discrepancy=(config.sigma / 255.0) ** 2 if config.discrepancy else None)
     last = result.trace[-1]
     metrics = {"naive_name": config.measurement.naive_name,
                "naive": {"psnr": psnr(naive.clamp(0, 1), truth, 1.0), "ssim": ssim(naive.clamp(0, 1), truth, 1.0)},
                "dip": {"psnr": psnr(result.image, truth, 1.0), "ssim": ssim(result.image, truth, 1.0),
-                       "iteration": result.best_iteration},
+                       "iteration": result.best_iteration, "stopped_by": result.stopped_by},
                "last": {"iteration": last["iteration"], "psnr": last.get("psnr")}}
     _write(config, metrics, y, naive, truth, result)
+    if config.curves:
+        _write_curves(Path(config.out), fitting_curves(config, truth, progress))
     log(f"{metrics['naive_name']} {metrics['naive']['psnr']:.2f} dB -> DIP {metrics['dip']['psnr']:.2f} dB "
         f"at iteration {result.best_iteration} (last {last['iteration']}: {last.get('psnr', float('nan')):.2f} dB)")
     return metrics
@@ -131,3 +144,33 @@ def _write(config: DIPConfig, metrics: dict, y, naive, truth, result) -> None:
                    result.image[0, 0].numpy()),
                   ("truth", truth[0, 0].numpy())], out / "figure.png",
                  title=f"deep image prior, {config.measurement.operator}")
+
+
+def fitting_curves(config: DIPConfig, truth: torch.Tensor, progress: bool = False) -> list[dict]:
+    """The MSE of the DIP network's output to each of three targets, fitted from the same initial weights and
+    input (A = I, no moving average): ``natural`` (the clean image), ``noisy`` (it plus Gaussian noise of
+    ``sigma``, at least 25 grey levels) and ``noise`` (uniform noise in [0, 1]); one row per logged iteration."""
+    from pixelwise.physics import Identity
+
+    g = torch.Generator().manual_seed(config.seed + 1)
+    noisy = truth + max(config.sigma, 25.0) / 255.0 * torch.randn(truth.shape, generator=g)
+    targets = {"natural": truth, "noisy": noisy, "noise": torch.rand(truth.shape, generator=g)}
+    columns = {}
+    for name, target in tqdm(targets.items(), desc="fitting curves", disable=not progress, leave=False):
+        torch.manual_seed(config.seed)  # the same initial weights for the three fits
+        net = DIPNet(1, config.noise_channels, config.depth, config.width)
+        fit = fit_dip(Identity(), target, truth.shape, net, config.iterations, config.lr, ema=0.0,
+                      log_every=config.log_every, generator=torch.Generator().manual_seed(config.seed))
+        columns[name] = [row["residual"] for row in fit.trace]
+        iterations = [row["iteration"] for row in fit.trace]
+    return [{"iteration": it, **{name: values[k] for name, values in columns.items()}}
+            for k, it in enumerate(iterations)]
+
+
+def _write_curves(out: Path, rows: list[dict]) -> None:
+    from pixelwise.report.plots import plot_history
+
+    write_csv(out / "curves.csv", rows)
+    (out / "plots").mkdir(exist_ok=True)
+    plot_history(rows, out / "plots" / "curves.png", ["natural", "noisy", "noise"], "deep image prior: fitting "
+                 "curves", "MSE to the target", x="iteration", log_y=True)

@@ -14,6 +14,12 @@ from pixelwise.errors import PixelwiseError
 from pixelwise.physics.presets import Measurement
 from pixelwise.train.config import one_of, option, whole
 
+# a learned method -> the setting naming its run, and the command that trains such a run (pixelwise.tasks.solve.priors
+# holds the same tables next to the loaders; these are here so that the config imports no torch)
+PRIOR_OF = {"pnp": "denoiser", "red": "denoiser", "csgm": "generator", "dps": "diffusion"}
+TRAINED_BY = {"denoiser": "restore train --task denoise", "generator": "latent train (vae, convae, ae, dae, "
+              "sparse, cae, gan or wgan)", "diffusion": "diffuse train"}
+
 # operators whose measurements may be negative (k-space, line integrals of a zero-mean part): no photon counts
 SIGNED_MEASUREMENTS = ("mri", "ct")
 
@@ -36,13 +42,26 @@ class SolveConfig:
     image: str | None = option(None, path=True, help="clean image (the truth); optional with --measured")
     out: str = option("runs/solve", path=True, help="output folder to create")
     method: str = option("tv", help="adjoint (the naive inverse: A^T y, zero-filled, bicubic or FBP), cg, "
-                         "tikhonov, tv or pgd")
-    compare: bool = option(False, help="run every method and print a table")
+                         "tikhonov, tv, pgd, wavelet (l1-wavelet by FISTA); with a learned prior: pnp or red "
+                         "(--denoiser), csgm (--generator), dps (--diffusion)")
+    compare: bool = option(False, help="run every classical method, and each learned one whose run is given, and "
+                           "print a table")
     lam: float | str | None = option(None, flag="--lambda", metavar="LAMBDA", help="regularisation weight >= 0, or "
-                                     "auto (a grid search on a validation photograph); default: per method and "
-                                     "operator")
+                                     "auto (a golden-section search on a validation photograph); default: per method "
+                                     "and operator")
     iterations: int | None = option(None, help="solver iterations (default: per method, cg 10, tikhonov 50, "
-                                    "tv 200, pgd 50)")
+                                    "tv 200, pgd 50, wavelet 100, pnp 24, red 30, csgm 300; dps runs all T steps of "
+                                    "its DDPM)")
+    wavelet: str = option("db4", help="wavelet of the l1-wavelet method: haar or db1 ... db10")
+    wavelet_levels: int | None = option(None, help="levels of the wavelet transform (default: up to 4, as many as "
+                                        "the image size allows)")
+    denoiser: str | None = option(None, path=True, help="a denoiser run (`pixelwise restore train --task denoise`) "
+                                  "for --method pnp or red")
+    pnp_algorithm: str = option("hqs", help="plug-and-play loop: hqs (DPIR's schedule), admm or pgd")
+    generator: str | None = option(None, path=True, help="a latent run (vae, convae, ae, dae, sparse, cae, gan, "
+                                   "wgan) whose decoder is the prior of --method csgm")
+    restarts: int = option(5, help="csgm: random starting codes (the best fit is kept)")
+    diffusion: str | None = option(None, path=True, help="a DDPM run (`pixelwise diffuse train`) for --method dps")
     noise_sigma: float = option(2.0, help="Gaussian noise std in grey levels of 255")
     poisson_peak: float | None = option(None, help="Poisson noise instead: photons at value 1")
     grey: bool = option(False, help="convert the image to grey")
@@ -59,12 +78,20 @@ class SolveConfig:
     measurement: Measurement = option(default_factory=lambda: Measurement(operator="blur"), help="the measurement")
 
     def __post_init__(self):
+        from pixelwise.physics.wavelets import WAVELET_NAMES
         from pixelwise.solvers.methods import METHOD_NAMES
+        from pixelwise.solvers.pnp import ALGORITHMS
 
         if not isinstance(self.measurement, Measurement):
             raise PixelwiseError(f"measurement={self.measurement!r} is not a Measurement; build it with "
                                  "pixelwise.physics.presets.Measurement(operator=...).")
-        one_of(self.method, "method", METHOD_NAMES)
+        one_of(self.method, "method", METHOD_NAMES + tuple(PRIOR_OF))
+        one_of(self.pnp_algorithm, "pnp_algorithm", ALGORITHMS)
+        one_of(self.wavelet, "wavelet", WAVELET_NAMES)
+        whole(self.restarts, "restarts")
+        if self.wavelet_levels is not None:
+            whole(self.wavelet_levels, "wavelet_levels")
+        self._check_priors()
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise PixelwiseError(f"seed={self.seed!r} (--seed) is not a valid seed; give a whole number seed >= 0, "
                                  "e.g. 0.")
@@ -82,6 +109,19 @@ class SolveConfig:
             raise PixelwiseError(f"mask={self.mask} (--mask) is the pixel mask of the inpaint operator; the "
                                  f"{self.measurement.operator} operator does not use it: leave it out (for MRI's "
                                  "k-space lines see --mask-kind).")
+
+    def _check_priors(self) -> None:
+        """A learned method needs its run; a run no chosen method uses is refused (it would be silently ignored)."""
+        needed = PRIOR_OF.get(self.method)
+        if needed is not None and not self.compare and getattr(self, needed) is None:
+            raise PixelwiseError(f"method {self.method} needs a trained prior: give --{needed} RUN (a folder made by "
+                                 f"`pixelwise {TRAINED_BY[needed]}`).")
+        for kind in ("denoiser", "generator", "diffusion"):
+            if getattr(self, kind) is not None and not self.compare and needed != kind:
+                users = " and ".join(m for m, k in PRIOR_OF.items() if k == kind)
+                raise PixelwiseError(f"{kind}={getattr(self, kind)} (--{kind}) is the prior of {users}, not of "
+                                     f"{self.method}; choose --method {users.split(' and ')[0]}, add --compare, or "
+                                     f"leave --{kind} out.")
 
     def _check_noise(self) -> None:
         if isinstance(self.noise_sigma, bool) or not (self.noise_sigma >= 0 and math.isfinite(self.noise_sigma)):

@@ -39,7 +39,7 @@ def label(name: str, row: dict) -> str:
     if "psnr" not in row:
         return name
     value = "inf" if math.isinf(row["psnr"]) else f"{row['psnr']:.2f}"
-    return f"{name}\nPSNR {value} dB, SSIM {row['ssim']:.3f}"
+    return f"{name}\nPSNR {value} dB" + ("" if row.get("ssim") is None else f", SSIM {row['ssim']:.3f}")
 
 
 def write_figure(path: Path, truth: torch.Tensor | None, op: LinearOperator, y: torch.Tensor,
@@ -59,10 +59,14 @@ def format_table(metrics: dict) -> str:
     lines = [f"{'method':10s} {'PSNR':>8s} {'SSIM':>7s} {'lambda':>10s} {'iters':>6s} {'seconds':>8s}"]
     naive = metrics["naive"]
     if "psnr" in naive:
-        lines.append(f"{'naive':10s} {naive['psnr']:8.2f} {naive['ssim']:7.3f} {'-':>10s} {'-':>6s} {'-':>8s}")
+        lines.append(f"{'naive':10s} {naive['psnr']:8.2f} {_ssim(naive)} {'-':>10s} {'-':>6s} {'-':>8s}")
     for method, row in metrics["methods"].items():
         lam = "-" if row.get("lambda") is None else f"{row['lambda']:.3g}"
         p = f"{row['psnr']:8.2f}" if "psnr" in row else f"{'-':>8s}"
-        s = f"{row['ssim']:7.3f}" if "ssim" in row else f"{'-':>7s}"
-        lines.append(f"{method:10s} {p} {s} {lam:>10s} {row['iterations']:6d} {row['seconds']:8.2f}")
+        lines.append(f"{method:10s} {p} {_ssim(row)} {lam:>10s} {row['iterations']:6d} {row['seconds']:8.2f}")
     return "\n".join(lines)
+
+
+def _ssim(row: dict) -> str:
+    """The SSIM column: a dash without a truth or for an image smaller than SSIM's window."""
+    return f"{'-':>7s}" if row.get("ssim") is None else f"{row['ssim']:7.3f}"

@@ -1,0 +1,189 @@
+"""Benchmark: priors learned once, used inside the solvers, against TV with its searched weight (prints JSON).
+
+1. ``photos``: on the photographs of ``--photos DIR`` (e.g. the twelve of ``benchmarks/skimage_testset.py``, grey,
+   centre-cropped to ``--size``), for each operator of :data:`PHOTO_OPERATORS` (Gaussian and motion deblurring, x2
+   and x4 bicubic super-resolution, 50% inpainting, 4x MRI; noise sigma ``--noise-sigma`` grey levels),
+   plug-and-play (``pixelwise solve --method pnp``: HQS with DPIR's schedule, Zhang et al. 2021) with the trained
+   denoiser ``--denoiser RUN`` (``pixelwise restore train --task denoise``; one noise level, scaled to the others)
+   against TV (Chambolle-Pock) with its weight searched by ``--lambda auto`` on the bundled astronaut (once per
+   operator, then used for every photograph). Target: PnP at least +1 dB mean PSNR on every operator; the JSON
+   has each method's mean with its bootstrap interval and PnP's gain with the paired interval (photographs
+   resampled together, :func:`pixelwise.metrics.paired_summaries`).
+2. ``digits``: on ``--digits N`` test digits (the last N of ``--digit-data``: scikit-learn's 8x8 set, or
+   ``mnist-test``, an .npz or a folder; the digit before them is the validation image of TV's weight search),
+   at 25% pixels kept and x4 (average-pooling) super-resolution, TV against DPS (``--diffusion RUN``, Chung et
+   al. 2023), CSGM (``--generator RUN``, a VAE's decoder or a GAN's generator; Bora et al. 2017) and the direct
+   networks (``--direct inpaint=RUN,sr4=RUN``: ``restore`` runs trained for that operator on the same digits;
+   ``restore`` needs images of at least 11x11, so MNIST, not the 8x8 set). Each method given is run; the gains
+   are over TV.
+
+Every method runs through the code of ``pixelwise solve`` (``prepare`` and ``solve`` of :mod:`pixelwise.tasks.solve`),
+so the numbers are what the command line gives. A toy run (the smoke test): ``--photos`` a folder of two small
+images, ``--size 24``, ``--operators inpaint``, tiny runs, ``--digits 3``.
+
+    python benchmarks/skimage_testset.py /tmp/skimage-grey --grey
+    python benchmarks/pnp_priors.py --photos /tmp/skimage-grey --denoiser runs/dn --size 256 \\
+        --diffusion runs/ddpm --generator runs/vae --direct inpaint=runs/dig-inp,sr4=runs/dig-sr4
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from _common import emit, machine
+
+from pixelwise.data.folders import list_images
+from pixelwise.data.io import write_image
+from pixelwise.data.samples import center_crop, load_image, to_uint8
+from pixelwise.metrics import paired_summaries
+from pixelwise.physics.presets import Measurement
+from pixelwise.tasks.solve import SolveConfig, prepare
+from pixelwise.tasks.solve.solving import solve
+
+PHOTO_OPERATORS = {
+    "gaussian_blur": Measurement(operator="blur"),
+    "motion_blur": Measurement(operator="blur", kernel="motion"),
+    "sr2": Measurement(operator="downsample", scale=2),
+    "sr4": Measurement(operator="downsample", scale=4),
+    "inpaint": Measurement(operator="inpaint", keep=0.5),
+    "mri": Measurement(operator="mri", acceleration=4),
+}
+DIGIT_OPERATORS = {"inpaint": Measurement(operator="inpaint", keep=0.25),
+                   "sr4": Measurement(operator="downsample", scale=4, downsample_kind="average")}
+
+
+def quiet(line: str) -> None:
+    """The solve recipe's log lines are left out of the JSON."""
+
+
+def score(path: Path, measurement: Measurement, method: str, lam, sigma: float, **priors) -> dict:
+    """One image, one method, through ``pixelwise solve``'s own code: its row (psnr, lambda, seconds, ...)."""
+    config = SolveConfig(image=str(path), out="unused", method=method, lam=lam, grey=True, noise_sigma=sigma,
+                         measurement=measurement, **priors)
+    row, _ = solve(config, prepare(config), method, progress=False, log=quiet)
+    return row
+
+
+def direct(path: Path, measurement: Measurement, run: str, sigma: float) -> dict:
+    """A ``restore`` network trained for the operator, applied to the same measurement as the solvers see."""
+    from pixelwise.tasks.restore import load_run
+    from pixelwise.tasks.solve.solving import scores
+
+    config = SolveConfig(image=str(path), out="unused", method="adjoint", grey=True, noise_sigma=sigma,
+                         measurement=measurement)
+    problem = prepare(config)
+    _, model, _ = load_run(run)
+    start = time.perf_counter()
+    with torch.no_grad():
+        x = model((problem.y.float(), problem.op)).double()
+    return {"seconds": time.perf_counter() - start, **scores(x, problem.truth)}
+
+
+def compare(images: list[Path], measurement: Measurement, methods: dict, sigma: float, validation: Path | None) -> dict:
+    """TV (weight searched once, on ``validation`` or the bundled astronaut) and each of ``methods`` (name ->
+    ``(image path) -> row``) on every image; summaries and the paired gains of each over TV."""
+    auto = {"validation": str(validation)} if validation is not None else {}
+    searched = score(images[0], measurement, "tv", "auto", sigma, **auto)
+    lam = searched["lambda"]
+    rows = []
+    for path in images:
+        row = {"image": path.name, "psnr_tv": score(path, measurement, "tv", lam, sigma)["psnr"]}
+        for name, run in methods.items():
+            row[f"psnr_{name}"] = run(path)["psnr"]
+        rows.append(row)
+    result = {"tv_lambda": lam, "tv_weights_tried": len(searched["lambda_search"]), "per_image": rows}
+    for name in methods:  # each method's gain over TV, paired by image
+        paired = paired_summaries(rows, [name, "tv"], ["psnr"], reference=name, seed=0)
+        result[name] = {"psnr": paired["summary"][name]["psnr"], "gain_over_tv": paired["gain"]["tv"]["psnr"]}
+    result["tv"] = {"psnr": paired_summaries(rows, ["tv"], ["psnr"], "tv", 0)["summary"]["tv"]["psnr"]}
+    return result
+
+
+def photos(args, folder: Path) -> dict:
+    """Part 1: PnP against TV on the photographs, for each operator."""
+    images = []
+    for k, source in enumerate(list_images([args.photos])[: args.max_images]):
+        path = folder / f"photo{k}.png"
+        write_image(path, to_uint8(center_crop(load_image(source, grey=True), args.size)))
+        images.append(path)
+    out = {}
+    for name in args.operators.split(","):
+        m = PHOTO_OPERATORS[name]
+
+        def pnp(path: Path, m=m) -> dict:
+            return score(path, m, "pnp", None, args.noise_sigma, denoiser=args.denoiser)
+
+        start = time.perf_counter()
+        out[name] = compare(images, m, {"pnp": pnp}, args.noise_sigma, None)
+        out[name]["target_met"] = out[name]["pnp"]["gain_over_tv"]["mean"] >= 1.0
+        out[name]["seconds"] = round(time.perf_counter() - start, 1)
+    return out
+
+
+def digit_methods(args, name: str, m: Measurement) -> dict:
+    """The learned methods given for the digits at operator ``name``."""
+    sigma, methods = args.digit_sigma, {}
+    if args.diffusion:
+        methods["dps"] = lambda path: score(path, m, "dps", None, sigma, diffusion=args.diffusion)
+    if args.generator:
+        methods["csgm"] = lambda path: score(path, m, "csgm", None, sigma, generator=args.generator)
+    runs = dict(item.split("=", 1) for item in args.direct.split(",")) if args.direct else {}
+    if name in runs:
+        methods["direct"] = lambda path: direct(path, m, runs[name], sigma)
+    return methods
+
+
+def digits(args, folder: Path) -> dict:
+    """Part 2: DPS, CSGM and the direct networks against TV on test digits."""
+    from pixelwise.data.imagesets import load_image_set
+
+    data = load_image_set(args.digit_data, download=False).images  # (N, 1, H, W) float32 in [0, 1]
+    chosen = data[-(args.digits + 1):]  # the last digits: the validation one, then the test ones
+    paths = []
+    for k, image in enumerate(chosen):
+        paths.append(folder / f"digit{k}.png")
+        write_image(paths[-1], (np.clip(image[0], 0, 1) * 255).round().astype(np.uint8))
+    out = {}
+    for name, m in DIGIT_OPERATORS.items():
+        start = time.perf_counter()
+        out[name] = compare(paths[1:], m, digit_methods(args, name, m), args.digit_sigma, paths[0])
+        out[name]["seconds"] = round(time.perf_counter() - start, 1)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--photos", type=Path, default=None, help="a folder of photographs (part 1)")
+    parser.add_argument("--denoiser", default=None, help="a `restore train --task denoise` run, grey (part 1)")
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--max-images", type=int, default=12)
+    parser.add_argument("--operators", default=",".join(PHOTO_OPERATORS))
+    parser.add_argument("--noise-sigma", type=float, default=2.0, help="grey levels of 255 (photographs)")
+    parser.add_argument("--digits", type=int, default=0, help="test digits (part 2; 0 skips it)")
+    parser.add_argument("--digit-data", default="digits", help="digits (8x8, bundled with scikit-learn), "
+                        "mnist-test (28x28, from the cache), an .npz or a folder")
+    parser.add_argument("--digit-sigma", type=float, default=5.0, help="grey levels of 255 (digits)")
+    parser.add_argument("--diffusion", default=None, help="a `diffuse train` run on digits (DPS)")
+    parser.add_argument("--generator", default=None, help="a `latent train` run on digits (CSGM)")
+    parser.add_argument("--direct", default="", help="restore runs on digits, e.g. inpaint=RUN,sr4=RUN")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    result = {"benchmark": "pnp_priors", "machine": machine(), "noise_sigma": args.noise_sigma, "size": args.size,
+              "target": "pnp gain over tv >= +1 dB mean PSNR on every photo operator"}
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.photos is not None and args.denoiser is not None:
+            result["photos"] = photos(args, Path(tmp))
+        if args.digits > 0:
+            result["digits"] = digits(args, Path(tmp))
+    emit(result)
+
+
+if __name__ == "__main__":
+    main()

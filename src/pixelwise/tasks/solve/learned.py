@@ -1,0 +1,52 @@
+"""The learned-prior methods of ``pixelwise solve``: plug-and-play (:func:`pixelwise.solvers.pnp.pnp`), RED
+(:func:`pixelwise.solvers.red.red`), CSGM (:func:`pixelwise.solvers.generative.csgm`) and diffusion posterior
+sampling (:func:`pixelwise.solvers.dps.dps`), each with its weight and iteration count by default."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from pixelwise.physics import LinearOperator
+from pixelwise.solvers.dps import DPS_STEP, dps
+from pixelwise.solvers.generative import CSGM_LAMBDA, csgm
+from pixelwise.solvers.pnp import DPIR_LAMBDA, pnp
+from pixelwise.solvers.red import RED_LAMBDA, red
+from pixelwise.tasks.solve.priors import PRIOR_OF, Prior
+
+LEARNED_METHODS = tuple(PRIOR_OF)
+# the weight of each: DPIR's lambda (Zhang et al. 2021), RED's (Romano et al. 2017, here relative to the denoiser's
+# level), Bora et al.'s ||z||^2 weight, and the DPS step zeta' (Chung et al. 2023)
+LEARNED_LAMBDA = {"pnp": DPIR_LAMBDA, "red": RED_LAMBDA, "csgm": CSGM_LAMBDA, "dps": DPS_STEP}
+# iterations: plug-and-play's denoiser levels (DPIR: 8 for deblurring, 24 and more for super-resolution), RED's
+# fixed-point steps, CSGM's Adam steps per restart; DPS runs every step of its DDPM (None)
+LEARNED_ITERATIONS = {"pnp": 24, "red": 30, "csgm": 300, "dps": None}
+RED_SIGMA = 5 / 255  # RED's denoiser level (Romano et al. use 3.25 to 5 grey levels)
+SEARCHED = ("pnp", "red")  # the learned methods whose weight --lambda auto searches (deterministic ones)
+
+
+def reconstruct_learned(op: LinearOperator, y: torch.Tensor, method: str, prior: Prior, lam: float,
+                        iterations: int | None, sigma_n: float, settings: dict, seed: int,
+                        callback: Callable | None = None) -> torch.Tensor:
+    """One reconstruction of ``y`` (noise std ``sigma_n`` in measurement units) by a learned-prior ``method``
+    with ``prior``; ``settings``: ``pnp_algorithm``, ``restarts`` and the image ``shape`` (1, C, H, W). Random
+    draws (CSGM's codes, DPS's noise) come from ``seed``."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.enable_grad():  # CSGM and DPS differentiate through their networks
+        if method == "pnp":
+            return pnp(op, y, prior.call, sigma_n, lam, iterations, settings["pnp_algorithm"], callback=callback,
+                       generator=generator)
+        if method == "red":
+            return red(op, y, prior.call, sigma_n, lam, RED_SIGMA, iterations, callback=callback)
+        if method == "csgm":
+            return csgm(op, y, prior.call, prior.latent_dim, lam, iterations, settings["restarts"], seed=generator,
+                        callback=callback)
+        return dps(op, y, prior.call, prior.schedule, tuple(settings["shape"]), lam, generator, callback)
+
+
+def iterations_of(method: str, prior: Prior, given: int | None) -> int:
+    """The iterations a learned method runs: ``given``, else its default (DPS: the T steps of its DDPM)."""
+    if method == "dps":
+        return prior.schedule.T
+    return LEARNED_ITERATIONS[method] if given is None else given

@@ -1,0 +1,59 @@
+"""``--lambda auto`` of ``pixelwise solve``: the weight with the best PSNR on a validation photograph, found by
+a bracketing search on log lambda with parabolic and golden-section steps (:mod:`pixelwise.solvers.lambda_path`).
+
+The classical methods are solved along the path in float32, each warm-started from the solve at the nearest weight
+tried before and stopped at a looser tolerance (:data:`SEARCH_TOL`) than the final solve; plug-and-play and RED are
+deterministic too and are searched the same way, each solve from the start. The winner is then solved once more, on
+the image itself, with the method's own settings. The validation photograph is never the image being
+reconstructed: choosing the weight with the test image's own truth would report an optimistic score.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from pixelwise.metrics.image import psnr
+from pixelwise.physics import LinearOperator
+from pixelwise.solvers.lambda_path import PathSearch, WarmStarts, search_evaluations, search_log_lambda
+from pixelwise.solvers.methods import path_solver
+
+STEP = 0.75  # decades between the first three weights (the default times 10^-0.75, 1, 10^0.75)
+WIDEN = 3  # steps past an end where the best sits: the reach is the default times 10^(+-3)
+SEARCH_RESOLUTION = 0.1  # decades: the bracket the search stops at (a factor 1.26 in lambda)
+SEARCH_TOL = 1e-4  # the relative change the searched solves stop at (the final TV solve: 1e-5)
+
+
+def search_classical(op: LinearOperator, validation: tuple[torch.Tensor, torch.Tensor], method: str, lam: float,
+                     iterations: int, settings: dict, progress: bool = True) -> PathSearch:
+    """The weight of a classical ``method`` around its default ``lam``: warm-started float32 solves of the
+    validation measurement. ``settings``: the wavelet method's ``wavelet`` and ``levels``, TV's ``op_norm``."""
+    image, y = validation
+    solve = path_solver(op, y.float(), method, iterations, tol=SEARCH_TOL, **settings)
+    warm = WarmStarts(solve)
+    return _search(lambda value: warm(value), image, method, lam, progress)
+
+
+def search_learned(solve: Callable[[float], torch.Tensor], image: torch.Tensor, method: str, lam: float,
+                   progress: bool = True) -> PathSearch:
+    """The weight of plug-and-play or RED around ``lam``; ``solve(value)`` reconstructs the validation image."""
+    return _search(solve, image, method, lam, progress)
+
+
+def _search(solve: Callable[[float], torch.Tensor], image: torch.Tensor, method: str, lam: float,
+            progress: bool) -> PathSearch:
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=search_evaluations(WIDEN), desc=f"{method}: lambda search", leave=False, disable=not progress)
+
+    def score(value: float) -> float:
+        return psnr(solve(value).clamp(0, 1).double()[0], image[0], 1.0)
+
+    def seen(value: float, s: float) -> None:
+        bar.update(1)
+        bar.set_postfix_str(f"lambda {value:.3g}: {s:.2f} dB")
+
+    found = search_log_lambda(score, lam, STEP, SEARCH_RESOLUTION, WIDEN, callback=seen)
+    bar.close()
+    return found
