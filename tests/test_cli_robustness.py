@@ -66,7 +66,6 @@ CASES = [  # argv (T/ = the files fixture's folder), words the one line must con
     (["diffuse", "train", "--out", ""], "current folder"),
     (["solve", "--operator", "denoise", "--out", "", "T/one.png"], "--out is empty"),
     (["solve", "--operator", "downsample", "--scale", "40", "--out", "T/new", "T/one.png"], "scale=40 (--scale)"),
-    (["solve", "--operator", "denoise", "--size", "8", "--out", "T/new", "T/one.png"], "11x11"),
     (["solve", "--operator", "blur", "--mask", "T/one.png", "--out", "T/new", "T/one.png"], "does not use it"),
     (["segment", "train", "--data", "T/one.png", "--out", "T/new"], "is a file, not a folder"),
     (["segment", "eval", "--run", "T/one.png"], "is a file, not a folder"),
