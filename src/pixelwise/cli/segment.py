@@ -41,6 +41,19 @@ def add_parser(subparsers) -> None:
     add_run_flags(t, SegmentationConfig)
     t.set_defaults(func=cmd_train)
 
+    _add_eval(sub)
+    _add_predict(sub)
+    add_compare_parser(sub, "segment")
+    _add_baseline(sub, BaselineConfig)
+
+
+def _add_tta(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tta", default="none", choices=TTA_CHOICES,
+                   help="test-time augmentation: average the probabilities over flips (4 passes) or all 8 "
+                        "symmetries of the square (dihedral); default none")
+
+
+def _add_eval(sub) -> None:
     e = sub.add_parser("eval", help="evaluate a run (its test split, or every case of --data)",
                        description="Score a run's checkpoint at each image's own size. The run's test split with "
                        "its own settings rewrites the run's results; other data or settings go to "
@@ -50,9 +63,7 @@ def add_parser(subparsers) -> None:
                    "run's, 0.8)")
     e.add_argument("--partial-iou", type=float, default=None,
                    help="gallery: partial cases have IoU >= this, poor ones less (default: the run's, 0.2)")
-    e.add_argument("--tta", default="none", choices=TTA_CHOICES,
-                   help="test-time augmentation: average the probabilities over flips (4 passes) or all 8 "
-                        "symmetries of the square (dihedral); default none")
+    _add_tta(e)
     e.add_argument("--spacing", type=spacing, default=None, metavar="ROW,COL",
                    help="pixel size (rows, columns) for surface distances and areas, e.g. 0.5,0.5 (default: the "
                         "run's, or pixels)")
@@ -60,15 +71,15 @@ def add_parser(subparsers) -> None:
     add_tiles(e)
     e.set_defaults(func=cmd_eval)
 
+
+def _add_predict(sub) -> None:
     r = sub.add_parser("predict", help="write mask PNGs at each image's own size")
     r.add_argument("--run", required=True, help="run folder")
     r.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR")
     r.add_argument("--out", required=True, help="folder for the mask PNGs")
     add_which(r)
     r.add_argument("--batch-size", type=int, default=4)
-    r.add_argument("--tta", default="none", choices=TTA_CHOICES,
-                   help="test-time augmentation: average the probabilities over flips (4 passes) or all 8 "
-                        "symmetries of the square (dihedral); default none")
+    _add_tta(r)
     r.add_argument("--compile", action="store_true",
                    help="run the network through torch.compile with frozen weights (compiles once, at the first "
                         "batch; faster on some processors: benchmarks/predict_throughput.py measures it)")
@@ -77,7 +88,8 @@ def add_parser(subparsers) -> None:
     add_quiet(r)
     r.set_defaults(func=cmd_predict)
 
-    add_compare_parser(sub, "segment")
+
+def _add_baseline(sub, BaselineConfig) -> None:  # noqa: N803 (the config class, imported lazily by the caller)
     b = sub.add_parser("baseline", help="a classical method (Otsu, adaptive, region growing, watershed, atlases) "
                        "scored like a trained network", description="Segment the test cases with a classical method "
                        "and score them exactly as `segment eval` scores a network (metrics.json, per_case.csv, "

@@ -158,10 +158,7 @@ def fit(model: torch.nn.Module, loss_fn: Callable, train_batches: Callable | Ite
             improved = _end_epoch(loop, validate, losses, lr, t_epoch, budget, t0)
             if ckpt is not None and team.main:
                 _save_checkpoint(loop, ckpt, improved, time.perf_counter() - t0)
-            row = loop.history[-1]
-            log(f"epoch {row['epoch']}/{_epochs(loop)}: loss {row['train_loss']:.4f} "
-                + " ".join(f"{k} {_fmt(v)}" for k, v in row.items() if k.startswith("val_"))
-                + f" ({row['seconds']:.1f}s)")
+            log(_epoch_line(loop))
             loop.epoch += 1
             if config.patience is not None and loop.since_best >= config.patience:
                 stopped = "early_stopping"
@@ -169,6 +166,12 @@ def fit(model: torch.nn.Module, loss_fn: Callable, train_batches: Callable | Ite
         stopped = stopped or ("budget" if budget is not None and loop.planned_steps < loop.max_steps else "epochs")
     best_value = loop.sign * loop.best_score if loop.best_score > -math.inf else float("nan")
     return FitResult(loop.history, loop.best_epoch, best_value, stopped, time.perf_counter() - t0, loop.step)
+
+
+def _epoch_line(loop: _Loop) -> str:
+    row = loop.history[-1]
+    return (f"epoch {row['epoch']}/{_epochs(loop)}: loss {row['train_loss']:.4f} "
+            + " ".join(f"{k} {_fmt(v)}" for k, v in row.items() if k.startswith("val_")) + f" ({row['seconds']:.1f}s)")
 
 
 @contextlib.contextmanager

@@ -50,11 +50,7 @@ def evaluate(run_dir: str | Path, data: str | None = None, *, model: nn.Module |
     tune_malloc()  # large freed blocks are reused by the next batch (pixelwise.train.allocator)
     tiles = tiles or Tiles()
     config, net = load_run(run_dir, which, model, device)
-    if spacing is not None:  # validated by the config's own checks
-        config = dataclasses.replace(config, spacing=spacing)
-    if good_iou is not None or partial_iou is not None:  # validated by the config's own checks
-        config = dataclasses.replace(config, good_iou=config.good_iou if good_iou is None else good_iou,
-                                     partial_iou=config.partial_iou if partial_iou is None else partial_iou)
+    config = _with_settings(config, spacing, good_iou, partial_iou)
     own = (data is None and tta == "none" and which == "best" and good_iou is None and partial_iou is None
            and spacing is None and tiles.tile is None)
     thresholds = None if good_iou is None and partial_iou is None else config
@@ -89,6 +85,16 @@ def evaluate(run_dir: str | Path, data: str | None = None, *, model: nn.Module |
     log(f"{source}: {len(cases)} cases, Dice {m['dice']['mean']:.3f} (median {m['dice']['median']:.3f}), "
         f"IoU {m['iou']['mean']:.3f} [{m['iou']['ci_low']:.3f}, {m['iou']['ci_high']:.3f}]; report {report}")
     return metrics
+
+
+def _with_settings(config: SegmentationConfig, spacing, good_iou, partial_iou) -> SegmentationConfig:
+    """The run's config with the evaluation's own spacing and gallery thresholds (checked by the config)."""
+    if spacing is not None:
+        config = dataclasses.replace(config, spacing=spacing)
+    if good_iou is not None or partial_iou is not None:
+        config = dataclasses.replace(config, good_iou=config.good_iou if good_iou is None else good_iou,
+                                     partial_iou=config.partial_iou if partial_iou is None else partial_iou)
+    return config
 
 
 def _name(data: str | None, tta: str, which: str, thresholds: SegmentationConfig | None,
