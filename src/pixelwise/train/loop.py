@@ -38,8 +38,6 @@ others a CPU copy.
 
 from __future__ import annotations
 
-import contextlib
-import copy
 import math
 import time
 from collections.abc import Callable, Iterable
@@ -54,6 +52,7 @@ from pixelwise.train.allocator import tune_malloc
 from pixelwise.train.checkpoint import load_state, save_state, save_weights, weights_of
 from pixelwise.train.config import FitConfig
 from pixelwise.train.files import write_csv
+from pixelwise.train.loop_setup import batch_source, determinism, ema_update, frozen_copy, placed
 from pixelwise.train.schedule import learning_rate
 
 
@@ -130,16 +129,16 @@ def fit(model: torch.nn.Module, loss_fn: Callable, train_batches: Callable | Ite
     from tqdm.auto import tqdm
 
     config = config or FitConfig()
-    epoch_batches, steps_per_epoch, loader_generator = _batch_source(train_batches, steps_per_epoch)
+    epoch_batches, steps_per_epoch, loader_generator = batch_source(train_batches, steps_per_epoch)
     monitor = config.monitor or ("val_loss" if validate is not None else "train_loss")
     mode = config.mode or ("min" if monitor.endswith("loss") else "max")
     tune_malloc()  # freed activations are reused by the next step instead of faulting in again
     ckpt = Path(run_dir) / "checkpoints" if run_dir is not None else None
-    with _determinism(config.deterministic), _placed(model, loss_fn, config, log) as (team, log):
+    with determinism(config.deterministic), placed(model, loss_fn, config, log) as (team, log):
         torch.manual_seed(config.seed)
         loop = _Loop(model, torch.optim.Adam(model.parameters(), lr=config.lr, betas=config.betas,
                                              weight_decay=config.weight_decay),
-                     torch.Generator().manual_seed(config.seed), _frozen_copy(model) if config.ema else None,
+                     torch.Generator().manual_seed(config.seed), frozen_copy(model) if config.ema else None,
                      loss_fn, loader_generator, config, monitor, 1.0 if mode == "max" else -1.0, steps_per_epoch,
                      team=team, backward=backward)
         if resume:
@@ -172,52 +171,6 @@ def _epoch_line(loop: _Loop) -> str:
     row = loop.history[-1]
     return (f"epoch {row['epoch']}/{_epochs(loop)}: loss {row['train_loss']:.4f} "
             + " ".join(f"{k} {_fmt(v)}" for k, v in row.items() if k.startswith("val_")) + f" ({row['seconds']:.1f}s)")
-
-
-@contextlib.contextmanager
-def _placed(model: torch.nn.Module, loss_fn: Callable, config: FitConfig, log: Callable[[str], None]):
-    """``(team, log)``: the processes training together and their device (:mod:`pixelwise.train.distributed`),
-    the model and the loss's own state moved there, and the log (silent on processes other than 0). After a
-    training that ends well, every process waits for process 0's checkpoints and the model goes back where it
-    was."""
-    team, home = distributed.join(config.device), devices.device_of(model)
-    devices.check_precision(team.device, config.precision)
-    model.to(team.device)
-    if isinstance(loss_fn, torch.nn.Module):
-        loss_fn.to(team.device)
-    yield team, (log if team.main else (lambda _line: None))
-    team.barrier()  # the checkpoints process 0 wrote are there for every process to read
-    model.to(home)
-
-
-def _batch_source(train_batches, steps_per_epoch: int | None):
-    """``(epoch_batches(epoch, generator), steps per epoch, the iterable's own generator)``."""
-    if callable(train_batches) and not hasattr(train_batches, "__iter__"):
-        if steps_per_epoch is None:
-            raise ValueError("steps_per_epoch is needed with a batch function; give the number of batches it yields.")
-        return train_batches, int(steps_per_epoch), None
-    if steps_per_epoch is None:
-        try:
-            steps_per_epoch = len(train_batches)
-        except TypeError:
-            raise ValueError("steps_per_epoch is needed for an iterable without len(); give the number of batches "
-                             "an epoch yields.") from None
-    if steps_per_epoch < 1:
-        raise PixelwiseError("the training data gives no batch; add data or lower the batch size.")
-    return (lambda epoch, generator: iter(train_batches)), int(steps_per_epoch), getattr(train_batches, "generator",
-                                                                                         None)
-
-
-@contextlib.contextmanager
-def _determinism(on: bool):
-    """``torch.use_deterministic_algorithms`` for the loop only (the process's setting is restored after)."""
-    before, warn = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
-    if on:
-        torch.use_deterministic_algorithms(True, warn_only=True)
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(before, warn_only=warn)
 
 
 def _train_epoch(loop: _Loop, forward: Callable, epoch_batches: Callable, bar, budget: float | None, t0: float,
@@ -399,23 +352,6 @@ def _replan_on_resume(loop: _Loop, state: dict, log: Callable[[str], None]) -> N
     else:
         log(f"nothing to resume: the run has finished its {len(loop.history)} epochs (raise the epochs or the time "
             "budget to train on)")
-
-
-def _frozen_copy(model: torch.nn.Module) -> torch.nn.Module:
-    ema = copy.deepcopy(model).eval()
-    for p in ema.parameters():
-        p.requires_grad_(False)
-    return ema
-
-
-@torch.no_grad()
-def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
-    """theta_ema <- decay * theta_ema + (1 - decay) * theta for every parameter; buffers (e.g. batch-norm
-    statistics) are copied."""
-    for e, p in zip(ema.parameters(), model.parameters(), strict=True):
-        e.lerp_(p, 1.0 - decay)
-    for e, b in zip(ema.buffers(), model.buffers(), strict=True):
-        e.copy_(b)
 
 
 def _epochs(loop: _Loop) -> int:
