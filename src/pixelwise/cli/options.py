@@ -336,3 +336,27 @@ def evaluation_out(args: argparse.Namespace):
     from pixelwise.cli.types import check_output
 
     return check_output(args.out, folder=True) if args.out is not None else None
+
+
+def add_run_analysis(subparsers, name: str, cls, help: str, description: str, earlier: str, func):
+    """A command that works on a trained run and writes to ``RUN/evaluations/NAME`` or ``--out`` (``attack``,
+    ``invert``): the config's options (``--run`` required), ``--config`` and ``--quiet``."""
+    p = subparsers.add_parser(name, help=help, description=description)
+    add_config_options(p, cls, required=("run",))
+    p.add_argument("--config", default=None, metavar="FILE", help=f"settings from a TOML file or an earlier "
+                   f"{earlier}'s config.json; options given here win")
+    add_quiet(p)
+    p.set_defaults(func=func, _settings=settings_of(cls))
+    return p
+
+
+def run_analysis(args: argparse.Namespace, cls, run, command: str) -> int:
+    """The body of such a command: its config from the arguments, checked, then ``run``."""
+    from pixelwise.cli.types import check_output
+
+    config = config_from_args(cls, args)
+    check_required(config, ("run",), command)
+    if config.out is not None:
+        check_output(config.out, folder=True)
+    run(config, progress=not args.quiet, log=logger(args.quiet))
+    return 0
