@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from pixelwise.errors import PixelwiseError
+from pixelwise.tasks.segment.config import check_split, checked_spacing
 from pixelwise.train.config import one_of, option, whole
 
 METHODS = ("otsu", "multiotsu", "adaptive", "region", "watershed", "atlas")
@@ -134,20 +135,10 @@ class BaselineConfig:
         if not 0 <= self.partial_iou <= self.good_iou <= 1:
             raise PixelwiseError(f"gallery thresholds need 0 <= partial_iou ({self.partial_iou}) <= good_iou "
                                  f"({self.good_iou}) <= 1.")
-        if self.spacing is not None:
-            self.spacing = tuple(float(s) for s in self.spacing)
-            if len(self.spacing) != 2 or not min(self.spacing) > 0:
-                shown = ",".join(f"{v:g}" for v in self.spacing)
-                raise PixelwiseError(f"spacing={shown} must be two numbers > 0 (rows, columns), e.g. 0.5,0.5.")
+        self.spacing = checked_spacing(self.spacing)
 
     def _check_split(self) -> None:
-        from pixelwise.data.splits import check_fractions
-
-        self.split = tuple(float(f) for f in self.split)
-        check_fractions(self.split)
-        if self.test_ids and not self.train_ids:
-            raise PixelwiseError("test_ids (--test-ids) needs train_ids (--train-ids) as well; give both, or use "
-                                 "--split.")
+        check_split(self)
         if self.like and (self.train_ids or self.test_ids):
             raise PixelwiseError("like (--like) takes the split of that run; drop --train-ids / --test-ids, or "
                                  "drop --like.")

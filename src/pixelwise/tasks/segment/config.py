@@ -139,10 +139,7 @@ class SegmentationConfig(TrainingConfig):
             self.dilations = tuple(int(d) for d in self.dilations)
             if not self.dilations or min(self.dilations) < 1:
                 raise PixelwiseError(f"dilations={self.dilations} must be whole numbers >= 1, e.g. 1,2,4.")
-        if self.spacing is not None:
-            self.spacing = tuple(float(s) for s in self.spacing)
-            if len(self.spacing) != 2 or not min(self.spacing) > 0:
-                raise PixelwiseError(f"spacing={self.spacing} must be two numbers > 0 (rows, columns).")
+        self.spacing = checked_spacing(self.spacing)
 
     def _check_resize(self) -> None:
         from pixelwise.data.geometry import RESIZE_MODES, UNIFORM
@@ -174,13 +171,7 @@ class SegmentationConfig(TrainingConfig):
             raise PixelwiseError(f"size={self.size} must be a multiple of patch_size={self.patch_size} for the ViT.")
 
     def _check_split(self) -> None:
-        from pixelwise.data.splits import check_fractions
-
-        self.split = tuple(float(f) for f in self.split)
-        check_fractions(self.split)
-        if self.test_ids and not self.train_ids:
-            raise PixelwiseError("test_ids (--test-ids) needs train_ids (--train-ids) as well; give both, or use "
-                                 "--split.")
+        check_split(self)
 
     @property
     def out_channels(self) -> int:
@@ -200,3 +191,25 @@ def check_transfer(config: SegmentationConfig) -> None:
                              "--init, or drop --freeze-encoder.")
     if config.init and config.model == "fcn":
         raise PixelwiseError("init (--init) loads a U-Net or ViT encoder; model=fcn has none, use --model unet or vit.")
+
+
+def checked_spacing(spacing) -> tuple[float, float] | None:
+    """A pixel spacing (rows, columns) as two floats > 0, or None (pixels); shared with ``segment baseline``."""
+    if spacing is None:
+        return None
+    spacing = tuple(float(s) for s in spacing)
+    if len(spacing) != 2 or not min(spacing) > 0:
+        shown = ",".join(f"{v:g}" for v in spacing)
+        raise PixelwiseError(f"spacing={shown} must be two numbers > 0 (rows, columns), e.g. 0.5,0.5.")
+    return spacing
+
+
+def check_split(config) -> None:
+    """The split fractions and id lists of a segmentation or baseline config (shared with ``segment baseline``)."""
+    from pixelwise.data.splits import check_fractions
+
+    config.split = tuple(float(f) for f in config.split)
+    check_fractions(config.split)
+    if config.test_ids and not config.train_ids:
+        raise PixelwiseError("test_ids (--test-ids) needs train_ids (--train-ids) as well; give both, or use "
+                             "--split.")
