@@ -1,7 +1,9 @@
 """Faithfulness and sanity of the attribution methods on a trained segmentation run (JSON on stdout).
 
-For each test image of the run (or of --data) the score explained is the mean logit of the predicted polyp
-(pixelwise.attribution.region_score over the region the network predicts on the clean image). Per method:
+For each test image of the run (or of --data) the score explained is (``--score``) the mean logit of the predicted
+polyp (``region``: pixelwise.attribution.region_score over the region the network predicts on the clean image), or
+the mean logit of the whole image (``image``: no region, so no place singled out before any weight is read). Per
+method and score:
 
 - deletion and insertion areas (Petsiuk et al. 2018) of the region's mean probability, pixels removed or inserted
   in the map's order with the training mean colour as the baseline, against a random map (the same image, a
@@ -12,7 +14,10 @@ For each test image of the run (or of --data) the score explained is the mean lo
   polyp's pixels are set to the baseline, and when the same mask moved onto background is (the drop should be
   larger for the polyp on most images).
 
-Each figure has its mean over the images and a seeded 95% bootstrap interval. Full size (the lead trains the run,
+Each figure has its mean over the images and a seeded 95% bootstrap interval. Why both scores: for a dense network
+the gradient of a region's score is gathered by the receptive field around that region whatever the weights are,
+so a region map of a random network already looks like the region, and the randomisation check measures the place
+as much as the learned weights; the whole-image score removes that shared place. Full size (the lead trains the run,
 e.g. with the README's Kvasir-SEG command):
 
     .venv/bin/python benchmarks/explain_faithfulness.py --run runs/kvasir --images 50
@@ -59,7 +64,7 @@ def _occlusion_drops(model, head, x, truth, baseline) -> tuple[float, float]:
         return clean - float(head(model(polyp))[0]), clean - float(head(model(background))[0])
 
 
-def _per_image(args, subject, random_model, x, truth, baseline, generator) -> dict:
+def _per_image(args, subject, random_model, x, truth, baseline, generator, score: str) -> dict:
     from pixelwise.attribution import (
         METHODS,
         deletion_insertion,
@@ -72,8 +77,8 @@ def _per_image(args, subject, random_model, x, truth, baseline, generator) -> di
     model = subject.model
     with torch.no_grad():
         region = predicted_region(model(x))[0]
-    if not region.any():
-        region = truth.clone() if truth.any() else torch.ones_like(truth)
+    if score == "image" or not region.any():
+        region = torch.ones_like(truth) if score == "image" or not truth.any() else truth.clone()
     head, curve_head = region_score(region), region_score(region, probability=True)
     options = {"smoothgrad": {"samples": args.samples, "stdev": 0.15, "generator": generator},
                "occlusion": {"patch": max(2, x.shape[-1] // 8), "stride": max(1, x.shape[-1] // 16),
@@ -126,9 +131,13 @@ def main() -> None:
     p.add_argument("--methods", default=",".join(METHODS), help="comma-separated")
     p.add_argument("--samples", type=int, default=25, help="smoothgrad's noisy copies")
     p.add_argument("--steps", type=int, default=20, help="points of the deletion and insertion curves")
+    p.add_argument("--score", default="region,image", help="region (the predicted polyp), image (the whole image)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
     args.methods = args.methods.split(",")
+    scores = args.score.split(",")
+    if not scores or not set(scores) <= {"region", "image"}:
+        raise SystemExit(f"--score {args.score!r}: give region, image or region,image.")
     subject = load_subject(args.run)
     if subject.kind != "segment" or subject.config.num_classes is not None:
         raise SystemExit("this benchmark explains binary segment runs; give --run a polyp segmentation run.")
@@ -136,14 +145,18 @@ def main() -> None:
                               subject.config.norm_std).eval()
     baseline = torch.tensor(subject.config.norm_mean).view(-1, 1, 1)
     generator = torch.Generator().manual_seed(args.seed)
-    rows, t0 = [], time.perf_counter()
+    rows, t0 = {score: [] for score in scores}, time.perf_counter()
     for batch in case_batches(subject, 1, args.images, args.data):
         truth = batch.target[0] > 0
-        rows.append(_per_image(args, subject, random_model, batch.x, truth, baseline, generator))
-        log(f"{len(rows)}/{args.images} {batch.ids[0]}")
-    emit({"benchmark": "explain_faithfulness", "run": args.run, "images": len(rows), "methods": args.methods,
-          "score": "mean logit of the predicted region; curves: its mean probability",
-          "baseline": "the training mean colour", "results": _summaries(rows, args.seed),
+        for score in scores:
+            rows[score].append(_per_image(args, subject, random_model, batch.x, truth, baseline, generator, score))
+        log(f"{len(rows[scores[0]])}/{args.images} {batch.ids[0]}")
+    emit({"benchmark": "explain_faithfulness", "run": args.run, "images": len(rows[scores[0]]),
+          "methods": args.methods, "scores": {"region": "mean logit of the predicted region; curves: its mean "
+                                              "probability", "image": "mean logit of the whole image; curves: its "
+                                              "mean probability"},
+          "baseline": "the training mean colour",
+          "results": {score: _summaries(rows[score], args.seed) for score in scores},
           "seconds": round(time.perf_counter() - t0, 1), "machine": machine()})
 
 

@@ -6,7 +6,7 @@ from PIL import Image
 from pixelwise.data.augment import AugmentConfig, augment_batch
 from pixelwise.data.folders import ImageMaskFolder
 from pixelwise.data.splits import parse_fractions, random_split, read_id_list, split_from_lists
-from pixelwise.data.synthetic import polyps, write_polyps_folder
+from pixelwise.data.synthetic import anatomy, polyps, write_anatomy_folder, write_polyps_folder
 from pixelwise.errors import DataError, PixelwiseError
 
 
@@ -110,6 +110,28 @@ def test_write_polyps_folder_round_trips(tmp_path):
     images, masks = folder.load(progress=False)
     ref_img, ref_msk = polyps(4, 16, seed=1)
     assert np.array_equal(images, ref_img) and np.array_equal(masks, ref_msk)
+
+
+def test_synthetic_anatomy_is_one_template_with_a_faint_organ_boundary(tmp_path):
+    """Reproducible per (seed, i); every subject has its organ, near the template's place (its centroid moves by a
+    few pixels, not across the image); the organ is brighter than the body by about 0.30 but its neighbour is
+    within 0.04 of it, so intensity alone cannot tell them apart. The folder round trips (grey images)."""
+    images, masks = anatomy(12, 48, seed=3)
+    assert np.array_equal(images, anatomy(12, 48, seed=3)[0]) and np.array_equal(images[:5], anatomy(5, 48, 3)[0])
+    assert images.shape == (12, 48, 48) and images.dtype == np.uint8 and set(np.unique(masks)) == {0, 1}
+    areas = masks.reshape(12, -1).sum(1)
+    assert areas.min() > 0.02 * 48 * 48
+    yy, xx = np.mgrid[0:48, 0:48]
+    centroids = np.array([[yy[m == 1].mean(), xx[m == 1].mean()] for m in masks])
+    assert np.abs(centroids - centroids.mean(0)).max() < 48 * 0.12  # one anatomy, not a random place
+    organ = np.mean([im[m == 1].mean() for im, m in zip(images, masks)]) / 255
+    assert 0.55 < organ < 0.65  # 0.60 in the template (noise and bias field average out)
+    root = write_anatomy_folder(tmp_path / "a", n=3, size=24, seed=1)
+    loaded, loaded_masks = ImageMaskFolder(root).load(progress=False)
+    ref_img, ref_msk = anatomy(3, 24, seed=1)
+    assert np.array_equal(loaded[..., 0], ref_img) and np.array_equal(loaded_masks, ref_msk)
+    with pytest.raises(ValueError, match="size >= 16"):
+        anatomy(2, 8)
 
 
 def test_random_split_is_deterministic_and_disjoint():

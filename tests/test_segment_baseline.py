@@ -220,3 +220,30 @@ def test_majority_and_locally_weighted_votes_by_hand():
     torch.testing.assert_close(fuse(target, warped, votes, "majority"), torch.full((5, 5), 2 / 3))
     w = 1 / 1.0001
     torch.testing.assert_close(fuse(target, warped, votes, "weighted"), torch.full((5, 5), 2 * w / (2 * w + 1e4)))
+
+
+@pytest.mark.slow
+def test_fusing_atlases_beats_one_atlas_where_anatomy_corresponds(tmp_path):
+    """On generated subjects of one anatomy (the organ's boundary with its neighbour nearly invisible), a majority
+    vote of 5 registered atlases scores a higher mean Dice than the single most similar atlas, on the same test
+    cases: the registration errors of different atlases partly cancel (Heckemann et al. 2006); the locally weighted
+    vote higher still. Otsu, which sees only intensity, merges the organ with its neighbour and scores below all.
+    (Measured at this size: one 0.856, five 0.872, weighted 0.896, Otsu 0.812; benchmarks/atlas_fusion.py gives
+    the full-size figures.)"""
+    from pixelwise.data.synthetic import write_anatomy_folder
+
+    data = write_anatomy_folder(tmp_path / "anatomy", n=30, size=48, seed=0)
+    dice = {}
+    for name, extra in (("one", ["--atlases", "1", "--fusion", "majority"]),
+                        ("five", ["--atlases", "5", "--fusion", "majority"]),
+                        ("weighted", ["--atlases", "5", "--fusion", "weighted"]),
+                        ("otsu", [])):
+        method = "otsu" if name == "otsu" else "atlas"
+        assert main(["segment", "baseline", "--method", method, "--data", str(data), "--split", "0.5,0.1,0.4",
+                     "--atlas-size", "48", "--work-size", "48", "--iterations", "30", *extra, "--out",
+                     str(tmp_path / name), "--quiet"]) == 0
+        dice[name] = [float(r["dice"]) for r in rows(tmp_path / name / "per_case.csv")]
+    assert len(dice["one"]) == len(dice["five"]) == 12
+    assert np.mean(dice["five"]) > np.mean(dice["one"]) + 0.005
+    assert np.mean(dice["weighted"]) > np.mean(dice["five"]) + 0.02  # the atlases that match locally decide
+    assert np.mean(dice["otsu"]) < np.mean(dice["one"])

@@ -32,8 +32,10 @@ def test_trust_benchmarks_run_at_toy_sizes(tmp_path, polyp_folder):
                  "2", "--epochs", "1", "--batch-size", "4", "--out", str(run), "--quiet"]) == 0
     out = _run("explain_faithfulness.py", "--run", str(run), "--images", "2", "--samples", "2", "--steps", "4",
                cwd=tmp_path)
-    assert set(out["results"]) >= {"saliency", "occlusion", "random_map", "occlusion_polyp_vs_background"}
-    assert "spearman_vs_random_weights" in out["results"]["saliency"]
+    assert set(out["results"]) == {"region", "image"}
+    for score in ("region", "image"):
+        assert set(out["results"][score]) >= {"saliency", "occlusion", "random_map", "occlusion_polyp_vs_background"}
+        assert "spearman_vs_random_weights" in out["results"][score]["saliency"]
     out = _run("gradient_inversion.py", *DIGITS, "--batches", "1", "--iterations", "10", "--repeats", "1", "--work",
                str(tmp_path / "inv"), cwd=tmp_path)
     assert {"plain", "dp_same_weights", "dp_run", "drop_db", "constant_image"} <= set(out["by_batch"]["1"])
