@@ -159,6 +159,36 @@ def test_tv_pdhg_step_ratio_reaches_the_same_minimiser_in_fewer_iterations(name,
     assert runs[100.0][1] < runs[1.0][1] / 2, {r: n for r, (_, n) in runs.items()}
 
 
+def test_diagonally_preconditioned_pdhg_reaches_the_same_minimiser_sooner_on_ct():
+    """Pock & Chambolle's diagonal steps (TV6) solve the same problem: on 60-view CT of a 47 x 47 crop the
+    preconditioned and the scalar solvers, run to a relative change of 1e-8, end at the same image and the same
+    objective (to 1e-5); after 100 iterations (the solve recipe's step ratios) the preconditioned iterate is
+    several times nearer that minimiser (measured: 0.007 against 0.028 at most per pixel). An operator that does
+    not say its entries are nonnegative (MRI) is refused."""
+    from pixelwise.solvers.methods import PRECONDITIONED_STEP_RATIO
+    from pixelwise.solvers.tv_baseline import TV_STEP_RATIO
+
+    x = _photo("camera")[..., :47, :47]
+    op = Radon((47, 47), views(60))
+    y = op.A(x) + 0.01 * torch.randn(op.A(x).shape, generator=_g(4), dtype=x.dtype)
+    lam = 0.3
+    steps = {"scalar": {"step_ratio": TV_STEP_RATIO},
+             "pre": {"step_ratio": PRECONDITIONED_STEP_RATIO, "precondition": True}}
+    final = {name: tv_pdhg(op, y, lam, iterations=5000, tol=1e-8, **kw) for name, kw in steps.items()}
+
+    def objective(z):
+        return 0.5 * float(((op.A(z) - y) ** 2).sum()) + lam * float(tv_norm(z))
+
+    assert float((final["pre"] - final["scalar"]).abs().max()) < 1e-3
+    assert abs(objective(final["pre"]) - objective(final["scalar"])) <= 1e-5 * objective(final["scalar"])
+    early = {name: float((tv_pdhg(op, y, lam, iterations=100, tol=1e-12, **kw) - final["pre"]).abs().max())
+             for name, kw in steps.items()}
+    assert early["pre"] < early["scalar"] / 2, early
+    mri = MRI.cartesian((16, 16), 4, generator=_g(2))
+    with pytest.raises(ValueError, match="nonnegative entries"):
+        tv_pdhg(mri, mri.A(x[..., :16, :16]), 0.01, iterations=5, precondition=True)
+
+
 def test_tikhonov_fft_and_cg_paths_agree():
     x = _photo("camera")[..., :31, :33]  # odd sizes
     op = Blur(gaussian_kernel(1.0), "circular")

@@ -40,7 +40,12 @@ class LinearOperator:
       bicubic, FBP, or the measurement itself),
     - ``fourier_multiplier(size)``: the eigenvalues of ``A^T A`` in the 2-D DFT basis when ``A^T A`` is
       circulant (``None`` otherwise); solvers use it for exact FFT solutions.
+
+    ``nonnegative`` says every entry of A is >= 0, so that the absolute row and column sums are ``A 1`` and
+    ``A^T 1`` (the diagonal steps of a preconditioned primal-dual solver, :func:`pixelwise.solvers.tv.tv_pdhg`).
     """
+
+    nonnegative: bool = False
 
     def __init__(self, noise: NoiseModel | None = None):
         self.noise = noise if noise is not None else NoNoise()

@@ -66,6 +66,8 @@ class Radon(LinearOperator):
     is filtered back-projection :meth:`fbp`.
     """
 
+    nonnegative = True  # bilinear interpolation weights along each ray
+
     def __init__(
         self,
         size: Sequence[int],

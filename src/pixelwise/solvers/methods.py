@@ -8,8 +8,9 @@ lambda = factor * sigma (a soft threshold in the units of the noise); sigma in m
 so that noise-free problems keep a little regularisation.
 
 TV (``tv``) is Chambolle-Pock with tau / sigma = :data:`~pixelwise.solvers.tv_baseline.TV_STEP_RATIO` (FGP for
-denoising), stopped at a relative change of :data:`TV_SOLVE_TOL` or after the iterations given, from the naive
-reconstruction, with the sparse CT matrix where it fits (:func:`~pixelwise.solvers.tv_baseline.tv_operators`).
+denoising; for CT the diagonally preconditioned steps with :data:`PRECONDITIONED_STEP_RATIO`), stopped at a
+relative change of :data:`TV_SOLVE_TOL` or after the iterations given, from the naive reconstruction, with the
+sparse CT matrix where it fits (:func:`~pixelwise.solvers.tv_baseline.tv_operators`).
 :func:`path_solver` is the same solver warm-started along a path of weights, for :mod:`~.lambda_path` searches.
 """
 
@@ -34,6 +35,11 @@ TV_FACTOR = {"denoise": 1.0, "blur": 0.3, "downsample": 0.3, "inpaint": 3.0, "mr
 TIKHONOV_FACTOR = {"denoise": 30.0, "blur": 100.0, "downsample": 100.0, "inpaint": 100.0, "mri": 100.0, "ct": 10.0}
 WAVELET_FACTOR = {"denoise": 1.5, "blur": 0.3, "downsample": 0.3, "inpaint": 1.0, "mri": 1.0, "ct": 3.0}
 TV_SOLVE_TOL = 1e-5  # the final TV solve (Chambolle-Pock): relative change of the iterate
+# tau / sigma of the diagonally preconditioned Chambolle-Pock (operators with nonnegative entries: CT). On 60-view
+# CT of a photograph (lambda near its searched value) 0.03 to 0.1 reached the converged PSNR in 100 to 200
+# iterations (128 x 128 and 256 x 256), 1 in about twice as many; the scalar steps with TV_STEP_RATIO had not
+# reached it after 400 (256 x 256: 26.7 dB after 400 against 27.5)
+PRECONDITIONED_STEP_RATIO = 0.05
 
 
 def default_lambda(operator: str, method: str, sigma: float) -> float | None:
@@ -83,12 +89,14 @@ def path_solver(op: LinearOperator, y: torch.Tensor, method: str, iterations: in
     if isinstance(op, Identity):  # TV denoising by FGP (its dual is not carried over)
         return lambda lam, start: (tv_denoise(y, lam, iterations=iterations, tol=tol or 1e-4, callback=callback),
                                    None)
-    if op_norm is None:
+    precondition = op.nonnegative  # CT: the diagonal steps, no norm needed
+    if op_norm is None and not precondition:
         op_norm = op.norm((1,) + tuple(op.naive(y).shape[1:]), iterations=30,
                           generator=torch.Generator().manual_seed(0), dtype=y.dtype)
+    ratio = PRECONDITIONED_STEP_RATIO if precondition else TV_STEP_RATIO
 
     def tv(lam: float, start) -> tuple[torch.Tensor, object]:
         return tv_pdhg(op, y, lam, iterations, tol or TV_SOLVE_TOL, op_norm=op_norm, callback=callback,
-                       step_ratio=TV_STEP_RATIO, state=start, return_state=True)
+                       step_ratio=ratio, state=start, return_state=True, precondition=precondition)
 
     return tv

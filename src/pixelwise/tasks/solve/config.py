@@ -64,7 +64,8 @@ class SolveConfig:
     diffusion: str | None = option(None, path=True, help="a DDPM run (`pixelwise diffuse train`) for --method dps")
     noise_sigma: float = option(2.0, help="Gaussian noise std in grey levels of 255")
     poisson_peak: float | None = option(None, help="Poisson noise instead: photons at value 1")
-    grey: bool = option(False, help="convert the image to grey")
+    grey: bool = option(False, help="convert the image to grey (default: the file's own channels, so a grey "
+                                    "file is solved as one channel)")
     size: int | None = option(None, help="centre-crop the image to SIZE x SIZE")
     seed: int = option(0, help="seed of the noise and of random masks")
     measured: str | None = option(None, path=True, help="measurement file (.npy from a previous run, or an image)")

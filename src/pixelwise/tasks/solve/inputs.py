@@ -27,11 +27,12 @@ def _existing_file(path: str, what: str, fix: str) -> Path:
 
 
 def load_truth(config: SolveConfig) -> torch.Tensor | None:
-    """The clean image as (1, C, H, W) float64 in [0, 1] (centre-cropped to ``size``), or None without one."""
+    """The clean image as (1, C, H, W) float64 in [0, 1] (centre-cropped to ``size``), or None without one. C is
+    the file's own (1 for a grey file, 3 for a colour one), or 1 with ``grey``."""
     if config.image is None:
         return None
     path = _existing_file(config.image, "image", "give the path of one image file.")
-    img = load_image(path, grey=config.grey)
+    img = load_image(path, grey=True if config.grey else None)
     if config.size is not None:
         img = center_crop(img, config.size)
     return img[None].double()  # (1, C, H, W)
@@ -46,7 +47,7 @@ def load_measured(config: SolveConfig) -> torch.Tensor:
         if operator in ("mri", "ct"):
             raise PixelwiseError(f"measurement {path} is not a .npy file; a {operator} measurement must be the "
                                  f"measurement.npy written by {PRODUCER}.")
-        return load_image(path, grey=config.grey)[None].double()
+        return load_image(path, grey=True if config.grey else None)[None].double()
     try:
         arr = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as err:

@@ -119,7 +119,7 @@ class _Runner:
         if method == "wavelet":
             shape = problem.naive.shape
             self.settings = {"wavelet": config.wavelet, "levels": wavelet_levels(config, shape)}
-        if method == "tv" and problem.op.fourier_multiplier(problem.naive.shape) is None:
+        if method == "tv" and problem.op.fourier_multiplier(problem.naive.shape) is None and not self.op.nonnegative:
             self.settings["op_norm"] = self.op.norm(tuple(problem.naive.shape), iterations=30, dtype=torch.float64,
                                                     generator=torch.Generator().manual_seed(0))
 

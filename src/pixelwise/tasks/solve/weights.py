@@ -2,7 +2,8 @@
 a bracketing search on log lambda with parabolic and golden-section steps (:mod:`pixelwise.solvers.lambda_path`).
 
 The classical methods are solved along the path in float32, each warm-started from the solve at the nearest weight
-tried before and stopped at a looser tolerance (:data:`SEARCH_TOL`) than the final solve; plug-and-play and RED are
+tried before and stopped at a looser tolerance (:data:`SEARCH_TOL`) or after at most :data:`SEARCH_ITERATIONS`
+(the ranking of the weights needs approximate solutions, not converged ones); plug-and-play and RED are
 deterministic too and are searched the same way, each solve from the start. The winner is then solved once more, on
 the image itself, with the method's own settings. The validation photograph is never the image being
 reconstructed: choosing the weight with the test image's own truth would report an optimistic score.
@@ -23,6 +24,10 @@ STEP = 0.75  # decades between the first three weights (the default times 10^-0.
 WIDEN = 3  # steps past an end where the best sits: the reach is the default times 10^(+-3)
 SEARCH_RESOLUTION = 0.1  # decades: the bracket the search stops at (a factor 1.26 in lambda)
 SEARCH_TOL = 1e-4  # the relative change the searched solves stop at (the final TV solve: 1e-5)
+# the most iterations each searched solve runs: on 60-view CT at 256 x 256 (2026-12-05) the search's solves ran to
+# their 200-iteration cap at 1e-4; capped at 100 and 60 they chose 1.08 and 1.20 (against 0.74 uncapped) and the
+# final PSNR was 29.18 and 29.17 dB (against 29.09), in 25 and 18 s (against 31 s)
+SEARCH_ITERATIONS = 60
 
 
 def search_classical(op: LinearOperator, validation: tuple[torch.Tensor, torch.Tensor], method: str, lam: float,
@@ -30,7 +35,7 @@ def search_classical(op: LinearOperator, validation: tuple[torch.Tensor, torch.T
     """The weight of a classical ``method`` around its default ``lam``: warm-started float32 solves of the
     validation measurement. ``settings``: the wavelet method's ``wavelet`` and ``levels``, TV's ``op_norm``."""
     image, y = validation
-    solve = path_solver(op, y.float(), method, iterations, tol=SEARCH_TOL, **settings)
+    solve = path_solver(op, y.float(), method, min(iterations, SEARCH_ITERATIONS), tol=SEARCH_TOL, **settings)
     warm = WarmStarts(solve)
     return _search(lambda value: warm(value), image, method, lam, progress)
 
