@@ -25,7 +25,7 @@ from pixelwise.physics import Identity, LinearOperator
 from pixelwise.solvers.cg import least_squares_cg
 from pixelwise.solvers.proximal_gradient import proximal_gradient, tv_prox
 from pixelwise.solvers.tikhonov import tikhonov
-from pixelwise.solvers.tv import tv_denoise, tv_pdhg
+from pixelwise.solvers.tv import PDHGState, tv_denoise, tv_pdhg
 from pixelwise.solvers.tv_baseline import TV_STEP_RATIO
 from pixelwise.solvers.wavelet import DEFAULT_WAVELET, l1_wavelet
 
@@ -72,7 +72,14 @@ def path_solver(op: LinearOperator, y: torch.Tensor, method: str, iterations: in
                 op_norm: float | None = None) -> Callable[[float, object | None], tuple[torch.Tensor, object]]:
     """``solve(lam, start) -> (image, state)``: ``method`` at weight ``lam``, from ``start`` (the state another
     solve returned: a warm start; None: from the naive reconstruction). ``tol`` overrides the stopping tolerance
-    of the iterative methods (None: each method's own)."""
+    of the iterative methods (None: each method's own).
+
+    Only what cannot bias a comparison of weights is carried over: the converged CG solutions of ``cg`` and
+    ``tikhonov``, and the dual iterates of ``tv``, whose image starts from the naive reconstruction every time;
+    ``pgd`` and ``wavelet`` start from it too. A solve stopped by its iteration cap depends on its start: an image
+    warm-started from a neighbouring weight's (inpainting: its holes already filled) scores far better than the
+    final solve from the naive reconstruction will, and a search would pick a weight that only looks good warm
+    (measured: 50% inpainting of a photograph, searched 2.9e-4 with 28.6 dB warm, 14.6 dB from the start)."""
     if method == "adjoint":
         return lambda lam, start: (op.naive(y), None)
     if method == "cg":
@@ -82,10 +89,10 @@ def path_solver(op: LinearOperator, y: torch.Tensor, method: str, iterations: in
                                             x0=start, callback=callback),) * 2
     if method == "pgd":
         return lambda lam, start: (proximal_gradient(op, y, tv_prox(lam, clip=(0.0, 1.0)), iterations=iterations,
-                                                     tol=tol or 1e-5, x0=start, callback=callback),) * 2
+                                                     tol=tol or 1e-5, callback=callback), None)
     if method == "wavelet":
-        return lambda lam, start: (l1_wavelet(op, y, lam, wavelet, levels, iterations, tol or 1e-5, x0=start,
-                                              callback=callback),) * 2
+        return lambda lam, start: (l1_wavelet(op, y, lam, wavelet, levels, iterations, tol or 1e-5,
+                                              callback=callback), None)
     if isinstance(op, Identity):  # TV denoising by FGP (its dual is not carried over)
         return lambda lam, start: (tv_denoise(y, lam, iterations=iterations, tol=tol or 1e-4, callback=callback),
                                    None)
@@ -94,8 +101,12 @@ def path_solver(op: LinearOperator, y: torch.Tensor, method: str, iterations: in
         op_norm = op.norm((1,) + tuple(op.naive(y).shape[1:]), iterations=30,
                           generator=torch.Generator().manual_seed(0), dtype=y.dtype)
     ratio = PRECONDITIONED_STEP_RATIO if precondition else TV_STEP_RATIO
+    naive: list[torch.Tensor] = []
 
     def tv(lam: float, start) -> tuple[torch.Tensor, object]:
+        if start is not None:  # the duals of the neighbouring weight, the image from the naive reconstruction
+            naive[:] = naive or [op.naive(y)]
+            start = PDHGState(naive[0], start.p, start.q_unit)
         return tv_pdhg(op, y, lam, iterations, tol or TV_SOLVE_TOL, op_norm=op_norm, callback=callback,
                        step_ratio=ratio, state=start, return_state=True, precondition=precondition)
 
