@@ -109,7 +109,9 @@ def photos(args, folder: Path) -> dict:
     images = []
     for k, source in enumerate(list_images([args.photos])[: args.max_images]):
         path = folder / f"photo{k}.png"
-        write_image(path, to_uint8(center_crop(load_image(source, grey=True), args.size)))
+        image = load_image(source, grey=True)
+        side = min(args.size, *image.shape[-2:]) // 4 * 4  # a photograph smaller than --size: its own, x4-divisible
+        write_image(path, to_uint8(center_crop(image, side)))
         images.append(path)
     out = {}
     for name in args.operators.split(","):
