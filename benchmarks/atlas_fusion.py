@@ -18,31 +18,17 @@ atlas, as the registration errors of different atlases are partly independent an
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from _common import emit, machine
+from segment_baselines import per_case, variants
 
 from pixelwise.data.synthetic import write_anatomy_folder
 from pixelwise.metrics import summarise
 from pixelwise.tasks.segment import BaselineConfig, run_baseline
-
-
-def variants(atlases: list[int]) -> list[tuple[str, dict]]:
-    """(name, settings) of each method: Otsu, then each number of atlases with its fusions."""
-    out = [("otsu", {"method": "otsu", "channel": "auto", "polarity": "auto"})]
-    for n in atlases:
-        for fusion in (("majority",) if n == 1 else ("majority", "weighted")):
-            out.append((f"atlas-{n}-{fusion}", {"method": "atlas", "atlases": n, "fusion": fusion}))
-    return out
-
-
-def dice_by_case(run_dir: Path) -> dict[str, float]:
-    with open(run_dir / "per_case.csv", newline="") as f:
-        return {row["id"]: float(row["dice"]) for row in csv.DictReader(f)}
 
 
 def rounded(summary: dict) -> dict:
@@ -68,7 +54,7 @@ def main() -> None:
         data = write_anatomy_folder(root / "data", args.subjects, args.size, args.seed, args.deform)
         split = tuple(float(v) for v in args.split.split(","))
         results, dice = {}, {}
-        for name, settings in variants([int(n) for n in args.atlases.split(",")]):
+        for name, settings in variants(["otsu", "atlas"], [int(n) for n in args.atlases.split(",")]):
             config = BaselineConfig(data=str(data), out=str(root / name), split=split, seed=args.seed,
                                     work_size=args.size, atlas_size=args.size, iterations=args.iterations,
                                     transform=args.transform, **settings)
@@ -76,7 +62,7 @@ def main() -> None:
             m = result.metrics
             results[name] = {"dice": rounded(m["metrics"]["dice"]), "categories": m["categories"],
                              "seconds_per_image": round(m["seconds_per_image"], 4)}
-            dice[name] = dice_by_case(result.run_dir)
+            dice[name] = {i: float(row["dice"]) for i, row in per_case(result.run_dir / "per_case.csv").items()}
     single = dice.get("atlas-1-majority")
     for name in results:
         if single is None or name in ("otsu", "atlas-1-majority"):

@@ -16,9 +16,10 @@ cost of a search is the number of weights times the cost of a solve. Three thing
    "Sequential minimax search for a maximum", Proc. AMS 4); v replaces the bracket point on its side. It stops once
    the bracket is narrower than ``tol`` decades or the vertex (G1) falls within ``tol / 2`` of m: typically 5 to 7
    scores where a grid of the same reach and resolution takes dozens.
-2. Warm starts (:class:`WarmStarts`): each solve starts from the solution (for PDHG, the primal and dual iterates)
-   at the nearest weight solved before; the refining points are ever closer, so late solves start next to their
-   answer and stop after a few iterations.
+2. Warm starts (:class:`WarmStarts`): each solve starts from the state of the nearest weight solved before (what
+   that state may carry without biasing the comparison is the solver's business: for PDHG the dual iterates, the
+   image starting from the naive reconstruction, :func:`pixelwise.solvers.methods.path_solver`); the refining
+   points are ever closer, so late solves start nearer their answer.
 3. A looser stopping tolerance than the final solve: the search needs the ranking of the weights, not the last
    digits of each solution. Only the winner is solved again, on the image itself, with the method's own settings.
 """

@@ -11,11 +11,12 @@ TV (``tv``) is Chambolle-Pock with tau / sigma = :data:`~pixelwise.solvers.tv_ba
 denoising; for CT the diagonally preconditioned steps with :data:`PRECONDITIONED_STEP_RATIO`), stopped at a
 relative change of :data:`TV_SOLVE_TOL` or after the iterations given, from the naive reconstruction, with the
 sparse CT matrix where it fits (:func:`~pixelwise.solvers.tv_baseline.tv_operators`).
-:func:`path_solver` is the same solver warm-started along a path of weights, for :mod:`~.lambda_path` searches.
+:func:`path_solver` is the same solver started along a path of weights, for :mod:`~.lambda_path` searches.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import torch
@@ -101,12 +102,11 @@ def path_solver(op: LinearOperator, y: torch.Tensor, method: str, iterations: in
         op_norm = op.norm((1,) + tuple(op.naive(y).shape[1:]), iterations=30,
                           generator=torch.Generator().manual_seed(0), dtype=y.dtype)
     ratio = PRECONDITIONED_STEP_RATIO if precondition else TV_STEP_RATIO
-    naive: list[torch.Tensor] = []
+    naive = functools.cache(lambda: op.naive(y))  # computed once, on the first warm start
 
     def tv(lam: float, start) -> tuple[torch.Tensor, object]:
         if start is not None:  # the duals of the neighbouring weight, the image from the naive reconstruction
-            naive[:] = naive or [op.naive(y)]
-            start = PDHGState(naive[0], start.p, start.q_unit)
+            start = PDHGState(naive(), start.p, start.q_unit)
         return tv_pdhg(op, y, lam, iterations, tol or TV_SOLVE_TOL, op_norm=op_norm, callback=callback,
                        step_ratio=ratio, state=start, return_state=True, precondition=precondition)
 

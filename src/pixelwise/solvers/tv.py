@@ -227,7 +227,7 @@ def _unit_scale(op: LinearOperator, x: torch.Tensor, op_norm: float | None, gene
 def _diagonal_steps(op: LinearOperator, x: torch.Tensor, y: torch.Tensor, step_ratio: float):
     """``(tau, sigma_p, sigma_q)`` of (TV6): tau like x, sigma_p like y (0 on rows of A that are all zero: those
     duals never move), sigma_q a number."""
-    if not getattr(op, "nonnegative", False):
+    if not op.nonnegative:
         raise ValueError(f"diagonal preconditioning needs an operator with nonnegative entries; "
                          f"{type(op).__name__} does not say it has them (use precondition=False).")
     rows = op.A(torch.ones_like(x))  # |A| 1 = A 1

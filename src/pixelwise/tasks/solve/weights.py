@@ -1,12 +1,13 @@
 """``--lambda auto`` of ``pixelwise solve``: the weight with the best PSNR on a validation photograph, found by
 a bracketing search on log lambda with parabolic and golden-section steps (:mod:`pixelwise.solvers.lambda_path`).
 
-The classical methods are solved along the path in float32, each warm-started from the solve at the nearest weight
-tried before and stopped at a looser tolerance (:data:`SEARCH_TOL`) or after at most :data:`SEARCH_ITERATIONS`
-(the ranking of the weights needs approximate solutions, not converged ones); plug-and-play and RED are
-deterministic too and are searched the same way, each solve from the start. The winner is then solved once more, on
-the image itself, with the method's own settings. The validation photograph is never the image being
-reconstructed: choosing the weight with the test image's own truth would report an optimistic score.
+The classical methods are solved along the path in float32, each from the naive image (TV with the dual iterates
+of the nearest weight tried before, :func:`pixelwise.solvers.methods.path_solver`) and stopped at a looser
+tolerance (:data:`SEARCH_TOL`) or after at most :data:`SEARCH_ITERATIONS` (the ranking of the weights needs
+approximate solutions, not converged ones); plug-and-play and RED are deterministic too and are searched the same
+way, each solve from the start. The winner is then solved once more, on the image itself, with the method's own
+settings. The validation photograph is never the image being reconstructed: choosing the weight with the test
+image's own truth would report an optimistic score.
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ SEARCH_ITERATIONS = 60
 
 def search_classical(op: LinearOperator, validation: tuple[torch.Tensor, torch.Tensor], method: str, lam: float,
                      iterations: int, settings: dict, progress: bool = True) -> PathSearch:
-    """The weight of a classical ``method`` around its default ``lam``: warm-started float32 solves of the
-    validation measurement. ``settings``: the wavelet method's ``wavelet`` and ``levels``, TV's ``op_norm``."""
+    """The weight of a classical ``method`` around its default ``lam``: float32 solves of the validation
+    measurement, along the path. ``settings``: the wavelet method's ``wavelet`` and ``levels``, TV's ``op_norm``."""
     image, y = validation
     solve = path_solver(op, y.float(), method, min(iterations, SEARCH_ITERATIONS), tol=SEARCH_TOL, **settings)
     warm = WarmStarts(solve)
