@@ -218,7 +218,7 @@ def test_pnp_priors_benchmark_runs_at_toy_size(prior_runs, tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout)
     photo = result["photos"]["inpaint"]
-    assert len(photo["per_image"]) == 2 and photo["pnp"]["gain_over_tv"]["n"] == 2
+    assert len(photo["per_image"]) == 2 and photo["pnp"]["gain_over_tv"]["n"] == 2 and photo["pnp_lambda"] > 0
     assert set(result["digits"]) == {"inpaint", "sr4"}
     for row in result["digits"].values():
         assert {"dps", "csgm", "tv"} <= set(row) and len(row["per_image"]) == 3

@@ -69,3 +69,22 @@ def test_every_command_takes_quiet():
             if not any("--quiet" in a.option_strings for a in sub._actions):
                 missing.append(f"{name} {command}")
     assert missing == []
+
+
+def _commands():
+    groups = build_parser()._subparsers._group_actions[0].choices
+    for name, group in groups.items():
+        actions = [a for a in group._actions if a.__class__.__name__ == "_SubParsersAction"]
+        yield from ((f"{name} {c}", sub) for c, sub in (actions[0].choices.items() if actions else [(name, group)]))
+
+
+def test_every_command_that_writes_a_run_folder_takes_threads():
+    """--threads wherever --overwrite is (training, solve, explain, register, baselines): a benchmark or a user on a
+    shared machine can hold any of them to its cores."""
+    missing = []
+    for command, sub in _commands():
+        flags = {s for a in sub._actions for s in a.option_strings}
+        if "--overwrite" in flags and "--threads" not in flags:
+            missing.append(command)
+    assert missing == []
+    assert build_parser().parse_args(["restore", "train", "--threads", "1"]).threads == 1

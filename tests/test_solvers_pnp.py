@@ -194,3 +194,35 @@ BAD = [
 def test_bad_hyperparameters_raise_value_error(what, call):
     with pytest.raises(ValueError):
         call()
+
+
+def test_fista_l1_wavelet_meets_beck_and_teboulles_rate_and_its_optimality_conditions():
+    """FISTA on (S1) is not monotone, but Beck & Teboulle (2009, Thm 4.4) bound its gap after k steps of size 1/L:
+    F(x_k) - F* <= 2 L ||x0 - x*||^2 / (k + 1)^2. Circular Gaussian blur has ||A|| = 1 (its kernel sums to 1 and
+    is non-negative), so L = 1. x* comes from a long run, checked by the optimality conditions of (S1) written in
+    the wavelet domain, independently of the thresholding: with c = W x* and g = W A^T (A x* - y), g = -lam sign(c)
+    on the non-zero details, |g| <= lam on the zero ones, and g = 0 on the unpenalised approximation."""
+    from pixelwise.physics import Wavelet
+
+    x = sample("camera", grey=True, size=32)[None].double()
+    op = Blur(gaussian_kernel(1.2), "circular")
+    y = GaussianNoise(0.02)(op.A(x), _g(8))
+    lam, w = 0.01, Wavelet("haar", 3)
+    details = w.detail_mask((32, 32)).expand(1, 1, 32, 32) > 0
+
+    def objective(v):
+        return 0.5 * float(((op.A(v) - y) ** 2).sum()) + lam * float((w.A(v)[details]).abs().sum())
+
+    best = l1_wavelet(op, y, lam, "haar", 3, iterations=500, tol=0.0)
+    c, g = w.A(best), w.A(op.A_adjoint(op.A(best) - y))
+    active = details & (c.abs() > 1e-9)
+    assert int(active.sum()) > 10 and int((details & ~active).sum()) > 10  # both kinds of detail are present
+    torch.testing.assert_close(g[active], -lam * torch.sign(c[active]), atol=1e-6, rtol=0)
+    assert float(g[details & ~active].abs().max()) <= lam * (1 + 1e-6)
+    assert float(g[~details].abs().max()) < 1e-6
+    x0 = op.naive(y)
+    gap0 = float(((x0 - best) ** 2).sum())
+    for k in (5, 20, 80):
+        xk = l1_wavelet(op, y, lam, "haar", 3, iterations=k, tol=0.0)
+        assert objective(xk) - objective(best) <= 1.01 * 2 * gap0 / (k + 1) ** 2, k
+        assert objective(xk) < objective(x0)

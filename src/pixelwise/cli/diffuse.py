@@ -9,7 +9,6 @@ from pixelwise.cli.options import (
     add_device,
     add_quiet,
     add_run_flags,
-    add_threads,
     add_which,
     run_training,
 )
@@ -28,7 +27,6 @@ def add_parser(subparsers) -> None:
                        "also come from --config (TOML, or a run's config.json); options given here win.")
     add_config_options(t, DiffusionConfig)
     add_run_flags(t, DiffusionConfig)
-    add_threads(t)
     t.set_defaults(func=cmd_train)
 
     s = sub.add_parser("sample", help="draw samples from a trained run into a PNG grid (and .npy)")

@@ -9,7 +9,6 @@ from pixelwise.cli.options import (
     add_eval_options,
     add_quiet,
     add_run_flags,
-    add_threads,
     add_which,
     evaluation_out,
     run_training,
@@ -31,7 +30,6 @@ def add_parser(subparsers) -> None:
                        "run's config.json); options given here win.")
     add_config_options(t, LatentConfig)
     add_run_flags(t, LatentConfig)
-    add_threads(t)
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("eval", help="evaluate a run (its test split, or every image of --data)",

@@ -218,8 +218,8 @@ def settings_of(cls) -> tuple[str, ...]:
 
 
 def add_run_flags(parser: argparse.ArgumentParser, cls, resume: bool = True) -> None:
-    """``--config``, ``--overwrite``, ``--resume`` and ``--quiet`` of a training command, and the record of which
-    destinations are settings of ``cls``."""
+    """``--config``, ``--overwrite``, ``--resume``, ``--quiet`` and ``--threads`` of a command that writes a run
+    folder, and the record of which destinations are settings of ``cls``."""
     parser.add_argument("--config", default=None, metavar="FILE",
                         help="settings from a TOML file or a run's config.json; options given here win")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
@@ -227,6 +227,7 @@ def add_run_flags(parser: argparse.ArgumentParser, cls, resume: bool = True) -> 
         parser.add_argument("--resume", action="store_true", help="continue the run in --out with its saved "
                             "settings; --epochs may raise its length, --minutes sets its total time budget")
     add_quiet(parser)
+    add_threads(parser)
     parser.set_defaults(_settings=settings_of(cls))
 
 

@@ -11,7 +11,6 @@ import argparse
 from pixelwise.cli.options import (
     add_config_options,
     add_run_flags,
-    add_threads,
     apply_threads,
     config_from_args,
     logger,
@@ -31,7 +30,6 @@ def add_parser(subparsers) -> None:
     p.add_argument("moving", nargs="?", default=argparse.SUPPRESS, metavar="MOVING", help="the moving image")
     add_config_options(p, RegisterConfig, skip=("fixed", "moving"))
     add_run_flags(p, RegisterConfig, resume=False)
-    add_threads(p)
     p.set_defaults(func=cmd_register)
 
 

@@ -11,8 +11,10 @@ from pixelwise.cli.options import (
     add_eval_options,
     add_quiet,
     add_run_flags,
+    add_threads,
     add_tiles,
     add_which,
+    apply_threads,
     config_from_args,
     evaluation_out,
     logger,
@@ -79,6 +81,7 @@ def add_parser(subparsers) -> None:
                    help="settings from a TOML file or an earlier dip's config.json; options given here win")
     d.add_argument("--overwrite", action="store_true", help="write into --out even if it already holds files")
     add_quiet(d)
+    add_threads(d)
     d.set_defaults(func=cmd_dip, _settings=settings_of(DIPConfig))
 
 
@@ -109,6 +112,7 @@ def cmd_dip(args: argparse.Namespace) -> int:
     from pixelwise.tasks.restore import DIPConfig, run_dip
 
     config = config_from_args(DIPConfig, args)
+    apply_threads(args)
     check_output(config.out, folder=True)
     run_dip(config, overwrite=args.overwrite, progress=not args.quiet, log=logger(args.quiet))
     return 0

@@ -11,7 +11,6 @@ from pixelwise.cli.options import (
     add_eval_options,
     add_quiet,
     add_run_flags,
-    add_threads,
     add_tiles,
     add_which,
     apply_threads,
@@ -97,7 +96,6 @@ def _add_baseline(sub, BaselineConfig) -> None:  # noqa: N803 (the config class,
                        "setting can also come from --config (TOML, or a baseline's config.json).")
     add_config_options(b, BaselineConfig)
     add_run_flags(b, BaselineConfig, resume=False)
-    add_threads(b)
     b.set_defaults(func=cmd_baseline)
 
 

@@ -24,6 +24,7 @@ import torch
 from pixelwise.physics import LinearOperator
 from pixelwise.solvers.cg import Callback
 from pixelwise.solvers.data_step import data_step
+from pixelwise.solvers.fill import first_guess
 from pixelwise.solvers.pnp import SIGMA_FLOOR, Denoiser
 from pixelwise.solvers.stopping import relative_change
 
@@ -33,15 +34,16 @@ RED_LAMBDA = 0.2  # Romano et al.'s deblurring setting (their weight 0.02 with s
 def red(op: LinearOperator, y: torch.Tensor, denoiser: Denoiser, sigma_n: float, lam: float = RED_LAMBDA,
         sigma_d: float = 5 / 255, iterations: int = 30, tol: float = 1e-4, x0: torch.Tensor | None = None,
         callback: Callback | None = None) -> torch.Tensor:
-    """Iterate (R2) from ``x0`` (default: the naive reconstruction) for ``iterations`` or until the relative change
-    falls below ``tol``; ``sigma_n`` is floored at 1/255 (a noise-free measurement keeps a little weight on the
-    prior). ``callback(k, x_k)`` runs after each iteration (True stops)."""
+    """Iterate (R2) from ``x0`` (default: :func:`~pixelwise.solvers.fill.first_guess`, the naive reconstruction
+    or inpainting's fill) for ``iterations`` or until the relative change falls below ``tol``; ``sigma_n`` is
+    floored at 1/255 (a noise-free measurement keeps a little weight on the prior).
+    ``callback(k, x_k)`` runs after each iteration (True stops)."""
     if not lam > 0 or not sigma_d > 0:
         raise ValueError(f"lambda {lam} and the denoiser level sigma_d {sigma_d} must be > 0.")
     if int(iterations) != iterations or iterations < 1:
         raise ValueError(f"iterations {iterations} must be a whole number >= 1.")
     alpha = lam * max(sigma_n, SIGMA_FLOOR) ** 2 / sigma_d**2
-    x = (op.naive(y) if x0 is None else x0).clone()
+    x = (first_guess(op, y) if x0 is None else x0).clone()
     for k in range(1, iterations + 1):
         x_next = data_step(op, y, denoiser(x, sigma_d), alpha)  # (R2)
         change = relative_change(x_next, x)
