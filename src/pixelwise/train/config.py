@@ -54,6 +54,18 @@ def whole(value, name: str, low: int = 1) -> None:
         raise PixelwiseError(f"{name}={value!r} must be a whole number >= {low}.")
 
 
+def check_vit(config) -> None:
+    """The ViT's shape settings of a segmentation or pretraining config (``patch_size``, ``dim``, ``vit_depth``,
+    ``heads``, ``size``): whole numbers, ``dim`` divisible by ``heads``, ``size`` by ``patch_size``."""
+    for name in ("patch_size", "dim", "vit_depth", "heads"):
+        whole(getattr(config, name), name)
+    if config.dim % config.heads:
+        raise PixelwiseError(f"dim={config.dim} (--dim) must be divisible by heads={config.heads} (--heads), "
+                             "e.g. --dim 192 --heads 3.")
+    if config.size % config.patch_size:
+        raise PixelwiseError(f"size={config.size} must be a multiple of patch_size={config.patch_size} for the ViT.")
+
+
 def one_of(value, name: str, allowed) -> None:
     if value not in allowed:
         raise PixelwiseError(f"{name}={value!r} is not known; use one of {', '.join(map(str, allowed))}.")

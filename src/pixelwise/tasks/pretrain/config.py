@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from pixelwise.errors import PixelwiseError
-from pixelwise.train.config import TrainingConfig, one_of, option, whole
+from pixelwise.train.config import TrainingConfig, check_vit, one_of, option, whole
 
 METHODS = ("simclr", "ae", "dae", "mae")
 ENCODERS = ("unet", "vit")
@@ -113,11 +113,6 @@ class PretrainConfig(TrainingConfig):
     def _check_vit(self) -> None:
         if self.model != "vit":
             return
-        for name in ("patch_size", "dim", "vit_depth", "heads"):
-            whole(getattr(self, name), name)
-        if self.dim % self.heads:
-            raise PixelwiseError(f"dim={self.dim} must be divisible by heads={self.heads}, e.g. --dim 192 --heads 3.")
-        if self.size % self.patch_size:
-            raise PixelwiseError(f"size={self.size} must be a multiple of patch_size={self.patch_size} for the ViT.")
+        check_vit(self)
         if self.decoder_dim % 2:
             raise PixelwiseError(f"decoder_dim={self.decoder_dim} must be even (the decoder has 2 heads).")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from pixelwise.errors import PixelwiseError
-from pixelwise.train.config import TrainingConfig, one_of, option, whole
+from pixelwise.train.config import TrainingConfig, check_vit, one_of, option, whole
 from pixelwise.train.protection import AdversarialConfig, FederatedConfig, PrivacyConfig, check_combination
 
 PADDINGS = ("same", "valid")
@@ -162,13 +162,7 @@ class SegmentationConfig(TrainingConfig):
     def _check_vit(self) -> None:
         if self.model != "vit":
             return
-        for name in ("patch_size", "dim", "vit_depth", "heads"):
-            whole(getattr(self, name), name)
-        if self.dim % self.heads:
-            raise PixelwiseError(f"dim={self.dim} (--dim) must be divisible by heads={self.heads} (--heads), "
-                                 "e.g. --dim 192 --heads 3.")
-        if self.size % self.patch_size:
-            raise PixelwiseError(f"size={self.size} must be a multiple of patch_size={self.patch_size} for the ViT.")
+        check_vit(self)
 
     def _check_split(self) -> None:
         check_split(self)
