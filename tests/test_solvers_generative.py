@@ -97,6 +97,8 @@ def test_dps_fits_the_measured_pixels_and_leaves_the_others_to_the_prior(gaussia
     lambda: csgm(Inpainting(torch.ones(2, 2)), torch.zeros(1, 1, 2, 2), lambda z: z, 1, restarts=0),
     lambda: dps(Inpainting(torch.ones(2, 2)), torch.zeros(1, 1, 2, 2), lambda x, t: x, NoiseSchedule.cosine(2),
                 (1, 1, 2, 2), step=-1.0),
+    lambda: dps(Inpainting(torch.ones(2, 2)), torch.zeros(1, 1, 2, 2), lambda x, t: x, NoiseSchedule.cosine(2),
+                (1, 1, 2, 2), clip_x0=0.0),
 ])
 def test_bad_hyperparameters_raise_value_error(call):
     with pytest.raises(ValueError):

@@ -15,6 +15,13 @@ with ``sigma_t^2`` the posterior variance beta_tilde_t and zeta the step size (t
 for most of its tasks). Units: the diffusion works on images in [-1, 1] and the operator on images in [0, 1];
 ``y' = 2 y - A 1`` is the measurement of the [-1, 1] image (A is linear), so that zeta means what it does in the
 paper. The sample is returned in [0, 1].
+
+``clip_x0`` (default 1, the data range) clips x0_hat to [-clip_x0, clip_x0] before (D2) and (D3), as the DDPM
+sampler's ``clip_x0`` does (Ho et al. 2020's sampler clips its predicted x_0 the same way). The posterior mean of an
+image in [-1, 1] lies in [-1, 1], so the clip only removes the network's error, but that error is divided by
+``sqrt(alpha_bar_t)`` in (D1): 1/4000 at the first step of a cosine schedule with T = 200. Measured with a DDPM
+trained for 8 minutes on MNIST, 25% inpainting: 3.9 dB unclipped (the first steps' gradients blow the image up),
+16-18.5 dB clipped. ``None`` turns it off.
 """
 
 from __future__ import annotations
@@ -32,12 +39,14 @@ DPS_STEP = 1.0  # zeta' of Chung et al. 2023
 
 
 def dps(op: LinearOperator, y: torch.Tensor, model: EpsilonModel, schedule: NoiseSchedule, shape: tuple[int, ...],
-        step: float = DPS_STEP, generator: torch.Generator | None = None, callback: Callback | None = None
-        ) -> torch.Tensor:
+        step: float = DPS_STEP, generator: torch.Generator | None = None, callback: Callback | None = None,
+        clip_x0: float | None = 1.0) -> torch.Tensor:
     """One posterior sample (``shape`` = (N, C, H, W), in [0, 1]) of the image behind ``y`` by (D1)-(D3), all T
     steps of ``schedule``. ``callback(k, x0_hat in [0, 1])`` runs after each step k = 1..T (True stops)."""
     if not step >= 0:
         raise ValueError(f"the DPS step size {step} must be >= 0 (1 in Chung et al. 2023).")
+    if clip_x0 is not None and not clip_x0 > 0:
+        raise ValueError(f"clip_x0 {clip_x0} must be > 0 (1: the data range) or None.")
     y = y.to(torch.float32)
     ones = torch.ones(shape, dtype=torch.float32)
     target = 2 * y - op.A(ones)  # y' = A (2 x - 1) for the [-1, 1] image
@@ -48,6 +57,8 @@ def dps(op: LinearOperator, y: torch.Tensor, model: EpsilonModel, schedule: Nois
         a, ab, ab_prev = (float(v[t]) for v in (schedule.alphas, schedule.alpha_bars, schedule.alpha_bar_prev))
         eps = model(x, torch.full((shape[0],), t, dtype=torch.long))
         x0_hat = (x - (1 - ab) ** 0.5 * eps) / ab**0.5  # (D1)
+        if clip_x0 is not None:
+            x0_hat = x0_hat.clamp(-clip_x0, clip_x0)
         residual = torch.linalg.vector_norm(target - op.A(x0_hat))
         (gradient,) = torch.autograd.grad(residual, x)
         with torch.no_grad():
