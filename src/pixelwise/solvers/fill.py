@@ -40,12 +40,14 @@ def normalized_fill(y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     mask = torch.broadcast_to(mask.to(y.dtype), y.shape)
     out = torch.where(mask > 0, y, torch.zeros_like(y))
     todo = mask == 0
-    for k, sigma in enumerate(SCALES):
+    for sigma in SCALES:
         if not bool(todo.any()):
             break
         weight = _smooth(mask, sigma)
-        floor = MIN_WEIGHT * _smooth(torch.ones_like(mask), sigma) if k < len(SCALES) - 1 else torch.zeros_like(mask)
-        ready = todo & (weight > floor) if k == len(SCALES) - 1 else todo & (weight >= floor)
+        if sigma == SCALES[-1]:  # the coarsest scale: any kept weight at all
+            ready = todo & (weight > 0)
+        else:
+            ready = todo & (weight >= MIN_WEIGHT * _smooth(torch.ones_like(mask), sigma))
         out = torch.where(ready, _smooth(mask * y, sigma) / torch.where(ready, weight, torch.ones_like(weight)), out)
         todo = todo & ~ready
     return out

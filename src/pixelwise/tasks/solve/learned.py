@@ -42,7 +42,8 @@ def reconstruct_learned(op: LinearOperator, y: torch.Tensor, method: str, prior:
         if method == "csgm":
             return csgm(op, y, prior.call, prior.latent_dim, lam, iterations, settings["restarts"], seed=generator,
                         callback=callback)
-        return dps(op, y, prior.call, prior.schedule, tuple(settings["shape"]), lam, generator, callback)
+        return dps(op, y, prior.call, prior.schedule, tuple(settings["shape"]), lam, generator, callback,
+                   prior.info.get("clip_x0", 1.0))
 
 
 def iterations_of(method: str, prior: Prior, given: int | None) -> int:

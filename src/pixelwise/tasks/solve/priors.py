@@ -95,7 +95,8 @@ def load_generator(path: str, shape: tuple[int, int, int]) -> Prior:
 
 
 def load_diffusion(path: str, shape: tuple[int, int, int]) -> Prior:
-    """A ``diffuse`` run's noise predictor (its unconditional model) and noise schedule."""
+    """A ``diffuse`` run's noise predictor (its unconditional model), noise schedule and sampling clip (DPS clips
+    its denoised estimate as the run's own sampler does)."""
     from pixelwise.diffusion import NoiseSchedule
     from pixelwise.tasks.diffuse import load_run
 
@@ -105,7 +106,8 @@ def load_diffusion(path: str, shape: tuple[int, int, int]) -> Prior:
     for p in net.parameters():
         p.requires_grad_(False)  # gradients flow to the image only
     return Prior("diffusion", lambda x, t: net(x, t), {"run": str(run.resolve()), "T": config.T,
-                                                         "noise_schedule": config.noise_schedule},
+                                                         "noise_schedule": config.noise_schedule,
+                                                         "clip_x0": config.clip_x0},
                  schedule=NoiseSchedule.named(config.noise_schedule, config.T))
 
 
