@@ -22,6 +22,11 @@ from pixelwise.data.io import write_image
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
+def _prior_run(row: dict, run: str, searched: bool) -> bool:
+    """A learned method's row names the denoiser run it used, and has its weight search when one was asked for."""
+    return row["prior"]["run"] == str(Path(run).resolve()) and ("lambda_search" in row) == searched
+
+
 def blocks(language: str) -> list[str]:
     return re.findall(rf"```{language}\n(.*?)```", README.read_text(), flags=re.S)
 
@@ -136,8 +141,8 @@ CHECKS = [
         m[1], ("adjoint", "cg", "tikhonov", "tv", "pgd", "csgm", "dps"), out)),  # 8x8 digits: no wavelet level
     (r"solve .*--compare --out (\S+)", lambda m, out, c: _solve(m[1], ("adjoint", "cg", "tikhonov", "tv", "pgd",
                                                                      "wavelet"), out)),
-    (r"solve .*--method (pnp|red) --denoiser (\S+) --out (\S+)", lambda m, out, c: _json(f"{m[3]}/metrics.json")[
-        "methods"][m[1]]["prior"]["run"] == str(Path(m[2]).resolve())),
+    (r"solve .*--method (pnp|red) --denoiser (\S+) (--lambda auto )?--out (\S+)", lambda m, out, c: _prior_run(
+        _json(f"{m[4]}/metrics.json")["methods"][m[1]], m[2], searched=bool(m[3]))),
     (r"solve --config (\S+) --out (\S+)", lambda m, out, c: _json(f"{m[2]}/metrics.json")["methods"] == _json(
         f"{Path(m[1]).parent}/metrics.json")["methods"] or _same_methods(m[1], m[2])),
     (r"solve .*--method (\S+) .*--out (\S+)", lambda m, out, c: _solve(m[2], (m[1],), out)),
