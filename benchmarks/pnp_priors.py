@@ -72,6 +72,14 @@ def score(path: Path, measurement: Measurement, method: str, lam, sigma: float, 
     return row
 
 
+def searched(path: Path, measurement: Measurement, method: str, sigma: float, validation: Path | None,
+             **priors) -> dict:
+    """``method``'s row with its weight searched by ``--lambda auto`` on ``validation`` (None: the bundled
+    astronaut), solving ``path``."""
+    auto = {"validation": str(validation)} if validation is not None else {}
+    return score(path, measurement, method, "auto", sigma, **auto, **priors)
+
+
 def direct(path: Path, measurement: Measurement, run: str, sigma: float) -> dict:
     """A ``restore`` network trained for the operator, applied to the same measurement as the solvers see."""
     from pixelwise.tasks.restore import load_run
@@ -90,16 +98,15 @@ def direct(path: Path, measurement: Measurement, run: str, sigma: float) -> dict
 def compare(images: list[Path], measurement: Measurement, methods: dict, sigma: float, validation: Path | None) -> dict:
     """TV (weight searched once, on ``validation`` or the bundled astronaut) and each of ``methods`` (name ->
     ``(image path) -> row``) on every image; summaries and the paired gains of each over TV."""
-    auto = {"validation": str(validation)} if validation is not None else {}
-    searched = score(images[0], measurement, "tv", "auto", sigma, **auto)
-    lam = searched["lambda"]
+    tv = searched(images[0], measurement, "tv", sigma, validation)
+    lam = tv["lambda"]
     rows = []
     for path in images:
         row = {"image": path.name, "psnr_tv": score(path, measurement, "tv", lam, sigma)["psnr"]}
         for name, run in methods.items():
             row[f"psnr_{name}"] = run(path)["psnr"]
         rows.append(row)
-    result = {"tv_lambda": lam, "tv_weights_tried": len(searched["lambda_search"]), "per_image": rows}
+    result = {"tv_lambda": lam, "tv_weights_tried": len(tv["lambda_search"]), "per_image": rows}
     for name in methods:  # each method's gain over TV, paired by image
         paired = paired_summaries(rows, [name, "tv"], ["psnr"], reference=name, seed=0)
         result[name] = {"psnr": paired["summary"][name]["psnr"], "gain_over_tv": paired["gain"]["tv"]["psnr"]}
@@ -121,14 +128,13 @@ def photos(args, folder: Path) -> dict:
         m = PHOTO_OPERATORS[name]
 
         start = time.perf_counter()
-        auto = {"validation": str(args.validation)} if args.validation is not None else {}
-        searched = score(images[0], m, "pnp", "auto", args.noise_sigma, denoiser=args.denoiser, **auto)
+        lam = searched(images[0], m, "pnp", args.noise_sigma, args.validation, denoiser=args.denoiser)["lambda"]
 
-        def pnp(path: Path, m=m, lam=searched["lambda"]) -> dict:
+        def pnp(path: Path, m=m, lam=lam) -> dict:
             return score(path, m, "pnp", lam, args.noise_sigma, denoiser=args.denoiser)
 
         out[name] = compare(images, m, {"pnp": pnp}, args.noise_sigma, args.validation)
-        out[name]["pnp_lambda"] = searched["lambda"]
+        out[name]["pnp_lambda"] = lam
         out[name]["target_met"] = out[name]["pnp"]["gain_over_tv"]["mean"] >= 1.0
         out[name]["seconds"] = round(time.perf_counter() - start, 1)
     return out

@@ -57,25 +57,18 @@ def test_lazy_packages_export_what_they_list(package):
         module.no_such_name  # noqa: B018
 
 
-def test_every_command_takes_quiet():
-    """--quiet on every command of every group (tqdm bars and per-epoch lines off where a command has them)."""
-    parser = build_parser()
-    groups = parser._subparsers._group_actions[0].choices
-    missing = []
-    for name, group in groups.items():
-        actions = [a for a in group._actions if a.__class__.__name__ == "_SubParsersAction"]
-        commands = actions[0].choices.items() if actions else [(name, group)]
-        for command, sub in commands:
-            if not any("--quiet" in a.option_strings for a in sub._actions):
-                missing.append(f"{name} {command}")
-    assert missing == []
-
-
 def _commands():
+    """(``"group command"``, its parser) for every command of every group (a group without commands: itself)."""
     groups = build_parser()._subparsers._group_actions[0].choices
     for name, group in groups.items():
         actions = [a for a in group._actions if a.__class__.__name__ == "_SubParsersAction"]
         yield from ((f"{name} {c}", sub) for c, sub in (actions[0].choices.items() if actions else [(name, group)]))
+
+
+def test_every_command_takes_quiet():
+    """--quiet on every command of every group (tqdm bars and per-epoch lines off where a command has them)."""
+    missing = [command for command, sub in _commands() if not any("--quiet" in a.option_strings for a in sub._actions)]
+    assert missing == []
 
 
 def test_every_command_that_writes_a_run_folder_takes_threads():

@@ -77,8 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    from pixelwise.cli.options import apply_threads
     from pixelwise.train.allocator import tune_malloc
 
+    apply_threads(args)  # --threads, on every command that has it
     tune_malloc()  # see pixelwise.train.allocator; PIXELWISE_KEEP_MALLOC=1 leaves malloc alone
     try:
         return int(args.func(args) or 0)

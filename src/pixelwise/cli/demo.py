@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pixelwise.cli.options import add_threads, apply_threads
+from pixelwise.cli.options import add_threads
 from pixelwise.cli.types import check_output, seed
 from pixelwise.errors import PixelwiseError
 
@@ -30,7 +30,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from pixelwise.data.synthetic import write_polyps_folder
     from pixelwise.tasks.segment import SegmentationConfig, run
 
-    apply_threads(args)
     out = Path(args.out)
     if args.n < 10:
         raise PixelwiseError(f"--n {args.n} is too few images for a train/val/test split; use at least 10.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from pixelwise.cli.options import add_config_options, add_run_flags, apply_threads, config_from_args, logger
+from pixelwise.cli.options import add_config_options, add_run_flags, config_from_args, logger
 
 
 def add_parser(subparsers) -> None:
@@ -30,7 +30,6 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if "images" in vars(args):
         args.images = tuple(args.images)
     config = config_from_args(ExplainConfig, args)
-    apply_threads(args)
     check_required(config, ("run", "out"), "explain")
     check_output(config.out, folder=True)
     run(config, overwrite=args.overwrite, progress=not args.quiet, log=logger(args.quiet))

@@ -318,7 +318,6 @@ def run_training(cls, run, args: argparse.Namespace) -> int:
     flags, and the run folder printed."""
     from pixelwise.train.distributed import check_world, is_main
 
-    apply_threads(args)
     config = config_from_args(cls, args, resume=args.resume)
     try:  # the device and a torchrun job's sizes, in the command line's words (RunFolder checks them again)
         check_world(config)

@@ -11,7 +11,6 @@ import argparse
 from pixelwise.cli.options import (
     add_config_options,
     add_run_flags,
-    apply_threads,
     config_from_args,
     logger,
 )
@@ -38,7 +37,6 @@ def cmd_register(args: argparse.Namespace) -> int:
     from pixelwise.errors import PixelwiseError
     from pixelwise.tasks.register import RegisterConfig, run
 
-    apply_threads(args)
     config = config_from_args(RegisterConfig, args)
     if not config.fixed or not config.moving:
         raise PixelwiseError("`pixelwise register` needs two images, FIXED and MOVING (or fixed and moving in "

@@ -14,7 +14,6 @@ from pixelwise.cli.options import (
     add_threads,
     add_tiles,
     add_which,
-    apply_threads,
     config_from_args,
     evaluation_out,
     logger,
@@ -112,7 +111,6 @@ def cmd_dip(args: argparse.Namespace) -> int:
     from pixelwise.tasks.restore import DIPConfig, run_dip
 
     config = config_from_args(DIPConfig, args)
-    apply_threads(args)
     check_output(config.out, folder=True)
     run_dip(config, overwrite=args.overwrite, progress=not args.quiet, log=logger(args.quiet))
     return 0

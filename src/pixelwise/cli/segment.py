@@ -13,7 +13,6 @@ from pixelwise.cli.options import (
     add_run_flags,
     add_tiles,
     add_which,
-    apply_threads,
     config_from_args,
     evaluation_out,
     logger,
@@ -130,7 +129,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_baseline(args: argparse.Namespace) -> int:
     from pixelwise.tasks.segment import BaselineConfig, run_baseline
 
-    apply_threads(args)
     config = config_from_args(BaselineConfig, args)
     check_output(config.out, folder=True)
     result = run_baseline(config, overwrite=args.overwrite, progress=not args.quiet, log=logger(args.quiet))

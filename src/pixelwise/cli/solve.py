@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pixelwise.cli.options import add_config_options, add_run_flags, apply_threads, config_from_args, logger
+from pixelwise.cli.options import add_config_options, add_run_flags, config_from_args, logger
 from pixelwise.errors import PixelwiseError
 
 
@@ -35,7 +35,6 @@ def cmd_solve(args: argparse.Namespace) -> int:
     from pixelwise.tasks.solve import SolveConfig, format_table, run
 
     config = config_from_args(SolveConfig, args)
-    apply_threads(args)
     if not _operator_given(args):
         raise PixelwiseError("`pixelwise solve` needs --operator (denoise, blur, downsample, inpaint, mri or ct), on "
                              "the command line or in --config.")

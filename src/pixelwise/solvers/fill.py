@@ -14,21 +14,19 @@ weighted mean of the kept pixels near it, at the finest scale ``s`` (1, 2, 4, ..
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from pixelwise.physics import Inpainting, LinearOperator, gaussian_kernel_1d
+from pixelwise.physics.correlate import correlate_separable
 
 MIN_WEIGHT = 0.05  # the least kept weight (a fraction of the Gaussian's mass) a filled pixel is averaged from
 SCALES = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)  # Gaussian sigmas in pixels, finest first
 
 
 def _smooth(v: torch.Tensor, sigma: float) -> torch.Tensor:
-    """``g_sigma * v`` for ``v`` of shape (N, C, H, W), separable, zero outside the image."""
+    """``g_sigma * v`` for ``v`` of shape (N, C, H, W), zero outside the image (the kernel may be wider than it)."""
     g = gaussian_kernel_1d(sigma).to(v.dtype)
     r = g.numel() // 2
-    c = v.shape[1]
-    v = F.conv2d(v, g.view(1, 1, -1, 1).repeat(c, 1, 1, 1), padding=(r, 0), groups=c)
-    return F.conv2d(v, g.view(1, 1, 1, -1).repeat(c, 1, 1, 1), padding=(0, r), groups=c)
+    return correlate_separable(v.contiguous(), g, g, (r, r, r, r))  # g is symmetric: correlation = convolution
 
 
 def normalized_fill(y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
