@@ -69,7 +69,7 @@ def test_unrolled_step_starts_at_one_over_the_operator_norm_squared():
 def test_a_hyperparameter_the_network_refuses_is_one_sentence():
     """A config built without its checks (SimpleNamespace) reaches the network's own refusal, in one sentence."""
     with pytest.raises(PixelwiseError, match="depth"):
-        build_model(SimpleNamespace(model="dncnn", channels=1, depth=1, width=4))
+        build_model(SimpleNamespace(model="dncnn", channels=1, depth=1, width=4, noise_map=False))
 
 
 def _perturbed(model):

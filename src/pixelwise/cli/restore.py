@@ -63,6 +63,8 @@ def add_parser(subparsers) -> None:
     a.add_argument("--run", required=True, help="run folder")
     a.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR")
     a.add_argument("--out", required=True, help="folder for the restored PNGs")
+    a.add_argument("--sigma", type=float, default=None, help="the pictures' noise level in grey levels, told to a "
+                   "network trained with --noise-map (default: the run's --sigma)")
     add_which(a)
     add_device(a)
     add_tiles(a)
@@ -103,7 +105,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
     check_output(args.out, folder=True)
     apply(args.run, args.inputs, args.out, args.which, progress=not args.quiet, tiles=tiles_of(args),
-          device=args.device)
+          device=args.device, sigma=args.sigma)
     return 0
 
 

@@ -23,23 +23,32 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from pixelwise.models.restoration import with_noise_map
 from pixelwise.models.unet import UNet
 
 
 class ResidualUNet(nn.Module):
     """``(N, C, H, W) -> (N, C, H, W)``: ``x0 + UNet(x0)`` for any H, W (the U-Net pads internally).
 
-    The U-Net's 1x1 head starts at zero, so the untrained network returns the naive reconstruction."""
+    The U-Net's 1x1 head starts at zero, so the untrained network returns the naive reconstruction. With
+    ``noise_map`` it is told the noise level, ``x0 + UNet([x0, sigma])`` (:func:`~pixelwise.models.restoration.
+    with_noise_map`), as DRUNet is."""
 
-    def __init__(self, channels: int = 1, depth: int = 3, base_channels: int = 32, norm: str = "batch"):
+    def __init__(self, channels: int = 1, depth: int = 3, base_channels: int = 32, norm: str = "batch",
+                 noise_map: bool = False):
         super().__init__()
-        self.unet = UNet(channels, channels, depth=depth, base_channels=base_channels, padding="same", norm=norm)
+        self.noise_map = bool(noise_map)
+        self.unet = UNet(channels + self.noise_map, channels, depth=depth, base_channels=base_channels,
+                         padding="same", norm=norm)
         nn.init.zeros_(self.unet.head.weight)  # start as the identity: the naive reconstruction itself
         nn.init.zeros_(self.unet.head.bias)
 
-    def forward(self, x0: torch.Tensor) -> torch.Tensor:
-        """``(N, C, H, W)`` naive reconstruction -> ``(N, C, H, W)`` corrected image."""
-        return x0 + self.unet(x0)
+    def forward(self, x0: torch.Tensor, sigma: float | torch.Tensor | None = None) -> torch.Tensor:
+        """``(N, C, H, W)`` naive reconstruction -> ``(N, C, H, W)`` corrected image; ``sigma`` (a number or (N,))
+        is required with a noise map and refused without one."""
+        if sigma is not None and not self.noise_map:
+            raise ValueError("this U-Net has no noise map and cannot be told sigma; build it with noise_map=True.")
+        return x0 + self.unet(with_noise_map(x0, sigma) if self.noise_map else x0)
 
 
 def _small_cnn(channels: int, width: int, layers: int) -> nn.Sequential:

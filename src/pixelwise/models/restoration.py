@@ -49,6 +49,18 @@ def he_init(layers: nn.Module) -> nn.Module:
     return layers
 
 
+def with_noise_map(y: torch.Tensor, sigma: float | torch.Tensor | None) -> torch.Tensor:
+    """``(N, C, H, W) -> (N, C + 1, H, W)``: ``y`` with a last channel holding each image's noise level ``sigma``
+    (a number, or one per image, (N,)), the noise-level map of FFDNet (Zhang, Zuo & Zhang 2018, "FFDNet: Toward a
+    Fast and Flexible Solution for CNN-Based Image Denoising", IEEE TIP 27(9)) and DRUNet (Zhang et al. 2021)."""
+    if sigma is None:
+        raise ValueError("this network is told the noise level: pass sigma (a number or one per image).")
+    level = torch.as_tensor(sigma, dtype=y.dtype, device=y.device).reshape(-1, 1, 1, 1)
+    if level.shape[0] not in (1, y.shape[0]):
+        raise ValueError(f"{level.shape[0]} noise levels for {y.shape[0]} images; give one, or one per image.")
+    return torch.cat([y, level.expand(y.shape[0], 1, *y.shape[-2:])], dim=1)
+
+
 def _check_positive(**sizes: int) -> None:
     bad = {k: v for k, v in sizes.items() if int(v) != v or v < 1}
     if bad:
@@ -63,17 +75,21 @@ class DnCNN(nn.Module):
         depth: number of convolution layers D (17 in the paper for known sigma, 20 for blind).
         width: feature maps per layer (64 in the paper).
         batch_norm: batch normalisation in the middle layers (the paper's choice).
+        noise_map: the network is told the noise level: ``forward(y, sigma)`` feeds ``y`` with a noise-level map
+            as one more input channel (:func:`with_noise_map`; FFDNet's way of telling it), and the
+            residual stays ``y - f([y, sigma])``.
     The last layer starts at zero (:func:`zero_last`), so an untrained DnCNN returns its input.
-    Blind or non-blind denoising is a matter of the training data (one sigma or a range), not of the
-    architecture.
+    Without a noise map, blind or non-blind denoising is a matter of the training data (one sigma or a range).
     """
 
-    def __init__(self, channels: int = 1, depth: int = 17, width: int = 64, batch_norm: bool = True):
+    def __init__(self, channels: int = 1, depth: int = 17, width: int = 64, batch_norm: bool = True,
+                 noise_map: bool = False):
         super().__init__()
         _check_positive(channels=channels, width=width)
         if depth < 2:
             raise ValueError(f"DnCNN depth={depth} must be >= 2 (first and last layer).")
-        layers: list[nn.Module] = [nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(inplace=True)]
+        self.noise_map = bool(noise_map)
+        layers: list[nn.Module] = [nn.Conv2d(channels + self.noise_map, width, 3, padding=1), nn.ReLU(inplace=True)]
         for _ in range(depth - 2):
             layers += [nn.Conv2d(width, width, 3, padding=1, bias=not batch_norm)]
             if batch_norm:
@@ -82,13 +98,16 @@ class DnCNN(nn.Module):
         layers.append(zero_last(nn.Conv2d(width, channels, 3, padding=1)))
         self.body = nn.Sequential(*layers)
 
-    def noise(self, y: torch.Tensor) -> torch.Tensor:
-        """The predicted noise ``f(y)``: ``(N, C, H, W)``."""
-        return self.body(y)
+    def noise(self, y: torch.Tensor, sigma: float | torch.Tensor | None = None) -> torch.Tensor:
+        """The predicted noise ``f(y)``: ``(N, C, H, W)`` (``sigma``: the noise level, with a noise map only)."""
+        return self.body(with_noise_map(y, sigma) if self.noise_map else y)
 
-    def forward(self, y: torch.Tensor) -> torch.Tensor:
-        """``(N, C, H, W)`` noisy -> ``(N, C, H, W)`` estimate ``y - f(y)``."""
-        return y - self.body(y)
+    def forward(self, y: torch.Tensor, sigma: float | torch.Tensor | None = None) -> torch.Tensor:
+        """``(N, C, H, W)`` noisy -> ``(N, C, H, W)`` estimate ``y - f(y)``; ``sigma`` (a number or (N,), image
+        units) is required with a noise map and refused without one."""
+        if sigma is not None and not self.noise_map:
+            raise ValueError("this DnCNN has no noise map and cannot be told sigma; build it with noise_map=True.")
+        return y - self.noise(y, sigma)
 
 
 class SRCNN(nn.Module):

@@ -61,13 +61,15 @@ def sigma_schedule(start: float, end: float, iterations: int) -> list[float]:
     return [start * math.exp(k * ratio) for k in range(iterations)]
 
 
-def scaled_denoiser(net: Callable[[torch.Tensor], torch.Tensor], trained: tuple[float, float]) -> Denoiser:
-    """``D(v, sigma)`` from a network ``net(v)`` trained at noise levels ``trained = (low, high)`` (one level:
-    ``low == high``; a blind net: its range), in image units.
+def scaled_denoiser(net: Callable[..., torch.Tensor], trained: tuple[float, float], told: bool = False) -> Denoiser:
+    """``D(v, sigma)`` from a network trained at noise levels ``trained = (low, high)`` (one level:
+    ``low == high``; a blind net or one told the level: its range), in image units.
 
-    Inside the range the net is used as it is; outside it, the input is scaled by ``s`` so that its noise falls
-    at the nearest end of the range, ``D(v, sigma) = net(s v) / s`` with ``s = end / sigma`` (Xu et al. 2020:
-    ``s v`` carries noise of std ``s sigma``). The net runs in its own dtype (float32) without gradients."""
+    ``net(v)``, or with ``told`` ``net(v, level)`` (a network with a noise-level map, FFDNet / DRUNet, which
+    DPIR's schedule of levels is made for). Inside the range the net is used as it is, told ``sigma``; outside
+    it, the input is scaled by ``s`` so that its noise falls at the nearest end of the range,
+    ``D(v, sigma) = net(s v) / s`` with ``s = end / sigma`` (Xu et al. 2020: ``s v`` carries noise of std
+    ``s sigma``), and a told net is told that end. The net runs in float32 without gradients."""
     low, high = float(trained[0]), float(trained[1])
     if not 0 <= low <= high or high == 0:
         raise ValueError(f"the trained noise levels ({low}, {high}) must satisfy 0 <= low <= high, high > 0.")
@@ -76,8 +78,10 @@ def scaled_denoiser(net: Callable[[torch.Tensor], torch.Tensor], trained: tuple[
     def denoise(v: torch.Tensor, sigma: float) -> torch.Tensor:
         if not sigma > 0:
             raise ValueError(f"the denoiser's noise level {sigma} must be > 0.")
-        s = 1.0 if low <= sigma <= high else (low if sigma < low else high) / sigma
-        return (net((s * v).float()) / s).to(v.dtype)
+        level = min(max(sigma, low), high)
+        s = level / sigma
+        out = net((s * v).float(), level) if told else net((s * v).float())
+        return (out / s).to(v.dtype)
 
     return denoise
 

@@ -94,6 +94,9 @@ def _restoration(run_dir: Path, which: str) -> Exportable:
     if model.input == "operator":
         raise PixelwiseError(f"{run_dir} holds the unrolled network, which applies the operator A (FFTs, projections) "
                              "inside and cannot be traced to ONNX; export a network of another --model.")
+    if model.noise_level is not None:
+        raise PixelwiseError(f"{run_dir} holds a network told the noise level (--noise-map), a second input that "
+                             "the exported graph does not carry yet; export a run trained without --noise-map.")
     if model.input == "measurement":
         fed = "the measured (low-resolution) image"
     elif config.operator == "denoise":

@@ -24,14 +24,16 @@ VALIDATION_SEED = 12345  # the noise of the validation measurements: config.seed
 
 def simulate_batches(config: RestorationConfig, images: list[torch.Tensor], fixed_op: LinearOperator) -> Callable:
     """Regime ``simulate``: random crops x, fresh noise (and, for inpainting, a fresh mask) every batch:
-    ``((A x + n, A), x)``."""
+    ``((A x + n, A), x)``, or ``((A x + n, A, sigma), x)`` with each crop's noise level for a noise-map network."""
     p = config.train_size
 
     def epoch_batches(epoch: int, generator: torch.Generator):
         for _ in range(config.steps_per_epoch):
             x = random_patches(images, config.batch_size, p, generator, config.augment)
             op = build_operator(config.measurement, (p, p), generator) if config.operator == "inpaint" else fixed_op
-            yield (simulate(op, x, sigmas(config, len(x), generator), generator), op), x
+            levels = sigmas(config, len(x), generator)
+            y = simulate(op, x, levels, generator)
+            yield ((y, op, levels.to(y.dtype)) if config.noise_map else (y, op)), x
 
     return epoch_batches
 

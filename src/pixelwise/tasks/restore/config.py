@@ -63,6 +63,9 @@ class RestorationConfig(TrainingConfig):
                                  "downsample, 2 otherwise); with --sigma-range the level evaluated")
     sigma_range: tuple[float, float] | None = option(None, parse=_pair, metavar="LOW,HIGH",
                                                      help="blind training: sigma ~ U(low, high) per patch, e.g. 0,55")
+    noise_map: bool = option(False, help="dncnn or unet told each image's noise level as one more input channel "
+                             "(FFDNet, DRUNet): with --sigma-range, one network for every level, and the denoiser "
+                             "that plug-and-play's schedule of levels expects")
     splitting: str | None = option(None, help="noise splitting of the measurements regime: r2r (Pang et al. 2021)")
     r2r_alpha: float = option(0.5, help="r2r: the recorruption strength alpha")
     # the network (None: the paper's size)
@@ -188,6 +191,10 @@ class RestorationConfig(TrainingConfig):
         if self.adversarial_weight > 0 and regime == "measurements":
             raise PixelwiseError("the adversarial loss compares with clean images, which the measurements regime "
                                  "does not have; drop --adversarial-weight or use --regime simulate.")
+        if self.noise_map and (self.model not in ("dncnn", "unet") or regime != "simulate"):
+            raise PixelwiseError(f"--noise-map tells a dncnn or unet the noise level of each simulated measurement; "
+                                 f"use it with --model dncnn or unet and --regime simulate (not {self.model}, "
+                                 f"{regime}).")
         if self.data == "phantoms" and self.channels != 1:
             raise PixelwiseError("phantoms are grey; use --channels 1.")
 

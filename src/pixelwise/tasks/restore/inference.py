@@ -78,20 +78,28 @@ def restore(model: Restorer, y: torch.Tensor, op: LinearOperator, tiles: Tiles |
         raise PixelwiseError("the unrolled network cannot predict window by window; leave out --tile.")
     source = y if model.input == "measurement" else op.naive(y).to(y.dtype)
     scale = getattr(model.net, "scale", 1) if model.input == "measurement" else 1  # PostUpsample's factor
-    return sliding_window(model.net, source, tiles.tile, tiles.overlap, tiles.batch, scale=scale, device=device)
+    return sliding_window(model.image_net(), source, tiles.tile, tiles.overlap, tiles.batch, scale=scale, device=device)
 
 
 def apply(run_dir: str | Path, inputs: Sequence[str | Path], out: str | Path, which: str = "best",
           progress: bool = True, log: Callable[[str], None] = print, tiles: Tiles | None = None,
-          device: str = "auto") -> list[Path]:
+          device: str = "auto", sigma: float | None = None) -> list[Path]:
     """Restore measured images (noisy, low-resolution or blurred pictures) with a run's network and write
     ``out/<stem>.png``. Every input is read (and the ``tiles`` window checked against it) before anything is
     written. A grey run (``channels=1``) reads colour files as grey (the BT.601 Y channel for super-resolution)
-    and writes grey results. ``device``: where the network runs (:mod:`pixelwise.train.devices`)."""
+    and writes grey results. ``device``: where the network runs (:mod:`pixelwise.train.devices`). ``sigma``: the
+    pictures' noise level in grey levels, told to a network trained with a noise map (default: the run's)."""
     from tqdm.auto import tqdm
 
     tiles = tiles or Tiles()
     config, model, _ = load_run(run_dir, which, device)
+    if sigma is not None:
+        if model.noise_level is None:
+            raise PixelwiseError(f"--sigma {sigma} tells a network the noise level, but {run_dir} was trained without "
+                                 "--noise-map; leave out --sigma.")
+        if not (0 <= sigma < float("inf")):
+            raise PixelwiseError(f"--sigma {sigma} must be a finite number of grey levels >= 0, e.g. 25.")
+        model.noise_level = sigma / 255.0
     if config.operator not in APPLICABLE:
         raise PixelwiseError(f"apply restores pictures measured by {', '.join(APPLICABLE)}; this {config.operator} "
                              "run needs its operator's measurements: use `pixelwise restore eval`.")

@@ -21,26 +21,51 @@ class Restorer(nn.Module):
     ``input="naive"`` feeds ``op.naive(y)`` (the noisy, bicubic, blurred, zero-filled or FBP image),
     ``"measurement"`` feeds ``y`` itself (post-upsampling), ``"operator"`` calls ``net(y, physics=op)``
     (the unrolled network).
+
+    A network with a noise map (``noise_level`` set: the level it is told by default, image units) takes
+    ``(y, op, sigma)`` with one level per image (N,), or ``(y, op)`` for its default level.
     """
 
-    def __init__(self, net: nn.Module, input: str):
+    def __init__(self, net: nn.Module, input: str, noise_level: float | None = None):
         super().__init__()
         if input not in INPUTS:
             raise ValueError(f"input={input!r} is not one of {', '.join(INPUTS)}.")
-        self.net, self.input = net, input
+        if noise_level is not None and input != "naive":
+            raise ValueError("only a network fed the naive image can be told the noise level.")
+        self.net, self.input, self.noise_level = net, input, noise_level
 
-    def forward(self, batch: tuple[torch.Tensor, LinearOperator]) -> torch.Tensor:
-        """``(y, op)``: a measurement of ``op`` (N, ...) -> the restored image (N, C, H, W)."""
-        y, op = batch
+    def forward(self, batch: tuple) -> torch.Tensor:
+        """``(y, op)`` or ``(y, op, sigma)``: a measurement of ``op`` (N, ...) -> the restored image (N, C, H, W)."""
+        y, op, *told = batch
+        if told and self.noise_level is None:
+            raise ValueError("this network has no noise map; give (y, op) without a noise level.")
         if self.input == "operator":
             return self.net(y, physics=op)
         if self.input == "measurement":
             return self.net(y)
-        return self.net(op.naive(y).to(y.dtype))
+        if self.noise_level is None:
+            return self.net(op.naive(y).to(y.dtype))
+        return self.net(op.naive(y).to(y.dtype), told[0] if told else self.noise_level)
+
+    def image_net(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The network as a map of fed images alone (for window-by-window prediction), told its default level."""
+        if self.noise_level is None:
+            return self.net
+        return lambda v: self.net(v, self.noise_level)
+
+
+def _told(c) -> dict:
+    """A noise-map network's arguments: the map, and the level it is told by default (the run's sigma)."""
+    return {"noise_map": True} if c.noise_map else {}
+
+
+def _default_level(c) -> float | None:
+    return c.sigma / 255.0 if c.noise_map else None
 
 
 def _dncnn(c, op, shape) -> Restorer:
-    return Restorer(DnCNN(c.channels, c.depth or 17, c.width or 64), "naive")  # Zhang et al. 2017
+    net = DnCNN(c.channels, c.depth or 17, c.width or 64, **_told(c))  # Zhang et al. 2017
+    return Restorer(net, "naive", _default_level(c))
 
 
 def _srcnn(c, op, shape) -> Restorer:
@@ -57,7 +82,7 @@ def _post(c, op, shape) -> Restorer:
 
 
 def _unet(c, op, shape) -> Restorer:
-    return Restorer(ResidualUNet(c.channels, c.depth or 3, c.width or 32), "naive")
+    return Restorer(ResidualUNet(c.channels, c.depth or 3, c.width or 32, **_told(c)), "naive", _default_level(c))
 
 
 def _unrolled(c, op, shape) -> Restorer:

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
+
 from pixelwise.errors import PixelwiseError
 from pixelwise.physics import Identity
 from pixelwise.solvers.pnp import Denoiser, scaled_denoiser
@@ -68,9 +70,13 @@ def load_denoiser(path: str, channels: int) -> Prior:
         raise PixelwiseError(f"--denoiser {run} was trained without noise (sigma 0); give a denoiser trained at a "
                              "noise level, e.g. --sigma 25.")
     identity = Identity()
-    denoise: Denoiser = scaled_denoiser(lambda v: model((v, identity)), (low / 255.0, high / 255.0))
+    if config.noise_map:  # told each level: (y, op, one level per image)
+        denoise: Denoiser = scaled_denoiser(lambda v, level: model((v, identity, torch.full((len(v),), level))),
+                                            (low / 255.0, high / 255.0), told=True)
+    else:
+        denoise = scaled_denoiser(lambda v: model((v, identity)), (low / 255.0, high / 255.0))
     return Prior("denoiser", denoise, {"run": str(run.resolve()), "model": config.model,
-                                       "trained_sigma": [float(low), float(high)]})
+                                       "trained_sigma": [float(low), float(high)], "noise_map": config.noise_map})
 
 
 def load_generator(path: str, shape: tuple[int, int, int]) -> Prior:
