@@ -4,14 +4,14 @@
    centre-cropped to ``--size``), for each operator of :data:`PHOTO_OPERATORS` (Gaussian and motion deblurring, x2
    and x4 bicubic super-resolution, 50% inpainting, 4x MRI; noise sigma ``--noise-sigma`` grey levels),
    plug-and-play (``pixelwise solve --method pnp``: HQS with DPIR's schedule, Zhang et al. 2021) with the trained
-   denoiser ``--denoiser RUN`` (``pixelwise restore train --task denoise``; one noise level, scaled to the others)
-   against TV (Chambolle-Pock); both weights (PnP's lambda, TV's) are searched by ``--lambda auto`` on
-   ``--validation`` (default: the bundled astronaut; best a photograph not among the test ones), once per operator,
-   then used for every photograph. PnP's weight matters: DPIR's lambda 0.23 assumes a denoiser told the noise
-   level, and a blind one needs more weight on the data for Gaussian deblurring (measured: 21 dB at 0.23, 28 dB at
-   4 on two photographs). Target: PnP at least +1 dB mean PSNR on every operator; the JSON
-   has each method's mean with its bootstrap interval and PnP's gain with the paired interval (photographs
-   resampled together, :func:`pixelwise.metrics.paired_summaries`).
+   denoiser ``--denoiser RUN`` (``pixelwise restore train --task denoise``; with ``--noise-map`` told each level,
+   else scaled to them) against TV (Chambolle-Pock); both weights (PnP's lambda, TV's) are searched by
+   ``--lambda auto`` on ``--validation`` (default: the bundled astronaut; best a photograph not among the test
+   ones), once per operator, then used for every photograph. PnP's weight matters: DPIR's lambda 0.23 assumes a
+   denoiser told the noise level, and a blind one needs more weight on the data for Gaussian deblurring
+   (measured: 21 dB at 0.23, 28 dB at 4 on two photographs). Target: PnP at least +1 dB mean PSNR on every
+   operator; the JSON has each method's mean with its bootstrap interval and PnP's gain with the paired interval
+   (photographs resampled together, :func:`pixelwise.metrics.paired_summaries`).
 2. ``digits``: on ``--digits N`` test digits (the last N of ``--digit-data``: scikit-learn's 8x8 set, or
    ``mnist-test``, an .npz or a folder; the digit before them is the validation image of TV's weight search),
    at 25% pixels kept and x4 (average-pooling) super-resolution, TV against DPS (``--diffusion RUN``, Chung et

@@ -13,9 +13,11 @@ With ``f(x) = ||A x - y||^2 / (2 sigma_n^2)`` (Gaussian noise of std sigma_n) th
 
   with denoiser levels sigma_k falling evenly in log scale from ``sigma_start`` (49/255) to ``sigma_end``
   (the noise level) and ``alpha_k = lam sigma_n^2 / sigma_k^2`` (lam = 0.23 in DPIR): strong denoising first,
-  data fidelity at the end. DPIR's lam suits its denoiser, which is told sigma_k; a blind denoiser ignores the
-  schedule, and where the first data steps amplify noise over a broad band (Gaussian deblurring) it needs a
-  larger lam (measured on two 240 x 240 photographs, blind DnCNN: 21 dB at 0.23, 28 dB at 4): search it.
+  data fidelity at the end. DPIR's lam suits its denoiser, which is told sigma_k (a ``restore train --noise-map``
+  network is: measured on twelve photographs, its searched lam was 0.27 for Gaussian deblurring); a blind
+  denoiser ignores the schedule, and where the first data steps amplify noise over a broad band (Gaussian
+  deblurring) it needs a larger lam (measured on two 240 x 240 photographs, blind DnCNN: 21 dB at 0.23, 28 dB at
+  4): search it.
 - ``admm`` (Venkatakrishnan et al. 2013), the same schedule with the scaled dual u (rescaled by
   alpha_{k-1} / alpha_k when the weight changes, as the continuation of Chan, Wang & Elgendy 2017, "Plug-and-
   play ADMM for image restoration: fixed-point convergence and applications", IEEE TCI, does):

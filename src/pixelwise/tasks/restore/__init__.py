@@ -26,7 +26,9 @@ Regimes (``config.regime``):
    every A here; the measurement is evaluated with f(y) (not an average of recorrupted inputs).
 
 Noise: Gaussian with ``sigma`` in 8-bit grey levels (``sigma / 255`` in measurement units), or blind with
-``sigma_range`` (one sigma per patch drawn uniformly; evaluation then uses ``sigma``).
+``sigma_range`` (one sigma per patch drawn uniformly; evaluation then uses ``sigma``). With ``noise_map`` (dncnn,
+unet) the network is also told each patch's sigma, as one more input channel (FFDNet; DRUNet), and evaluation and
+``apply`` tell it ``sigma`` (or the level given).
 
 Sizes: MRI and CT operators depend on the image size, so those work at one size ``config.size`` (images
 centre-cropped to a square and resized; phantoms drawn at that size). The others train on ``patch``-sized
