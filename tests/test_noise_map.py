@@ -180,4 +180,7 @@ def test_apply_tells_the_level_given_and_refuses_it_for_a_run_without_a_map(told
     assert main(["restore", "apply", "--run", str(prior_runs / "dn"), "--sigma", "5", "--out", str(tmp_path / "no"),
                  "--quiet", str(tmp_path / "in")]) == 2
     assert "trained without --noise-map" in capsys.readouterr().err
-    assert not (tmp_path / "no").exists()
+    assert main(["restore", "apply", "--run", str(told_run), "--sigma", "-5", "--out", str(tmp_path / "neg"),
+                 "--quiet", str(tmp_path / "in")]) == 2
+    assert "--sigma -5.0 must be a finite number of grey levels >= 0" in capsys.readouterr().err
+    assert not (tmp_path / "no").exists() and not (tmp_path / "neg").exists()
