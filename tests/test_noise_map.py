@@ -151,10 +151,22 @@ def test_a_told_denoiser_run_is_plug_and_plays_prior_at_each_level(told_run):
     assert prior.info["noise_map"] is True
 
 
-def test_export_refuses_a_told_network_in_one_sentence(told_run, tmp_path, capsys):
-    assert main(["export", "--run", str(told_run), "--out", str(tmp_path / "net.onnx"), "--quiet"]) == 2
-    assert "--noise-map" in capsys.readouterr().err
-    assert not (tmp_path / "net.onnx").exists()
+def test_export_feeds_a_told_network_its_level_as_a_last_channel(told_run, tmp_path):
+    """onnxruntime (the oracle) on the image with a constant map of sigma / 255 answers what the network told that
+    level answers, at an odd size the graph was not traced at."""
+    ort = pytest.importorskip("onnxruntime")
+    from pixelwise.tasks.restore import load_run
+
+    assert main(["export", "--run", str(told_run), "--out", str(tmp_path / "net.onnx"), "--quiet"]) == 0
+    _, model, _ = load_run(told_run)
+    y = torch.rand(2, 1, 19, 23, generator=_g(6))
+    session = ort.InferenceSession(str(tmp_path / "net.onnx"), providers=["CPUExecutionProvider"])
+    for level in (5 / 255, 40 / 255):
+        fed = torch.cat([y, torch.full_like(y, level)], dim=1)
+        got = torch.as_tensor(session.run(None, {"image": fed.numpy()})[0])
+        with torch.no_grad():
+            expected = model((y, Identity(), torch.full((2,), level)))
+        torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-4)
 
 
 def test_apply_tells_the_level_given_and_refuses_it_for_a_run_without_a_map(told_run, prior_runs, tmp_path, capsys):
@@ -182,5 +194,20 @@ def test_apply_tells_the_level_given_and_refuses_it_for_a_run_without_a_map(told
     assert "trained without --noise-map" in capsys.readouterr().err
     assert main(["restore", "apply", "--run", str(told_run), "--sigma", "-5", "--out", str(tmp_path / "neg"),
                  "--quiet", str(tmp_path / "in")]) == 2
-    assert "--sigma -5.0 must be a finite number of grey levels >= 0" in capsys.readouterr().err
+    assert "sigma=-5.0 must be a finite number >= 0" in capsys.readouterr().err
     assert not (tmp_path / "no").exists() and not (tmp_path / "neg").exists()
+
+
+def test_eval_at_another_level_measures_and_tells_that_level_beside_the_runs_own_results(told_run):
+    """The naive (noisy) image at sigma 5 scores 20 log10(255 / 5) = 34.15 dB up to 8-bit rounding and clipping; the
+    run's own results stay as they were."""
+    from pixelwise.tasks.restore import evaluate
+
+    own = (told_run / "metrics.json").read_bytes()
+    metrics = evaluate(told_run, data="bundled", sigma=5, progress=False, log=lambda s: None)
+    assert metrics["sigma"] == 5
+    assert metrics["mean"]["naive"]["psnr"] == pytest.approx(34.15, abs=0.3)
+    assert (told_run / "evaluations" / "bundled-denoise-sigma-5" / "metrics.json").is_file()
+    assert (told_run / "metrics.json").read_bytes() == own
+    with pytest.raises(PixelwiseError, match="sigma=nan must be a finite number"):
+        evaluate(told_run, sigma=float("nan"), progress=False, log=lambda s: None)

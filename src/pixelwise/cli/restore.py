@@ -55,6 +55,8 @@ def add_parser(subparsers) -> None:
                      "input/ and target/ (default: the run's validation images)")
     e.add_argument("--protocol", default=None, choices=("plain", "denoise", "sr"),
                    help="scoring protocol (default: the run's)")
+    e.add_argument("--sigma", type=float, default=None, help="score at this noise level in grey levels (default: "
+                   "the run's --sigma), told to a network trained with --noise-map")
     add_device(e)
     add_tiles(e)
     e.set_defaults(func=cmd_eval)
@@ -96,7 +98,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from pixelwise.tasks.restore import evaluate
 
     evaluate(args.run, args.data, args.protocol, args.which, name=args.name, out=evaluation_out(args),
-             progress=not args.quiet, tiles=tiles_of(args), device=args.device)
+             progress=not args.quiet, tiles=tiles_of(args), device=args.device, sigma=args.sigma)
     return 0
 
 

@@ -50,6 +50,11 @@ class ResidualUNet(nn.Module):
             raise ValueError("this U-Net has no noise map and cannot be told sigma; build it with noise_map=True.")
         return x0 + self.unet(with_noise_map(x0, sigma) if self.noise_map else x0)
 
+    def mapped(self, x: torch.Tensor) -> torch.Tensor:
+        """``(N, C + 1, H, W)`` image with its noise-level map as the last channel -> ``(N, C, H, W)``; with a
+        constant map this is ``forward``."""
+        return x[:, :-1] + self.unet(x)
+
 
 def _small_cnn(channels: int, width: int, layers: int) -> nn.Sequential:
     """``layers`` 3x3 convolutions, ReLU between: ``(N, C, H, W) -> (N, C, H, W)``; last layer zero so the

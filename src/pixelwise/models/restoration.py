@@ -109,6 +109,11 @@ class DnCNN(nn.Module):
             raise ValueError("this DnCNN has no noise map and cannot be told sigma; build it with noise_map=True.")
         return y - self.noise(y, sigma)
 
+    def mapped(self, x: torch.Tensor) -> torch.Tensor:
+        """``(N, C + 1, H, W)`` noisy image with its noise-level map as the last channel (any map, as FFDNet
+        takes) -> ``(N, C, H, W)`` estimate; with a constant map this is ``forward``."""
+        return x[:, :-1] - self.body(x)
+
 
 class SRCNN(nn.Module):
     """SRCNN (Dong et al. 2015), the 9-1-5 network: ``(N, C, H, W) -> (N, C, H, W)``.

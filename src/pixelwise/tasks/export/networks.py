@@ -28,6 +28,18 @@ class Normalised(nn.Module):
         return self.net((x - self.mean) / self.std)
 
 
+class NoiseMapped(nn.Module):
+    """A network told the noise level (``restore train --noise-map``) fed its input and its noise-level map as one
+    tensor: (N, C + 1, H, W) -> (N, C, H, W). The map may vary over the image, as FFDNet's may."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net.mapped(x)
+
+
 @dataclass
 class Exportable:
     """A run's network ready to trace: ``module`` (eval mode), an ``example`` input (1, C, H, W), ``multiple``:
@@ -94,9 +106,7 @@ def _restoration(run_dir: Path, which: str) -> Exportable:
     if model.input == "operator":
         raise PixelwiseError(f"{run_dir} holds the unrolled network, which applies the operator A (FFTs, projections) "
                              "inside and cannot be traced to ONNX; export a network of another --model.")
-    if model.noise_level is not None:
-        raise PixelwiseError(f"{run_dir} holds a network told the noise level (--noise-map), a second input that "
-                             "the exported graph does not carry yet; export a run trained without --noise-map.")
+    told = model.noise_level is not None
     if model.input == "measurement":
         fed = "the measured (low-resolution) image"
     elif config.operator == "denoise":
@@ -106,7 +116,14 @@ def _restoration(run_dir: Path, which: str) -> Exportable:
     multiple = 2 ** (config.depth or 3) if config.model == "unet" else 1
     side = -(-config.train_size // multiple) * multiple
     scale = getattr(model.net, "scale", 1) if model.input == "measurement" else 1
-    return Exportable(model.net.eval(), torch.rand(1, config.channels, side, side), multiple,
+    example = torch.rand(1, config.channels, side, side)
+    if told:  # the level as FFDNet takes it: a map, one more channel
+        return Exportable(NoiseMapped(model.net).eval(), torch.cat([example, torch.full_like(example[:, :1],
+                          config.sigma / 255)], dim=1), multiple,
+                          f"{fed} in [0, 1] with its noise level (sigma / 255) as a last channel, (N, "
+                          f"{config.channels + 1}, H, W)", f"the restored image (N, {config.channels}, H, W)",
+                          _settings(config, ("model", "operator", "channels", "sigma", "sigma_range", "noise_map")))
+    return Exportable(model.net.eval(), example, multiple,
                       f"{fed} in [0, 1], (N, {config.channels}, H, W)",
                       f"the restored image (N, {config.channels}, {scale}H, {scale}W)" if scale > 1 else
                       f"the restored image (N, {config.channels}, H, W)",

@@ -34,6 +34,13 @@ def default_patch(multiple: int = 1) -> int:
     return -(-40 // multiple) * multiple
 
 
+def check_sigma(sigma: float) -> float:
+    """A noise level in grey levels, refused in one sentence unless a finite number >= 0."""
+    if not (sigma >= 0 and math.isfinite(sigma)):
+        raise PixelwiseError(f"sigma={sigma} must be a finite number >= 0 (grey levels out of 255).")
+    return float(sigma)
+
+
 def _pair(text: str) -> tuple[float, float]:
     low, high = (float(v) for v in text.split(","))  # anything but two numbers is a ValueError
     return low, high
@@ -154,8 +161,7 @@ class RestorationConfig(TrainingConfig):
             raise PixelwiseError(f"val_fraction={self.val_fraction} must be in [0, 1).")
 
     def _check_noise(self) -> None:
-        if not (self.sigma >= 0 and math.isfinite(self.sigma)):
-            raise PixelwiseError(f"sigma={self.sigma} must be a finite number >= 0 (grey levels out of 255).")
+        check_sigma(self.sigma)
         if self.sigma_range is not None:
             self.sigma_range = tuple(float(s) for s in self.sigma_range)
             if len(self.sigma_range) != 2 or not 0 <= self.sigma_range[0] <= self.sigma_range[1]:

@@ -18,7 +18,7 @@ from pixelwise.models.tiling import Tiles
 from pixelwise.physics import MRI, LinearOperator, Radon
 from pixelwise.physics.presets import NAIVE_NAMES, build_operator
 from pixelwise.tasks.restore.baseline import run_tv
-from pixelwise.tasks.restore.config import NAMED_DATA, RestorationConfig
+from pixelwise.tasks.restore.config import NAMED_DATA, RestorationConfig, check_sigma
 from pixelwise.tasks.restore.data import (
     clean_images,
     load_pairs,
@@ -70,7 +70,8 @@ def _source(config: RestorationConfig, data: str | None) -> str:
 
 def evaluate(run_dir: str | Path, data: str | None = None, protocol: str | None = None, which: str = "best",
              name: str | None = None, out: str | Path | None = None, progress: bool = True,
-             log: Callable[[str], None] = print, tiles: Tiles | None = None, device: str = "auto") -> dict:
+             log: Callable[[str], None] = print, tiles: Tiles | None = None, device: str = "auto",
+             sigma: float | None = None) -> dict:
     """Score a run's network next to the naive and TV baselines; write ``metrics.json`` (per image, and the
     mean, median and bootstrap interval of each method and of the network's paired gain over each baseline),
     ``per_case.csv``, ``plots/figure.png`` and ``report.html``, and return the metrics.
@@ -81,7 +82,8 @@ def evaluate(run_dir: str | Path, data: str | None = None, protocol: str | None 
     input/ and target/; or another ``protocol``, or ``which="last"``) goes to ``out``, or to
     ``RUN/evaluations/NAME`` (``name`` defaults to the data's name and the settings), and never replaces them.
     ``tiles``: the network window by window (another setting: ``evaluations/NAME-tile-T``); ``device``: where
-    the network runs (:mod:`pixelwise.train.devices`).
+    the network runs (:mod:`pixelwise.train.devices`). ``sigma``: the noise level of the measurements in grey levels
+    (default: the run's; another goes to ``evaluations/NAME-sigma-S``), told to a network with a noise map.
     """
     run_dir = Path(run_dir)
     tiles = tiles or Tiles()
@@ -89,8 +91,12 @@ def evaluate(run_dir: str | Path, data: str | None = None, protocol: str | None 
     protocol = protocol or config.eval_protocol
     if protocol not in PROTOCOLS:
         raise PixelwiseError(f"protocol {protocol!r} is not known; use one of {', '.join(PROTOCOLS)}.")
-    own = data is None and protocol == config.eval_protocol and which == "best" and tiles.tile is None
-    label = name or _name(data, protocol, which) + (f"-tile-{tiles.tile}" if tiles.tile is not None else "")
+    if sigma is not None:
+        config.sigma = check_sigma(sigma)
+        model.noise_level = None if model.noise_level is None else config.sigma / 255.0
+    own = data is None and protocol == config.eval_protocol and which == "best" and tiles.tile is None and sigma is None
+    label = name or (_name(data, protocol, which) + (f"-tile-{tiles.tile}" if tiles.tile is not None else "")
+                     + (f"-sigma-{sigma:g}" if sigma is not None else ""))
     dest = run_dir if own and out is None else evaluation_dir(run_dir, label, out)
     cases, source = evaluation_cases(config, fixed_op, data, protocol)
     if not cases:

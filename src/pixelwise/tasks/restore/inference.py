@@ -14,7 +14,7 @@ from pixelwise.errors import PixelwiseError
 from pixelwise.models.tiling import Tiles, sliding_window
 from pixelwise.physics import LinearOperator
 from pixelwise.physics.presets import build_operator
-from pixelwise.tasks.restore.config import IMAGE_MEASUREMENTS, RestorationConfig
+from pixelwise.tasks.restore.config import IMAGE_MEASUREMENTS, RestorationConfig, check_sigma
 from pixelwise.tasks.restore.data import read_clean
 from pixelwise.tasks.restore.models import Restorer, build_model
 from pixelwise.train.checkpoint import load_weights
@@ -97,9 +97,7 @@ def apply(run_dir: str | Path, inputs: Sequence[str | Path], out: str | Path, wh
         if model.noise_level is None:
             raise PixelwiseError(f"--sigma {sigma} tells a network the noise level, but {run_dir} was trained without "
                                  "--noise-map; leave out --sigma.")
-        if not (0 <= sigma < float("inf")):
-            raise PixelwiseError(f"--sigma {sigma} must be a finite number of grey levels >= 0, e.g. 25.")
-        model.noise_level = sigma / 255.0
+        model.noise_level = check_sigma(sigma) / 255.0
     if config.operator not in APPLICABLE:
         raise PixelwiseError(f"apply restores pictures measured by {', '.join(APPLICABLE)}; this {config.operator} "
                              "run needs its operator's measurements: use `pixelwise restore eval`.")
