@@ -106,7 +106,6 @@ def _restoration(run_dir: Path, which: str) -> Exportable:
     if model.input == "operator":
         raise PixelwiseError(f"{run_dir} holds the unrolled network, which applies the operator A (FFTs, projections) "
                              "inside and cannot be traced to ONNX; export a network of another --model.")
-    told = model.noise_level is not None
     if model.input == "measurement":
         fed = "the measured (low-resolution) image"
     elif config.operator == "denoise":
@@ -117,7 +116,7 @@ def _restoration(run_dir: Path, which: str) -> Exportable:
     side = -(-config.train_size // multiple) * multiple
     scale = getattr(model.net, "scale", 1) if model.input == "measurement" else 1
     example = torch.rand(1, config.channels, side, side)
-    if told:  # the level as FFDNet takes it: a map, one more channel
+    if model.noise_level is not None:  # told the level: as FFDNet takes it: a map, one more channel
         return Exportable(NoiseMapped(model.net).eval(), torch.cat([example, torch.full_like(example[:, :1],
                           config.sigma / 255)], dim=1), multiple,
                           f"{fed} in [0, 1] with its noise level (sigma / 255) as a last channel, (N, "

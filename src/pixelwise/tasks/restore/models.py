@@ -54,17 +54,13 @@ class Restorer(nn.Module):
         return lambda v: self.net(v, self.noise_level)
 
 
-def _told(c) -> dict:
-    """A noise-map network's arguments: the map, and the level it is told by default (the run's sigma)."""
-    return {"noise_map": True} if c.noise_map else {}
-
-
 def _default_level(c) -> float | None:
+    """The level a noise-map network is told by default: the run's sigma, in image units."""
     return c.sigma / 255.0 if c.noise_map else None
 
 
 def _dncnn(c, op, shape) -> Restorer:
-    net = DnCNN(c.channels, c.depth or 17, c.width or 64, **_told(c))  # Zhang et al. 2017
+    net = DnCNN(c.channels, c.depth or 17, c.width or 64, noise_map=c.noise_map)  # Zhang et al. 2017
     return Restorer(net, "naive", _default_level(c))
 
 
@@ -82,7 +78,8 @@ def _post(c, op, shape) -> Restorer:
 
 
 def _unet(c, op, shape) -> Restorer:
-    return Restorer(ResidualUNet(c.channels, c.depth or 3, c.width or 32, **_told(c)), "naive", _default_level(c))
+    net = ResidualUNet(c.channels, c.depth or 3, c.width or 32, noise_map=c.noise_map)
+    return Restorer(net, "naive", _default_level(c))
 
 
 def _unrolled(c, op, shape) -> Restorer:
