@@ -7,10 +7,11 @@ and from the pretrained encoder (``--init``) for ``--minutes`` minus the minutes
 time, evaluation included, counted against every fraction). Both are scored on the same test cases and compared
 with ``segment compare`` (mean Dice difference with a seeded paired bootstrap interval, wins / ties / losses).
 Prints JSON. Target (issue 21): at 10% labels, pretrained - scratch >= +0.05 mean Dice with the paired interval
-excluding zero.
+excluding zero. With ``--method genesis`` (Models Genesis) the whole U-Net is pretrained, and the fine-tune starts
+from its encoder and its decoder (all but the last 1x1 convolution).
 
     python benchmarks/label_efficiency.py --data ../shared/data/kvasir-seg-880 --minutes 20 --pretrain-minutes 8 \\
-        [--method simclr|mae|dae] [--fractions 0.05,0.1,0.25,1] [--pretrain-on all|train] [--out runs/label-eff]
+        [--method simclr|mae|dae|genesis] [--fractions 0.05,0.1,0.25,1] [--pretrain-on all|train] [--out runs/label-eff]
 
 ``--pretrain-on all`` (the issue's protocol) pretrains on every image of the folder, test images included (their
 pixels, never their masks); ``train`` pretrains on the training cases' images only. Wall time: about
@@ -18,6 +19,7 @@ pretrain-minutes + fractions x (2 minutes - pretrain-minutes), plus evaluations.
 
 Kvasir-SEG: D. Jha et al., "Kvasir-SEG: A Segmented Polyp Dataset", MMM 2020, LNCS 11962, pp. 451-462.
 SimCLR: T. Chen et al., "A Simple Framework for Contrastive Learning of Visual Representations", ICML 2020.
+Models Genesis: Z. Zhou et al., "Models Genesis", Medical Image Analysis 67 (2021) 101840.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ def _arguments() -> argparse.Namespace:
     p.add_argument("--out", default="runs/label-efficiency")
     p.add_argument("--minutes", type=float, default=20, help="total budget of each arm, pretraining counted")
     p.add_argument("--pretrain-minutes", type=float, default=8)
-    p.add_argument("--method", default="simclr", choices=("simclr", "ae", "dae", "mae"))
+    p.add_argument("--method", default="simclr", choices=("simclr", "ae", "dae", "mae", "genesis"))
     p.add_argument("--pretrain-on", default="all", choices=("all", "train"))
     p.add_argument("--fractions", default="0.05,0.1,0.25,1")
     p.add_argument("--size", type=int, default=128)

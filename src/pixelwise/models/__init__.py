@@ -7,6 +7,7 @@ from pixelwise.models.pretext import (
     ConvReconstructionNet,
     LinearClassifier,
     ProjectionHead,
+    RestorationUNet,
     ViTReconstructionNet,
 )
 from pixelwise.models.reconstruction import DIPNet, ResidualUNet, Unrolled
@@ -27,6 +28,6 @@ def segmentation_model_class(name: str):
 
 
 __all__ = ["FCN", "SEGMENTATION_MODELS", "SRCNN", "VDSR", "ContrastiveNet", "ConvReconstructionNet", "DIPNet", "DnCNN",
-           "LinearClassifier", "PostUpsample", "ProjectionHead", "ResidualUNet", "SegmentViT", "SpatialTransformer",
-           "UNet", "UNetEncoder", "Unrolled", "ViTEncoder", "ViTReconstructionNet", "encoder_of", "freeze",
-           "segmentation_model_class", "valid_input_for_output", "valid_input_sizes", "valid_output_size"]
+           "LinearClassifier", "PostUpsample", "ProjectionHead", "ResidualUNet", "RestorationUNet", "SegmentViT",
+           "SpatialTransformer", "UNet", "UNetEncoder", "Unrolled", "ViTEncoder", "ViTReconstructionNet", "encoder_of",
+           "freeze", "segmentation_model_class", "valid_input_for_output", "valid_input_sizes", "valid_output_size"]

@@ -9,6 +9,9 @@ as in the segmentation model the view came from.
   network could copy its input through the top level and the deep layers would learn nothing), for plain,
   denoising (Vincent et al. 2008) and masked (SimMIM, Xie et al. 2022, masking the input) autoencoders.
   ``(N, C, H, W) -> (N, C, H, W)``.
+- :class:`RestorationUNet`: the whole U-Net, skips and all, with an image as output, trained to undo strong
+  distortions (Models Genesis, Zhou et al., Medical Image Analysis 2021): a segmentation U-Net of the same sizes
+  can start from its encoder *and* its decoder (``net.up.*``). ``(N, C, H, W) -> (N, C, H, W)``.
 - :class:`ViTReconstructionNet`: a ViT encoder and a small transformer decoder with mask tokens (MAE, He et al.,
   "Masked Autoencoders Are Scalable Vision Learners", CVPR 2022): with a ``keep`` index only the visible patches
   enter the encoder. ``(N, C, H, W)`` or ``((N, C, H, W), keep (N, L_keep)) -> (N, C, H, W)``.
@@ -21,8 +24,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from pixelwise.models.encoders import UNetEncoder, ViTEncoder
-from pixelwise.models.unet import make_norm
+from pixelwise.models.encoders import UNetEncoder, ViTEncoder, encoder_of
+from pixelwise.models.unet import UNet, make_norm
 
 
 class ProjectionHead(nn.Sequential):
@@ -75,6 +78,17 @@ class ConvReconstructionNet(nn.Module):
         y = self.decoder(self.encoder(x))  # (N, C_out, H + ph, W + pw)
         top, left = (y.shape[-2] - h) // 2, (y.shape[-1] - w) // 2
         return y[..., top:top + h, left:left + w]
+
+
+class RestorationUNet(nn.Module):
+    def __init__(self, unet: UNet):
+        super().__init__()
+        self.net = unet
+        self.encoder = encoder_of(unet)  # the same modules, also saved as encoder.* for --init
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, C, H, W) -> (N, C_out, H, W), C_out the U-Net's output channels (the image's, to restore it)."""
+        return self.net(x)
 
 
 class ViTReconstructionNet(nn.Module):

@@ -13,7 +13,7 @@ from pixelwise.train.files import write_text
 STYLE = "body{font-family:sans-serif;max-width:1000px;margin:auto}td,th{padding:2px 8px;text-align:right}"
 
 _METHODS = {"simclr": "SimCLR (contrastive views, NT-Xent)", "ae": "autoencoder", "dae": "denoising autoencoder",
-            "mae": "masked autoencoder"}
+            "mae": "masked autoencoder", "genesis": "Models Genesis (the whole U-Net restores distorted images)"}
 
 
 def summary_table(summaries: dict, digits: int = 4, signed: bool = False) -> str:

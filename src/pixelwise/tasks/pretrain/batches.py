@@ -8,6 +8,8 @@ What a batch of B images becomes, by method (inputs normalised with the training
 - ``mae``: a fraction ``mask_ratio`` of the patches hidden; the U-Net sees them as zeros (the mean colour after
   normalisation, SimMIM's way), the ViT does not see them at all (MAE's way: its input is the image and the indices
   of the visible patches); the loss counts the hidden patches only.
+- ``genesis``: the image distorted by Models Genesis's transforms (:mod:`pixelwise.data.genesis`), target the
+  image.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from pixelwise.data.genesis import GenesisConfig, genesis_distort
 from pixelwise.data.tensors import unit_tensor
 from pixelwise.data.views import ViewConfig, crop_and_flip, mask_image, patch_mask, simclr_views
 from pixelwise.tasks.pretrain.config import PretrainConfig
@@ -48,6 +51,8 @@ def make_batch(x: torch.Tensor, config: PretrainConfig, g: torch.Generator, augm
         return clean, (clean, None)
     if config.method == "dae":
         return norm(x + config.noise * torch.randn(x.shape, generator=g)), (clean, None)
+    if config.method == "genesis":
+        return norm(genesis_distort(x, GenesisConfig(), g)), (clean, None)
     patch = config.patch_size if config.model == "vit" else config.mask_patch
     grid = (-(-x.shape[-2] // patch), -(-x.shape[-1] // patch))
     keep = patch_mask(len(x), grid, config.mask_ratio, g)

@@ -9,7 +9,7 @@ from typing import ClassVar
 from pixelwise.errors import PixelwiseError
 from pixelwise.train.config import TrainingConfig, check_vit, one_of, option, whole
 
-METHODS = ("simclr", "ae", "dae", "mae")
+METHODS = ("simclr", "ae", "dae", "mae", "genesis")
 ENCODERS = ("unet", "vit")
 NORMS = ("batch", "instance", "group", "none")
 FLIPS = ("none", "horizontal", "all")
@@ -34,7 +34,9 @@ class PretrainConfig(TrainingConfig):
                        "it has one; masks and class sub-folders are only read for their images), an .npz, digits or "
                        "mnist")
     out: str = option("runs/pretrain", path=True, help="run folder to create")
-    method: str = option("simclr", help="simclr (contrastive), ae, dae (denoising) or mae (masked) autoencoder")
+    method: str = option("simclr", help="simclr (contrastive), ae, dae (denoising) or mae (masked) autoencoder, or "
+                         "genesis (the whole U-Net restores distorted images, Models Genesis; --init then loads its "
+                         "decoder too)")
     model: str = option("unet", help="whose encoder: unet or vit (the segmentation models')")
     size: int = option(64, help="image size in pixels (square); a ViT's must be the segmentation run's --size")
     channels: int = option(3, help="3 for RGB images, 1 for grey")
@@ -90,6 +92,9 @@ class PretrainConfig(TrainingConfig):
             raise PixelwiseError(f"val_fraction={self.val_fraction} must lie in [0, 1), e.g. 0.1.")
         if self.method == "simclr" and self.batch_size < 2:
             raise PixelwiseError(f"batch_size={self.batch_size} gives SimCLR no negatives; use at least 2 (e.g. 32).")
+        if self.method == "genesis" and self.model != "unet":
+            raise PixelwiseError("method=genesis trains the whole U-Net (encoder and decoder); use --model unet, or "
+                                 "--method mae for the ViT.")
         self._check_method_settings()
         self._check_vit()
 

@@ -10,6 +10,7 @@ from pixelwise.losses import NTXentLoss, ReconstructionLoss
 from pixelwise.models import (
     ContrastiveNet,
     ConvReconstructionNet,
+    RestorationUNet,
     SegmentViT,
     UNet,
     ViTReconstructionNet,
@@ -39,9 +40,14 @@ def _reconstruction(c: PretrainConfig) -> nn.Module:
     return ConvReconstructionNet(build_encoder(c), c.channels, c.norm)
 
 
+def _whole_unet(c: PretrainConfig) -> nn.Module:
+    return RestorationUNet(UNet(c.channels, c.channels, c.depth, c.base_channels, "same", c.norm))
+
+
 # method -> builder(config); the one table of what each pretext task trains
 METHODS: dict[str, Callable[[PretrainConfig], nn.Module]] = {
     "simclr": _contrastive, "ae": _reconstruction, "dae": _reconstruction, "mae": _reconstruction,
+    "genesis": _whole_unet,
 }
 
 

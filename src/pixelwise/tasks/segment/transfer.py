@@ -7,6 +7,9 @@ ViT's embedding and transformer, under the segmentation model's own parameter na
 as ``encoder.<name>``, a segmentation run as ``<name>`` (``net.<name>`` behind the valid-padding wrapper). Every
 tensor of the encoder must be found with its shape, or the run is refused naming the first that is not. The
 normalisation of the inputs comes with the encoder: the run adopts its source's mean and standard deviation.
+A pretraining run of the whole U-Net (``--method genesis``, Models Genesis) also holds a decoder, saved as
+``net.up.<name>``: it loads into the U-Net's expanding path the same way (every tensor, with its shape), and only
+the last 1x1 convolution (the head, an image there and a mask here) starts afresh, as Zhou et al. fine-tune it.
 
 The labelled cases: a seeded permutation of the sorted training ids, its first round(F n) (so the subsets of one
 seed are nested: 5% within 10% within 25%); or the ids of a file, all of which must be training cases of the split.
@@ -71,8 +74,28 @@ def prepare(net: nn.Module, config: SegmentationConfig, resume: bool, log: Calla
         config.norm_mean, config.norm_std = source["norm_mean"], source["norm_std"]
         log(f"encoder: {len(state)} tensors from the {source[RECIPE_KEY]} run {config.init}"
             + (" (frozen)" if config.freeze_encoder else ""))
+        if source.get(RECIPE_KEY) == "pretrain" and source.get("method") == "genesis":
+            up = getattr(net, "net", net).up
+            decoder = decoder_state(config.init, up)
+            up.load_state_dict(decoder)
+            log(f"decoder: {len(decoder)} tensors from the same run (the head starts afresh)")
     if config.freeze_encoder:
         freeze(view)
+
+
+def decoder_state(run: str | Path, up: nn.Module) -> dict[str, torch.Tensor]:
+    """The tensors of a U-Net's expanding path ``up`` found in the whole-U-Net pretraining ``run`` (``net.up.*``),
+    every name and shape checked; a run that does not fit is refused naming what differs."""
+    saved = {key.removeprefix("net.up."): value for key, value in read_weights(checkpoint_path(run, "best")).items()
+             if key.startswith("net.up.")}
+    for name, value in up.state_dict().items():
+        if name not in saved:
+            raise PixelwiseError(f"init {run} does not fit this model: its decoder has no up.{name}; use the same "
+                                 "--depth, --norm and --up as the run.")
+        if saved[name].shape != value.shape:
+            raise PixelwiseError(f"init {run} does not fit this model: up.{name} is {tuple(saved[name].shape)} in the "
+                                 f"run but {tuple(value.shape)} here; use the same --base-channels as the run.")
+    return {name: saved[name] for name in up.state_dict()}
 
 
 def encoder_state(run: str | Path, view: nn.Module, model: str) -> tuple[dict[str, torch.Tensor], dict]:
