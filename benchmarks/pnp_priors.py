@@ -10,8 +10,10 @@
    ones), once per operator, then used for every photograph. PnP's weight matters: DPIR's lambda 0.23 assumes a
    denoiser told the noise level, and a blind one needs more weight on the data for Gaussian deblurring
    (measured: 21 dB at 0.23, 28 dB at 4 on two photographs). Target: PnP at least +1 dB mean PSNR on every
-   operator; the JSON has each method's mean with its bootstrap interval and PnP's gain with the paired interval
-   (photographs resampled together, :func:`pixelwise.metrics.paired_summaries`).
+   operator. ``--ensemble`` scores PnP with the denoiser's x8 self-ensemble (``solve --ensemble``: each denoiser
+   call averaged over the flips and quarter turns, DPIR's "x8"; eight times the time), its weight still searched
+   with the plain denoiser. The JSON has each method's mean with its bootstrap interval and PnP's gain with the
+   paired interval (photographs resampled together, :func:`pixelwise.metrics.paired_summaries`).
 2. ``digits``: on ``--digits N`` test digits (the last N of ``--digit-data``: scikit-learn's 8x8 set, or
    ``mnist-test``, an .npz or a folder; the digit before them is the validation image of TV's weight search),
    at 25% pixels kept and x4 (average-pooling) super-resolution, TV against DPS (``--diffusion RUN``, Chung et
@@ -131,7 +133,7 @@ def photos(args, folder: Path) -> dict:
         lam = searched(images[0], m, "pnp", args.noise_sigma, args.validation, denoiser=args.denoiser)["lambda"]
 
         def pnp(path: Path, m=m, lam=lam) -> dict:
-            return score(path, m, "pnp", lam, args.noise_sigma, denoiser=args.denoiser)
+            return score(path, m, "pnp", lam, args.noise_sigma, denoiser=args.denoiser, ensemble=args.ensemble)
 
         out[name] = compare(images, m, {"pnp": pnp}, args.noise_sigma, args.validation)
         out[name]["pnp_lambda"] = lam
@@ -179,6 +181,8 @@ def main() -> None:
     parser.add_argument("--max-images", type=int, default=12)
     parser.add_argument("--operators", default=",".join(PHOTO_OPERATORS))
     parser.add_argument("--noise-sigma", type=float, default=2.0, help="grey levels of 255 (photographs)")
+    parser.add_argument("--ensemble", action="store_true", help="part 1: score PnP with the denoiser's x8 "
+                        "self-ensemble (solve --ensemble); its weight is still searched with the plain denoiser")
     parser.add_argument("--validation", type=Path, default=None, help="the photograph both weights are searched "
                         "on (part 1; default: the bundled astronaut); best one that is not among --photos")
     parser.add_argument("--digits", type=int, default=0, help="test digits (part 2; 0 skips it)")
@@ -193,6 +197,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     result = {"benchmark": "pnp_priors", "machine": machine(), "noise_sigma": args.noise_sigma, "size": args.size,
+              "ensemble": args.ensemble,
               "target": "pnp gain over tv >= +1 dB mean PSNR on every photo operator"}
     with tempfile.TemporaryDirectory() as tmp:
         if args.photos is not None and args.denoiser is not None:

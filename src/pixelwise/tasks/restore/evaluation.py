@@ -27,7 +27,7 @@ from pixelwise.tasks.restore.data import (
     split_images,
     validation_images,
 )
-from pixelwise.tasks.restore.inference import check_tiles, load_run, restore
+from pixelwise.tasks.restore.inference import check_ensemble, check_tiles, load_run, restore
 from pixelwise.train.files import read_csv, write_csv, write_json
 from pixelwise.train.runs import evaluation_dir
 
@@ -71,7 +71,7 @@ def _source(config: RestorationConfig, data: str | None) -> str:
 def evaluate(run_dir: str | Path, data: str | None = None, protocol: str | None = None, which: str = "best",
              name: str | None = None, out: str | Path | None = None, progress: bool = True,
              log: Callable[[str], None] = print, tiles: Tiles | None = None, device: str = "auto",
-             sigma: float | None = None) -> dict:
+             sigma: float | None = None, ensemble: bool = False) -> dict:
     """Score a run's network next to the naive and TV baselines; write ``metrics.json`` (per image, and the
     mean, median and bootstrap interval of each method and of the network's paired gain over each baseline),
     ``per_case.csv``, ``plots/figure.png`` and ``report.html``, and return the metrics.
@@ -84,6 +84,7 @@ def evaluate(run_dir: str | Path, data: str | None = None, protocol: str | None 
     ``tiles``: the network window by window (another setting: ``evaluations/NAME-tile-T``); ``device``: where
     the network runs (:mod:`pixelwise.train.devices`). ``sigma``: the noise level of the measurements in grey levels
     (default: the run's; another goes to ``evaluations/NAME-sigma-S``), told to a network with a noise map.
+    ``ensemble``: the network's x8 self-ensemble (flips and quarter turns; ``evaluations/NAME-x8``).
     """
     run_dir = Path(run_dir)
     tiles = tiles or Tiles()
@@ -94,9 +95,12 @@ def evaluate(run_dir: str | Path, data: str | None = None, protocol: str | None 
     if sigma is not None:
         config.sigma = check_sigma(sigma)
         model.noise_level = None if model.noise_level is None else config.sigma / 255.0
-    own = data is None and protocol == config.eval_protocol and which == "best" and tiles.tile is None and sigma is None
+    if ensemble:
+        check_ensemble(config)
+    own = (data is None and protocol == config.eval_protocol and which == "best" and tiles.tile is None
+           and sigma is None and not ensemble)
     label = name or (_name(data, protocol, which) + (f"-tile-{tiles.tile}" if tiles.tile is not None else "")
-                     + (f"-sigma-{sigma:g}" if sigma is not None else ""))
+                     + (f"-sigma-{sigma:g}" if sigma is not None else "") + ("-x8" if ensemble else ""))
     dest = run_dir if own and out is None else evaluation_dir(run_dir, label, out)
     cases, source = evaluation_cases(config, fixed_op, data, protocol)
     if not cases:
@@ -104,11 +108,11 @@ def evaluate(run_dir: str | Path, data: str | None = None, protocol: str | None 
     check_tiles(config, tiles, [(name, (y if config.model == "post" else x).shape[-2:]) for name, y, _, x in cases])
     methods = ("naive", "network") if config.regime == "pairs" else ("naive", "tv", "network")
     tv, tv_record = run_tv(config, fixed_op, cases, progress, log) if "tv" in methods else (None, None)
-    rows, panels, seconds = _score_cases(config, model, cases, tv, methods, protocol, progress, tiles)
+    rows, panels, seconds = _score_cases(config, model, cases, tv, methods, protocol, progress, tiles, ensemble)
     for row, used in zip(rows, tv_record["iterations_run"] if tv_record else []):
         row["tv_iterations"] = used
     metrics = {"task": config.operator, "model": config.model, "regime": config.regime, "protocol": protocol,
-               "checkpoint": which, "sigma": config.sigma, "source": source, "count": len(rows),
+               "checkpoint": which, "sigma": config.sigma, "ensemble": ensemble, "source": source, "count": len(rows),
                "naive_name": NAIVE_NAMES[config.operator], "tv": tv_record,
                "tv_lambda": tv_record["lambda"] if tv_record else None, "mean": _means(rows, methods),
                **_summaries(rows, methods, config.seed), "network_seconds_per_image": seconds / len(rows),
@@ -125,7 +129,7 @@ def _name(data: str | None, protocol: str, which: str) -> str:
 
 
 def _score_cases(config: RestorationConfig, model, cases: list, tv: list | None, methods: tuple, protocol: str,
-                 progress: bool, tiles: Tiles) -> tuple[list[dict], list, float]:
+                 progress: bool, tiles: Tiles, ensemble: bool = False) -> tuple[list[dict], list, float]:
     """Per-case scores of every method, the figure's rows, and the network's seconds in all."""
     from tqdm.auto import tqdm
 
@@ -135,7 +139,7 @@ def _score_cases(config: RestorationConfig, model, cases: list, tv: list | None,
     for i, (name, y, op, x) in enumerate(tqdm(cases, desc="scoring", disable=not progress, leave=False)):
         with torch.no_grad():
             t = time.perf_counter()
-            out = restore(model, y.float(), op, tiles).double()
+            out = restore(model, y.float(), op, tiles, ensemble).double()
             seconds += time.perf_counter() - t
             recon = {"naive": op.naive(y.double()), "network": out, **({"tv": tv[i]} if tv is not None else {})}
         row = {"case": name}

@@ -11,6 +11,7 @@ from pixelwise.data.folders import list_images, unique_stems
 from pixelwise.data.io import write_image
 from pixelwise.data.samples import to_uint8
 from pixelwise.errors import PixelwiseError
+from pixelwise.models.ensemble import dihedral_mean
 from pixelwise.models.tiling import Tiles, sliding_window
 from pixelwise.physics import LinearOperator
 from pixelwise.physics.presets import build_operator
@@ -44,6 +45,19 @@ def load_run(run_dir: str | Path, which: str = "best", device: str = "cpu"
     return config, model.eval().to(target), op
 
 
+def check_ensemble(config: RestorationConfig) -> None:
+    """Refuse the x8 self-ensemble (:mod:`pixelwise.models.ensemble`) where the task lacks the square's symmetries:
+    MRI's Cartesian lines and motion blur have a direction, CT's views a start, and the unrolled network takes the
+    operator itself. Allowed: denoising, down-sampling, inpainting, and Gaussian or box blur."""
+    m = config.measurement
+    if config.model == "unrolled" or m.operator in ("mri", "ct") or (m.operator == "blur" and m.kernel == "motion"):
+        what = "the unrolled network" if config.model == "unrolled" else (
+            "motion blur" if m.operator == "blur" else m.operator.upper())
+        raise PixelwiseError(f"--ensemble averages the network over flips and quarter turns, which {what} is not "
+                             "symmetric under; leave out --ensemble (it serves denoise, sr, inpaint and Gaussian or "
+                             "box blur runs).")
+
+
 def minimum_tile(config: RestorationConfig) -> int:
     """The smallest window a run's network takes: one pixel at the residual U-Net's deepest level, else 8."""
     return 2 ** (config.depth or 3) if config.model == "unet" else 8
@@ -67,28 +81,37 @@ def check_tiles(config: RestorationConfig, tiles: Tiles, images: Sequence[tuple[
 
 
 @torch.no_grad()
-def restore(model: Restorer, y: torch.Tensor, op: LinearOperator, tiles: Tiles | None = None) -> torch.Tensor:
+def restore(model: Restorer, y: torch.Tensor, op: LinearOperator, tiles: Tiles | None = None,
+            ensemble: bool = False) -> torch.Tensor:
     """The network's image of measurements ``y`` (N, ...) of ``op``, on the CPU: whole, on the network's device, or
     with ``tiles`` window by window (:func:`~pixelwise.models.tiling.sliding_window`) over the naive image
-    (or, for post-upsampling, over the measurement, the windows scaled up by the network's factor)."""
+    (or, for post-upsampling, over the measurement, the windows scaled up by the network's factor). ``ensemble``:
+    the network averaged over the eight flips and quarter turns of what it is fed (of each window when tiled)."""
     device = device_of(model)
-    if tiles is None or tiles.tile is None:
+    tiled = tiles is not None and tiles.tile is not None
+    if not (tiled or ensemble):
         return model((y.to(device), op)).cpu()
     if model.input == "operator":
         raise PixelwiseError("the unrolled network cannot predict window by window; leave out --tile.")
     source = y if model.input == "measurement" else op.naive(y).to(y.dtype)
+    net = model.image_net()
+    if ensemble:
+        net = lambda v, f=net: dihedral_mean(f, v)  # noqa: E731
+    if not tiled:
+        return net(source.to(device)).cpu()
     scale = getattr(model.net, "scale", 1) if model.input == "measurement" else 1  # PostUpsample's factor
-    return sliding_window(model.image_net(), source, tiles.tile, tiles.overlap, tiles.batch, scale=scale, device=device)
+    return sliding_window(net, source, tiles.tile, tiles.overlap, tiles.batch, scale=scale, device=device)
 
 
 def apply(run_dir: str | Path, inputs: Sequence[str | Path], out: str | Path, which: str = "best",
           progress: bool = True, log: Callable[[str], None] = print, tiles: Tiles | None = None,
-          device: str = "auto", sigma: float | None = None) -> list[Path]:
+          device: str = "auto", sigma: float | None = None, ensemble: bool = False) -> list[Path]:
     """Restore measured images (noisy, low-resolution or blurred pictures) with a run's network and write
     ``out/<stem>.png``. Every input is read (and the ``tiles`` window checked against it) before anything is
     written. A grey run (``channels=1``) reads colour files as grey (the BT.601 Y channel for super-resolution)
     and writes grey results. ``device``: where the network runs (:mod:`pixelwise.train.devices`). ``sigma``: the
-    pictures' noise level in grey levels, told to a network trained with a noise map (default: the run's)."""
+    pictures' noise level in grey levels, told to a network trained with a noise map (default: the run's).
+    ``ensemble``: the x8 self-ensemble (:func:`check_ensemble` says where it is refused)."""
     from tqdm.auto import tqdm
 
     tiles = tiles or Tiles()
@@ -101,6 +124,8 @@ def apply(run_dir: str | Path, inputs: Sequence[str | Path], out: str | Path, wh
     if config.operator not in APPLICABLE:
         raise PixelwiseError(f"apply restores pictures measured by {', '.join(APPLICABLE)}; this {config.operator} "
                              "run needs its operator's measurements: use `pixelwise restore eval`.")
+    if ensemble:
+        check_ensemble(config)
     paths = unique_stems(list_images(list(inputs)))
     images = [(p.stem, read_clean(config, p)) for p in paths]
     scale = config.measurement.scale if config.operator == "downsample" else 1
@@ -112,7 +137,7 @@ def apply(run_dir: str | Path, inputs: Sequence[str | Path], out: str | Path, wh
     for stem, y in tqdm(images, desc="restoring", disable=not progress, leave=False):
         h, w = y.shape[-2:]
         op = build_operator(config.measurement, (h * scale, w * scale), torch.Generator().manual_seed(config.seed))
-        x = restore(model, y[None], op, tiles)[0]
+        x = restore(model, y[None], op, tiles, ensemble)[0]
         write_image(out / f"{stem}.png", to_uint8(x.clamp(0, 1)))
         written.append(out / f"{stem}.png")
     log(f"wrote {len(written)} images to {out}")

@@ -57,6 +57,8 @@ class SolveConfig:
                                         "the image size allows)")
     denoiser: str | None = option(None, path=True, help="a denoiser run (`pixelwise restore train --task denoise`) "
                                   "for --method pnp or red")
+    ensemble: bool = option(False, help="pnp, red: the denoiser's x8 self-ensemble, averaged over the flips and "
+                            "quarter turns of its input (DPIR's x8; 8 times the time)")
     pnp_algorithm: str = option("hqs", help="plug-and-play loop: hqs (DPIR's schedule), admm or pgd")
     generator: str | None = option(None, path=True, help="a latent run (vae, convae, ae, dae, sparse, cae, gan, "
                                    "wgan) whose decoder is the prior of --method csgm")
@@ -123,6 +125,9 @@ class SolveConfig:
                 raise PixelwiseError(f"{kind}={getattr(self, kind)} (--{kind}) is the prior of {users}, not of "
                                      f"{self.method}; choose --method {users.split(' and ')[0]}, add --compare, or "
                                      f"leave --{kind} out.")
+        if self.ensemble and self.denoiser is None:
+            raise PixelwiseError("ensemble (--ensemble) averages a denoiser over flips and turns; give --denoiser RUN "
+                                 "with --method pnp or red, or leave out --ensemble.")
 
     def _check_noise(self) -> None:
         if isinstance(self.noise_sigma, bool) or not (self.noise_sigma >= 0 and math.isfinite(self.noise_sigma)):

@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from pixelwise.errors import PixelwiseError
+from pixelwise.models.ensemble import dihedral_mean
 from pixelwise.physics import Identity
 from pixelwise.solvers.pnp import Denoiser, scaled_denoiser
 from pixelwise.tasks.solve.config import PRIOR_OF, TRAINED_BY
@@ -51,9 +52,10 @@ def _shape_check(kind: str, run: Path, made: tuple, image: tuple) -> None:
                              "(--size, --grey) or a run trained on images like it.")
 
 
-def load_denoiser(path: str, channels: int) -> Prior:
+def load_denoiser(path: str, channels: int, ensemble: bool = False) -> Prior:
     """A ``restore`` denoising run as ``D(v, sigma)``: its network at the noise levels it was trained at, scaled
-    to others (:func:`pixelwise.solvers.pnp.scaled_denoiser`)."""
+    to others (:func:`pixelwise.solvers.pnp.scaled_denoiser`). ``ensemble``: each call the x8 self-ensemble of
+    the network (:func:`pixelwise.models.ensemble.dihedral_mean`; DPIR's "x8"), eight times the time."""
     from pixelwise.tasks.restore import load_run
 
     run = _checked_run(path, "denoiser")
@@ -70,13 +72,16 @@ def load_denoiser(path: str, channels: int) -> Prior:
         raise PixelwiseError(f"--denoiser {run} was trained without noise (sigma 0); give a denoiser trained at a "
                              "noise level, e.g. --sigma 25.")
     identity = Identity()
+    mean = dihedral_mean if ensemble else lambda f, v: f(v)
     if config.noise_map:  # told each level: (y, op, one level per image)
-        denoise: Denoiser = scaled_denoiser(lambda v, level: model((v, identity, torch.full((len(v),), level))),
-                                            (low / 255.0, high / 255.0), told=True)
+        denoise: Denoiser = scaled_denoiser(
+            lambda v, level: mean(lambda u: model((u, identity, torch.full((len(u),), level))), v),
+            (low / 255.0, high / 255.0), told=True)
     else:
-        denoise = scaled_denoiser(lambda v: model((v, identity)), (low / 255.0, high / 255.0))
+        denoise = scaled_denoiser(lambda v: mean(lambda u: model((u, identity)), v), (low / 255.0, high / 255.0))
     return Prior("denoiser", denoise, {"run": str(run.resolve()), "model": config.model,
-                                       "trained_sigma": [float(low), float(high)], "noise_map": config.noise_map})
+                                       "trained_sigma": [float(low), float(high)], "noise_map": config.noise_map,
+                                       "ensemble": ensemble})
 
 
 def load_generator(path: str, shape: tuple[int, int, int]) -> Prior:
@@ -117,10 +122,10 @@ def load_diffusion(path: str, shape: tuple[int, int, int]) -> Prior:
                  schedule=NoiseSchedule.named(config.noise_schedule, config.T))
 
 
-LOADERS = {"denoiser": lambda path, shape: load_denoiser(path, shape[0]), "generator": load_generator,
-           "diffusion": load_diffusion}
-
-
-def load_priors(runs: dict[str, str | None], shape: tuple[int, int, int]) -> dict[str, Prior]:
-    """Each given run of ``runs`` (kind -> folder or None) loaded and checked for images of ``shape`` (C, H, W)."""
-    return {kind: LOADERS[kind](path, tuple(shape)) for kind, path in runs.items() if path is not None}
+def load_priors(runs: dict[str, str | None], shape: tuple[int, int, int], ensemble: bool = False
+                ) -> dict[str, Prior]:
+    """Each given run of ``runs`` (kind -> folder or None) loaded and checked for images of ``shape`` (C, H, W);
+    ``ensemble``: the denoiser's x8 self-ensemble."""
+    loaders = {"denoiser": lambda path, shape: load_denoiser(path, shape[0], ensemble), "generator": load_generator,
+               "diffusion": load_diffusion}
+    return {kind: loaders[kind](path, tuple(shape)) for kind, path in runs.items() if path is not None}

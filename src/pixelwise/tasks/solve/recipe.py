@@ -87,7 +87,8 @@ def prepare(config: SolveConfig) -> Problem:
     if config.measurement.operator == "downsample" and min(y.shape[-2:]) < 2:
         raise PixelwiseError(f"scale={config.measurement.scale} (--scale) leaves a {y.shape[-2]}x{y.shape[-1]} "
                              f"measurement of a {shape[-2]}x{shape[-1]} image; use a smaller scale (2, 3 or 4).")
-    priors = load_priors({kind: getattr(config, kind) for kind in ("denoiser", "generator", "diffusion")}, shape)
+    priors = load_priors({kind: getattr(config, kind) for kind in ("denoiser", "generator", "diffusion")}, shape,
+                         config.ensemble)
     methods = methods_of(config, priors, shape)
     return Problem(truth, op, y, naive, validation_pair(config, op, shape, methods), priors, methods)
 
