@@ -83,7 +83,7 @@ from pixelwise.metrics.aggregate import bootstrap_interval
 from pixelwise.metrics.protocols import score
 from pixelwise.physics.presets import Measurement, build_operator
 from pixelwise.tasks.restore import RestorationConfig, evaluate, evaluation_cases, load_run, run
-from pixelwise.train.files import read_csv
+from pixelwise.train.files import read_csv, read_json
 from pixelwise.train.runs import RunResult
 
 PARTS = {
@@ -190,6 +190,7 @@ def main() -> None:
                      "tol": tv["tol"], "max_iterations": tv["max_iterations"], "step_ratio": tv["step_ratio"],
                      "test_solves_stopped_by_tolerance": f"{tv['stopped_by_tolerance']} of {metrics['count']}",
                      "iterations_run": tv["iterations_run"], "seconds_per_image": round(tv["seconds_per_image"], 3)}
+        settings = _reused_config(result.run_dir) if args.reuse else {**keywords, **overrides.get(part, {})}
         results[part] = {"protocol": metrics["protocol"], "test_images": metrics["count"],
                          "mean": mean, "network_minus_tv_db": gain["tv"]["psnr"]["mean"],
                          "network_minus_tv_ci95_db": [gain["tv"]["psnr"]["ci_low"], gain["tv"]["psnr"]["ci_high"]],
@@ -199,7 +200,7 @@ def main() -> None:
                          "network_better_than_tv_on": f"{gain['tv']['network_better']} of {metrics['count']}",
                          "tv": tv_report,
                          "network_seconds_per_image": round(metrics["network_seconds_per_image"], 4),
-                         "config": {**keywords, **overrides.get(part, {})}, "noise": noise_rule,
+                         "config": settings, "noise": noise_rule,
                          "training_minutes": round(result.seconds / 60, 2),
                          "steps": sum(r["steps"] for r in result.history), "curve": curve, "run": str(result.run_dir)}
         if part in ("ct", "mri"):
@@ -239,6 +240,13 @@ def bm3d_peer(run_dir: Path, data: str | None, metrics: dict) -> dict:
             "seconds_per_image": round(seconds / len(rows), 2), "target_met": float(np.mean(gain)) >= 0.0,
             "moonshot_met": float(np.mean(gain)) >= MOONSHOT_DB,
             "per_case": [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()} for r in rows]}
+
+
+def _reused_config(run_dir: Path) -> dict:
+    """The settings a reused run was trained with (its own config.json, not the part's defaults)."""
+    saved = read_json(Path(run_dir) / "config.json")
+    keys = ("model", "depth", "width", "patch", "batch_size", "sigma", "sigma_range", "noise_map", "data", "minutes")
+    return {k: saved.get(k) for k in keys} | {"operator": saved["measurement"]["operator"]}
 
 
 MOONSHOT_DB = 0.6  # issue 25: DnCNN's margin over BM3D on BSD68 (29.23 - 28.57 dB), within an hour on 2 cores

@@ -40,8 +40,9 @@ def run(config: PretrainConfig, overwrite: bool = False, resume: bool = False, p
     if config.method == "simclr" and len(train) < 2:
         raise PixelwiseError(f"{len(train)} training image gives SimCLR no negatives; add images or lower "
                              "--val-fraction.")
+    trained = "whole U-Net" if config.method == "genesis" else f"{config.model} encoder"
     log(f"{len(data.ids)} images from {data.source}: {len(train)} train, {len(val)} val; {config.method} on the "
-        f"{config.model} encoder")
+        f"{trained}")
     if not resume:
         config.norm_mean, config.norm_std = channel_statistics(train)
     torch.manual_seed(config.seed)  # the initial weights are part of what the seed reproduces
