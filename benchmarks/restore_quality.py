@@ -122,7 +122,7 @@ def _parse(value: str):
     return {"true": True, "false": False, "none": None}.get(value.lower(), value)
 
 
-def main() -> None:
+def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--parts", default="denoise,sr,ct,mri")
     parser.add_argument("--minutes", type=float, default=60.0, help="training budget per part")
@@ -141,15 +141,25 @@ def main() -> None:
                              "or 'none' for each part's fixed sigma")
     parser.add_argument("--set", action="append", default=[], metavar="PART.KEY=VALUE",
                         help="override a part's setting, e.g. --set denoise.depth=10 --set denoise.width=48")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def _overrides(items: list[str]) -> dict[str, dict]:
+    """``--set PART.KEY=VALUE`` items as {part: {key: value}}."""
     overrides: dict[str, dict] = {}
-    for item in args.set:
+    for item in items:
         try:
             key, value = item.split("=", 1)
             part, name = key.split(".", 1)
         except ValueError:
             raise SystemExit(f"--set {item!r} is not PART.KEY=VALUE") from None
         overrides.setdefault(part, {})[name] = _parse(value)
+    return overrides
+
+
+def main() -> None:
+    args = _arguments()
+    overrides = _overrides(args.set)
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.reuse and not args.runs:
@@ -177,38 +187,41 @@ def main() -> None:
         test = None if test_arg is None else getattr(args, test_arg)  # None: a fresh draw of test phantoms
         metrics = evaluate(result.run_dir, test, progress=False, log=lambda s: None,  # other data: evaluations/
                            ensemble=args.ensemble and keywords["operator"] in ("denoise", "downsample"))
-        elapsed, curve = 0.0, []
-        for row in result.history:
-            elapsed += row["seconds"]
-            curve.append({"minutes": round(elapsed / 60, 2), "val_psnr": round(row["val_psnr"], 3)})
-        mean, gain, tv = metrics["mean"], metrics["gain"], metrics["tv"]
-        search = tv["search"] or {}
-        tv_report = {"lambda": tv["lambda"], "lambda_rule": tv["lambda_rule"], "first_grid": search.get("first_grid"),
-                     "first_grid_best_at_edge": search.get("first_grid_best_at_edge"),
-                     "searched": search.get("searched"), "best_at_edge": search.get("best_at_edge"),
-                     "validation_psnr": search.get("validation_psnr"), "search_table": search.get("table"),
-                     "tol": tv["tol"], "max_iterations": tv["max_iterations"], "step_ratio": tv["step_ratio"],
-                     "test_solves_stopped_by_tolerance": f"{tv['stopped_by_tolerance']} of {metrics['count']}",
-                     "iterations_run": tv["iterations_run"], "seconds_per_image": round(tv["seconds_per_image"], 3)}
         settings = _reused_config(result.run_dir) if args.reuse else {**keywords, **overrides.get(part, {})}
-        results[part] = {"protocol": metrics["protocol"], "test_images": metrics["count"],
-                         "mean": mean, "network_minus_tv_db": gain["tv"]["psnr"]["mean"],
-                         "network_minus_tv_ci95_db": [gain["tv"]["psnr"]["ci_low"], gain["tv"]["psnr"]["ci_high"]],
-                         "network_minus_naive_db": gain["naive"]["psnr"]["mean"],
-                         "network_minus_naive_ci95_db": [gain["naive"]["psnr"]["ci_low"],
-                                                         gain["naive"]["psnr"]["ci_high"]],
-                         "network_better_than_tv_on": f"{gain['tv']['network_better']} of {metrics['count']}",
-                         "tv": tv_report,
-                         "network_seconds_per_image": round(metrics["network_seconds_per_image"], 4),
-                         "config": settings, "noise": noise_rule,
-                         "training_minutes": round(result.seconds / 60, 2),
-                         "steps": sum(r["steps"] for r in result.history), "curve": curve, "run": str(result.run_dir)}
+        results[part] = _part_report(result, metrics) | {"config": settings, "noise": noise_rule}
         if part in ("ct", "mri"):
             results[part]["target_met"] = results[part]["network_minus_tv_db"] >= 1.0
         if keywords["operator"] == "denoise" and args.bm3d:
             results[part]["bm3d"] = bm3d_peer(result.run_dir, test, metrics)
     emit({"benchmark": "restore_quality", "minutes_per_part": args.minutes, "train": args.train,
           "ensemble": args.ensemble, "results": results, "load_average": os.getloadavg(), "machine": machine()})
+
+
+def _part_report(result: RunResult, metrics: dict) -> dict:
+    """One part's JSON: the network's scores and gains over TV and the naive inverse, TV's weight search, the
+    validation curve against wall time and the training's length."""
+    elapsed, curve = 0.0, []
+    for row in result.history:
+        elapsed += row["seconds"]
+        curve.append({"minutes": round(elapsed / 60, 2), "val_psnr": round(row["val_psnr"], 3)})
+    gain, tv, count = metrics["gain"], metrics["tv"], metrics["count"]
+    search = tv["search"] or {}
+    tv_report = {"lambda": tv["lambda"], "lambda_rule": tv["lambda_rule"], "first_grid": search.get("first_grid"),
+                 "first_grid_best_at_edge": search.get("first_grid_best_at_edge"),
+                 "searched": search.get("searched"), "best_at_edge": search.get("best_at_edge"),
+                 "validation_psnr": search.get("validation_psnr"), "search_table": search.get("table"),
+                 "tol": tv["tol"], "max_iterations": tv["max_iterations"], "step_ratio": tv["step_ratio"],
+                 "test_solves_stopped_by_tolerance": f"{tv['stopped_by_tolerance']} of {count}",
+                 "iterations_run": tv["iterations_run"], "seconds_per_image": round(tv["seconds_per_image"], 3)}
+    return {"protocol": metrics["protocol"], "test_images": count,
+            "mean": metrics["mean"], "network_minus_tv_db": gain["tv"]["psnr"]["mean"],
+            "network_minus_tv_ci95_db": [gain["tv"]["psnr"]["ci_low"], gain["tv"]["psnr"]["ci_high"]],
+            "network_minus_naive_db": gain["naive"]["psnr"]["mean"],
+            "network_minus_naive_ci95_db": [gain["naive"]["psnr"]["ci_low"], gain["naive"]["psnr"]["ci_high"]],
+            "network_better_than_tv_on": f"{gain['tv']['network_better']} of {count}",
+            "tv": tv_report, "network_seconds_per_image": round(metrics["network_seconds_per_image"], 4),
+            "training_minutes": round(result.seconds / 60, 2),
+            "steps": sum(r["steps"] for r in result.history), "curve": curve, "run": str(result.run_dir)}
 
 
 def bm3d_peer(run_dir: Path, data: str | None, metrics: dict) -> dict:

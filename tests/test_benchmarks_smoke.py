@@ -176,6 +176,30 @@ def test_label_efficiency_and_unet_vs_vit_benchmarks_run(tmp_path, monkeypatch, 
 
 
 @pytest.mark.slow
+def test_restore_quality_benchmark_trains_then_reuses_its_run(tmp_path, monkeypatch, capsys):
+    """Toy sizes: the denoise part trains a tiny U-Net and scores it beside TV; --reuse --ensemble scores the same
+    run again, reporting the run's own settings rather than the part's defaults."""
+    from pixelwise.data.io import write_image
+    from pixelwise.data.samples import sample, to_uint8
+
+    for folder, name, size in (("train", "camera", 24), ("train", "camera", 32), ("train", "astronaut", 24),
+                               ("train", "astronaut", 32), ("train", "shepp_logan", 24), ("test", "camera", 28)):
+        write_image(tmp_path / folder / f"{name}-{size}.png", to_uint8(sample(name, grey=True, size=size)))
+    tiny = ["--parts", "denoise", "--train", str(tmp_path / "train"), "--denoise-test", str(tmp_path / "test"),
+            "--runs", str(tmp_path / "runs"), "--minutes", "0.02", "--set", "denoise.width=4", "--set",
+            "denoise.depth=2", "--set", "denoise.patch=16", "--set", "denoise.batch_size=2", "--set",
+            "denoise.steps_per_epoch=2", "--set", "denoise.val_size=16"]
+    trained = _bench(monkeypatch, capsys, "restore_quality.py", *tiny)["results"]["denoise"]
+    assert trained["test_images"] == 1 and trained["config"]["width"] == 4 and trained["steps"] >= 2
+    low, high = trained["network_minus_tv_ci95_db"]
+    assert low <= trained["network_minus_tv_db"] <= high
+    reused = _bench(monkeypatch, capsys, "restore_quality.py", *tiny[:8], "--reuse", "--ensemble")
+    row = reused["results"]["denoise"]
+    assert reused["ensemble"] and row["config"]["width"] == 4 and row["config"]["operator"] == "denoise"
+    assert row["steps"] == trained["steps"]
+
+
+@pytest.mark.slow
 def test_simclr_probe_benchmark_runs(tmp_path, monkeypatch, capsys):
     rng = np.random.default_rng(0)
     data = tmp_path / "digits.npz"
