@@ -199,6 +199,45 @@ def test_restore_quality_benchmark_trains_then_reuses_its_run(tmp_path, monkeypa
     assert row["steps"] == trained["steps"]
 
 
+def test_sr_over_srcnn_pairs_by_image(monkeypatch):
+    """Gains 0.5 and 1.0 dB by hand (the rows in different orders): mean 0.75, below the 0.9 dB moonshot; runs
+    scored on different images are refused."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import restore_quality
+
+    sr = [{"case": "a", "psnr_network": 30.0}, {"case": "b", "psnr_network": 32.0}]
+    srcnn = [{"case": "b", "psnr_network": 31.0}, {"case": "a", "psnr_network": 29.5}]
+    row = restore_quality.sr_over_srcnn(sr, srcnn)
+    assert row["mean_db"] == 0.75 and row["sr_better_on"] == "2 of 2" and not row["moonshot_met"]
+    assert row["ci95_db"][0] >= 0.5 and row["ci95_db"][1] <= 1.0
+    assert restore_quality.sr_over_srcnn(sr, [{**r, "psnr_network": r["psnr_network"] - 1} for r in sr])[
+        "moonshot_met"]
+    with pytest.raises(RuntimeError, match="different test images"):
+        restore_quality.sr_over_srcnn(sr, srcnn[:1])
+
+
+@pytest.mark.slow
+def test_restore_quality_benchmark_pairs_sr_with_srcnn(tmp_path, monkeypatch, capsys):
+    """Toy sizes: the sr and srcnn parts train on the same images and are scored on the same two test images;
+    the paired gain is the difference of their mean PSNRs (the mean of differences, by hand)."""
+    from pixelwise.data.io import write_image
+    from pixelwise.data.samples import sample, to_uint8
+
+    for folder, name, size in (("train", "camera", 30), ("train", "astronaut", 36), ("test", "camera", 33),
+                               ("test", "astronaut", 27)):
+        write_image(tmp_path / folder / f"{name}-{size}.png", to_uint8(sample(name, grey=True, size=size)))
+    settings = [f"--set={part}.{key}" for part in ("sr", "srcnn")
+                for key in ("width=4", "patch=12", "batch_size=2", "steps_per_epoch=2", "val_size=12")]
+    result = _bench(monkeypatch, capsys, "restore_quality.py", "--parts", "sr,srcnn", "--train",
+                    str(tmp_path / "train"), "--sr-test", str(tmp_path / "test"), "--runs", str(tmp_path / "runs"),
+                    "--minutes", "0.02", "--set", "sr.depth=2", *settings)["results"]
+    assert result["sr"]["config"]["model"] == "post" and result["srcnn"]["config"]["model"] == "srcnn"
+    assert result["sr"]["test_images"] == result["srcnn"]["test_images"] == 2
+    means = [result[part]["mean"]["network"]["psnr"] for part in ("sr", "srcnn")]
+    assert result["sr_minus_srcnn"]["mean_db"] == pytest.approx(means[0] - means[1], abs=1e-3)
+    assert result["sr_minus_srcnn"]["moonshot_met"] == (means[0] - means[1] >= 0.9)
+
+
 @pytest.mark.slow
 def test_simclr_probe_benchmark_runs(tmp_path, monkeypatch, capsys):
     rng = np.random.default_rng(0)
