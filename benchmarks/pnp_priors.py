@@ -14,6 +14,10 @@
    call averaged over the flips and quarter turns, DPIR's "x8"; eight times the time), its weight still searched
    with the plain denoiser. The JSON has each method's mean with its bootstrap interval and PnP's gain with the
    paired interval (photographs resampled together, :func:`pixelwise.metrics.paired_summaries`).
+   ``--pnp-lambda sr2=0.04,...`` fixes PnP's weight for the operators named instead of searching it. ``--oracle``
+   adds PnP at the weight with the best mean PSNR on the test photographs themselves (a bracketing search around
+   the searched weight, reaching 4.5 decades either side): an upper bound, not a result, which tells a weak
+   denoiser from a weight the validation photograph chose badly.
 2. ``digits``: on ``--digits N`` test digits (the last N of ``--digit-data``: scikit-learn's 8x8 set, or
    ``mnist-test``, an .npz or a folder; the digit before them is the validation image of TV's weight search),
    at 25% pixels kept and x4 (average-pooling) super-resolution, TV against DPS (``--diffusion RUN``, Chung et
@@ -130,16 +134,64 @@ def photos(args, folder: Path) -> dict:
         m = PHOTO_OPERATORS[name]
 
         start = time.perf_counter()
-        lam = searched(images[0], m, "pnp", args.noise_sigma, args.validation, denoiser=args.denoiser)["lambda"]
+        lam = args.pnp_lambda.get(name) or searched(images[0], m, "pnp", args.noise_sigma, args.validation,
+                                                    denoiser=args.denoiser)["lambda"]
 
         def pnp(path: Path, m=m, lam=lam) -> dict:
             return score(path, m, "pnp", lam, args.noise_sigma, denoiser=args.denoiser, ensemble=args.ensemble)
 
         out[name] = compare(images, m, {"pnp": pnp}, args.noise_sigma, args.validation)
         out[name]["pnp_lambda"] = lam
+        out[name]["pnp_lambda_rule"] = "given (--pnp-lambda)" if name in args.pnp_lambda else "searched"
+        if args.oracle:
+            out[name]["oracle"] = oracle(images, m, args, lam, out[name]["per_image"])
         out[name]["target_met"] = out[name]["pnp"]["gain_over_tv"]["mean"] >= 1.0
         out[name]["seconds"] = round(time.perf_counter() - start, 1)
     return out
+
+
+ORACLE_WIDEN = 5  # the oracle's reach: the searched weight times 10^(+-(0.75 + 5 x 0.75)) = 10^(+-4.5)
+
+
+def oracle(images: list[Path], m: Measurement, args, start: float, rows: list[dict]) -> dict:
+    """PnP at the weight with the best mean PSNR over the test photographs themselves (:func:`search_log_lambda`
+    around the searched weight ``start``, scored by that mean): what the denoiser gives when the weight is right.
+    An upper bound that separates the denoiser from the weight search, not a result (it sees the test truths).
+    ``rows``: :func:`compare`'s per-image rows, whose TV scores the gain is paired with."""
+    from pixelwise.solvers.lambda_path import search_log_lambda
+
+    seen: dict[float, list[float]] = {}
+
+    def mean_psnr(lam: float) -> float:
+        seen[lam] = [score(path, m, "pnp", lam, args.noise_sigma, denoiser=args.denoiser,
+                           ensemble=args.ensemble)["psnr"] for path in images]
+        return float(np.mean(seen[lam]))
+
+    found = search_log_lambda(mean_psnr, start, widen=ORACLE_WIDEN)
+    paired = [{"image": row["image"], "psnr_tv": row["psnr_tv"], "psnr_oracle": value}
+              for row, value in zip(rows, seen[found.lam], strict=True)]
+    summary = paired_summaries(paired, ["oracle", "tv"], ["psnr"], reference="oracle", seed=0)
+    return {"lambda": found.lam, "lambda_rule": "best mean PSNR on the test photographs (an upper bound)",
+            "searched": list(found.searched), "best_at_edge": found.at_edge, "weights_tried": len(found.table),
+            "psnr": summary["summary"]["oracle"]["psnr"], "gain_over_tv": summary["gain"]["tv"]["psnr"],
+            "per_image": [round(v, 3) for v in seen[found.lam]]}
+
+
+def given_weights(text: str) -> dict[str, float]:
+    """``--pnp-lambda gaussian_blur=0.23,sr2=0.04`` as {operator: weight}; a bad item is refused with the fix."""
+    weights = {}
+    for item in filter(None, text.split(",")):
+        name, _, value = item.partition("=")
+        if name not in PHOTO_OPERATORS:
+            raise argparse.ArgumentTypeError(f"{item!r}: {name!r} is not an operator; choose from "
+                                             f"{', '.join(PHOTO_OPERATORS)}")
+        try:
+            weights[name] = float(value)
+        except ValueError:
+            weights[name] = float("nan")
+        if not weights[name] > 0:
+            raise argparse.ArgumentTypeError(f"{item!r}: the weight must be a positive number, e.g. {name}=0.23")
+    return weights
 
 
 def digit_methods(args, name: str, m: Measurement) -> dict:
@@ -183,6 +235,10 @@ def main() -> None:
     parser.add_argument("--noise-sigma", type=float, default=2.0, help="grey levels of 255 (photographs)")
     parser.add_argument("--ensemble", action="store_true", help="part 1: score PnP with the denoiser's x8 "
                         "self-ensemble (solve --ensemble); its weight is still searched with the plain denoiser")
+    parser.add_argument("--pnp-lambda", type=given_weights, default={}, metavar="OP=LAMBDA,...",
+                        help="part 1: PnP's weight for these operators, instead of searching it")
+    parser.add_argument("--oracle", action="store_true", help="part 1: also PnP at the weight best on the test "
+                        "photographs themselves (an upper bound: it separates the denoiser from the weight search)")
     parser.add_argument("--validation", type=Path, default=None, help="the photograph both weights are searched "
                         "on (part 1; default: the bundled astronaut); best one that is not among --photos")
     parser.add_argument("--digits", type=int, default=0, help="test digits (part 2; 0 skips it)")

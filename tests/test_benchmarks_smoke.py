@@ -285,3 +285,30 @@ def test_pnp_priors_benchmark_runs_at_toy_size(prior_runs, tmp_path):
     assert set(result["digits"]) == {"inpaint", "sr4"}
     for row in result["digits"].values():
         assert {"dps", "csgm", "tv"} <= set(row) and len(row["per_image"]) == 3
+
+
+@pytest.mark.slow
+def test_pnp_priors_benchmark_given_weight_and_oracle(prior_runs, tmp_path):
+    """--pnp-lambda fixes PnP's weight; --oracle searches around it on the test photographs themselves, so its mean
+    PSNR is at least that of the given weight (scored first, on the same photographs and measurements). A weight
+    for an operator that does not exist is refused by argparse (exit 2), naming it."""
+    from pixelwise.data.io import write_image
+    from pixelwise.data.samples import sample, to_uint8
+
+    for name in ("camera", "astronaut"):
+        write_image(tmp_path / f"{name}.png", to_uint8(sample(name, grey=True, size=32)))
+    base = [sys.executable, str(BENCHMARKS / "pnp_priors.py"), "--photos", str(tmp_path), "--denoiser",
+            str(prior_runs / "dn"), "--size", "20", "--operators", "inpaint", "--threads", "1"]
+    done = subprocess.run([*base, "--pnp-lambda", "inpaint=0.5", "--oracle"], capture_output=True, text=True,
+                          timeout=600, cwd=BENCHMARKS)
+    assert done.returncode == 0, done.stderr[-2000:]
+    row = json.loads(done.stdout)["photos"]["inpaint"]
+    assert row["pnp_lambda"] == 0.5 and row["pnp_lambda_rule"].startswith("given")
+    oracle = row["oracle"]
+    assert oracle["weights_tried"] >= 3 and len(oracle["per_image"]) == 2
+    assert oracle["psnr"]["mean"] >= row["pnp"]["psnr"]["mean"] - 1e-9
+    assert oracle["psnr"]["mean"] == pytest.approx(np.mean(oracle["per_image"]), abs=2e-3)
+    for bad, words in (("blur=0.5", "'blur' is not an operator"), ("inpaint=-1", "positive number")):
+        refused = subprocess.run([*base, "--pnp-lambda", bad], capture_output=True, text=True, timeout=120,
+                                 cwd=BENCHMARKS)
+        assert refused.returncode == 2 and words in refused.stderr and not refused.stdout
