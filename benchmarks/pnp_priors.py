@@ -7,14 +7,17 @@
    denoiser ``--denoiser RUN`` (``pixelwise restore train --task denoise``; with ``--noise-map`` told each level,
    else scaled to them) against TV (Chambolle-Pock); both weights (PnP's lambda, TV's) are searched by
    ``--lambda auto`` on ``--validation`` (default: the bundled astronaut; best a photograph not among the test
-   ones), once per operator, then used for every photograph. PnP's weight matters: DPIR's lambda 0.23 assumes a
+   ones), once per operator, then used for every photograph; PnP's loop (HQS or ADMM) and iteration count (8, 24
+   or 40 denoiser levels) are searched with its weight, as ``solve --lambda auto`` does (the loops tried are in
+   ``pnp_loops_searched``). PnP's weight matters: DPIR's lambda 0.23 assumes a
    denoiser told the noise level, and a blind one needs more weight on the data for Gaussian deblurring
    (measured: 21 dB at 0.23, 28 dB at 4 on two photographs). Target: PnP at least +1 dB mean PSNR on every
    operator. ``--ensemble`` scores PnP with the denoiser's x8 self-ensemble (``solve --ensemble``: each denoiser
    call averaged over the flips and quarter turns, DPIR's "x8"; eight times the time), its weight still searched
    with the plain denoiser. The JSON has each method's mean with its bootstrap interval and PnP's gain with the
    paired interval (photographs resampled together, :func:`pixelwise.metrics.paired_summaries`).
-   ``--pnp-lambda sr2=0.04,...`` fixes PnP's weight for the operators named instead of searching it. ``--oracle``
+   ``--pnp-lambda sr2=0.04,...`` fixes PnP's weight for the operators named instead of searching it (with the
+   default loop, HQS with 24 levels). ``--oracle``
    adds PnP at the weight with the best mean PSNR on the test photographs themselves (a bracketing search around
    the searched weight, reaching 4.5 decades either side): an upper bound, not a result, which tells a weak
    denoiser from a weight the validation photograph chose badly.
@@ -134,17 +137,24 @@ def photos(args, folder: Path) -> dict:
         m = PHOTO_OPERATORS[name]
 
         start = time.perf_counter()
-        lam = args.pnp_lambda.get(name) or searched(images[0], m, "pnp", args.noise_sigma, args.validation,
-                                                    denoiser=args.denoiser)["lambda"]
+        lam, loop, loops = args.pnp_lambda.get(name), {}, None
+        if lam is None:  # the weight, with the loop and the iteration count, searched on the validation photograph
+            row = searched(images[0], m, "pnp", args.noise_sigma, args.validation, denoiser=args.denoiser)
+            lam, loops = row["lambda"], row.get("pnp_search")
+            loop = {"pnp_algorithm": row["pnp_algorithm"], "iterations": row["iterations"]}
 
-        def pnp(path: Path, m=m, lam=lam) -> dict:
-            return score(path, m, "pnp", lam, args.noise_sigma, denoiser=args.denoiser, ensemble=args.ensemble)
+        def pnp(path: Path, m=m, lam=lam, loop=loop) -> dict:
+            return score(path, m, "pnp", lam, args.noise_sigma, denoiser=args.denoiser, ensemble=args.ensemble,
+                         **loop)
 
         out[name] = compare(images, m, {"pnp": pnp}, args.noise_sigma, args.validation)
         out[name]["pnp_lambda"] = lam
         out[name]["pnp_lambda_rule"] = "given (--pnp-lambda)" if name in args.pnp_lambda else "searched"
+        out[name]["pnp_loop"] = loop or "the default (hqs, 24 levels)"
+        if loops:
+            out[name]["pnp_loops_searched"] = loops
         if args.oracle:
-            out[name]["oracle"] = oracle(images, m, args, lam, out[name]["per_image"])
+            out[name]["oracle"] = oracle(images, m, args, lam, out[name]["per_image"], loop)
         out[name]["target_met"] = out[name]["pnp"]["gain_over_tv"]["mean"] >= 1.0
         out[name]["seconds"] = round(time.perf_counter() - start, 1)
     return out
@@ -153,18 +163,19 @@ def photos(args, folder: Path) -> dict:
 ORACLE_WIDEN = 5  # the oracle's reach: the searched weight times 10^(+-(0.75 + 5 x 0.75)) = 10^(+-4.5)
 
 
-def oracle(images: list[Path], m: Measurement, args, start: float, rows: list[dict]) -> dict:
+def oracle(images: list[Path], m: Measurement, args, start: float, rows: list[dict], loop: dict) -> dict:
     """PnP at the weight with the best mean PSNR over the test photographs themselves (:func:`search_log_lambda`
     around the searched weight ``start``, scored by that mean): what the denoiser gives when the weight is right.
     An upper bound that separates the denoiser from the weight search, not a result (it sees the test truths).
-    ``rows``: :func:`compare`'s per-image rows, whose TV scores the gain is paired with."""
+    ``rows``: :func:`compare`'s per-image rows, whose TV scores the gain is paired with; ``loop``: PnP's loop and
+    iteration count (those searched with the weight; {}: the defaults)."""
     from pixelwise.solvers.lambda_path import search_log_lambda
 
     seen: dict[float, list[float]] = {}
 
     def mean_psnr(lam: float) -> float:
         seen[lam] = [score(path, m, "pnp", lam, args.noise_sigma, denoiser=args.denoiser,
-                           ensemble=args.ensemble)["psnr"] for path in images]
+                           ensemble=args.ensemble, **loop)["psnr"] for path in images]
         return float(np.mean(seen[lam]))
 
     found = search_log_lambda(mean_psnr, start, widen=ORACLE_WIDEN)

@@ -282,6 +282,11 @@ def test_pnp_priors_benchmark_runs_at_toy_size(prior_runs, tmp_path):
     result = json.loads(done.stdout)
     photo = result["photos"]["inpaint"]
     assert len(photo["per_image"]) == 2 and photo["pnp"]["gain_over_tv"]["n"] == 2 and photo["pnp_lambda"] > 0
+    loops = photo["pnp_loops_searched"]  # PnP's loop and levels searched with its weight, the best kept
+    best = max(loops, key=lambda e: e["psnr"])
+    assert len(loops) == 6 and photo["pnp_loop"] == {"pnp_algorithm": best["pnp_algorithm"],
+                                                     "iterations": best["iterations"]}
+    assert photo["pnp_lambda"] == pytest.approx(best["lambda"])
     assert set(result["digits"]) == {"inpaint", "sr4"}
     for row in result["digits"].values():
         assert {"dps", "csgm", "tv"} <= set(row) and len(row["per_image"]) == 3
@@ -304,6 +309,7 @@ def test_pnp_priors_benchmark_given_weight_and_oracle(prior_runs, tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     row = json.loads(done.stdout)["photos"]["inpaint"]
     assert row["pnp_lambda"] == 0.5 and row["pnp_lambda_rule"].startswith("given")
+    assert row["pnp_loop"].startswith("the default") and "pnp_loops_searched" not in row
     oracle = row["oracle"]
     assert oracle["weights_tried"] >= 3 and len(oracle["per_image"]) == 2
     assert oracle["psnr"]["mean"] >= row["pnp"]["psnr"]["mean"] - 1e-9

@@ -75,3 +75,37 @@ def test_generative_priors_give_digit_sized_images(operator, digit, prior_runs, 
                      str(prior_runs / run), "--iterations", "5", "--out", str(out), "--quiet"]) == 0
         row = metrics(out)["methods"][method]
         assert row["ssim"] is None and np.isfinite(row["psnr"])  # 8x8: PSNR alone
+
+
+def test_auto_lambda_searches_the_plug_and_play_loop_and_levels_left_open(photo, prior_runs, tmp_path):
+    """``--lambda auto`` with PnP searches the weight for each loop (HQS, ADMM) and iteration count (8, 24, 40)
+    not given, and keeps the best on the validation image; a given loop or count is kept, and searching more can
+    only score at least as well on the validation image as the default loop searched alone."""
+    validation = tmp_path / "val.png"
+    write_image(validation, to_uint8(sample("astronaut", grey=True, size=27)))
+    common = [str(photo), "--grey", "--operator", "blur", "--method", "pnp", "--denoiser", str(prior_runs / "dn"),
+              "--lambda", "auto", "--validation", str(validation), "--quiet"]
+
+    def run(name: str, *extra: str) -> dict:
+        assert main(["solve", *common, *extra, "--out", str(tmp_path / name)]) == 0
+        return metrics(tmp_path / name)["methods"]["pnp"]
+
+    full = run("full")
+    loops = full["pnp_search"]
+    assert {(e["pnp_algorithm"], e["iterations"]) for e in loops} == {(a, k) for a in ("hqs", "admm")
+                                                                        for k in (8, 24, 40)}
+    best = max(loops, key=lambda e: e["psnr"])
+    assert (full["pnp_algorithm"], full["iterations"]) == (best["pnp_algorithm"], best["iterations"])
+    assert full["lambda"] == pytest.approx(best["lambda"])
+    assert max(s for _, s in full["lambda_search"]) == pytest.approx(best["psnr"])  # the winner's own search
+
+    default = run("default", "--pnp-algorithm", "hqs", "--iterations", "24")
+    assert "pnp_search" not in default and (default["pnp_algorithm"], default["iterations"]) == ("hqs", 24)
+    assert best["psnr"] >= max(s for _, s in default["lambda_search"]) - 1e-9
+    assert next(e for e in loops if (e["pnp_algorithm"], e["iterations"]) == ("hqs", 24))["psnr"] == \
+        pytest.approx(max(s for _, s in default["lambda_search"]))
+
+    admm = run("admm", "--pnp-algorithm", "admm")
+    assert [(e["pnp_algorithm"], e["iterations"]) for e in admm["pnp_search"]] == [("admm", 8), ("admm", 24),
+                                                                                  ("admm", 40)]
+    assert admm["pnp_algorithm"] == "admm"

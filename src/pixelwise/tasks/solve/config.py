@@ -51,7 +51,7 @@ class SolveConfig:
                                      "and operator")
     iterations: int | None = option(None, help="solver iterations (default: per method, cg 10, tikhonov 50, "
                                     "tv 200, pgd 50, wavelet 100, pnp 24, red 30, csgm 300; dps runs all T steps of "
-                                    "its DDPM)")
+                                    "its DDPM; pnp with --lambda auto: 8, 24 or 40, searched)")
     wavelet: str = option("db4", help="wavelet of the l1-wavelet method: haar or db1 ... db10")
     wavelet_levels: int | None = option(None, help="levels of the wavelet transform (default: up to 4, as many as "
                                         "the image size allows)")
@@ -59,7 +59,8 @@ class SolveConfig:
                                   "for --method pnp or red")
     ensemble: bool = option(False, help="pnp, red: the denoiser's x8 self-ensemble, averaged over the flips and "
                             "quarter turns of its input (DPIR's x8; 8 times the time)")
-    pnp_algorithm: str = option("hqs", help="plug-and-play loop: hqs (DPIR's schedule), admm or pgd")
+    pnp_algorithm: str | None = option(None, help="plug-and-play loop: hqs (DPIR's schedule), admm or pgd (default: "
+                                       "hqs; with --lambda auto the better of hqs and admm on the validation image)")
     generator: str | None = option(None, path=True, help="a latent run (vae, convae, ae, dae, sparse, cae, gan, "
                                    "wgan) whose decoder is the prior of --method csgm")
     restarts: int = option(5, help="csgm: random starting codes (the best fit is kept)")
@@ -89,7 +90,8 @@ class SolveConfig:
             raise PixelwiseError(f"measurement={self.measurement!r} is not a Measurement; build it with "
                                  "pixelwise.physics.presets.Measurement(operator=...).")
         one_of(self.method, "method", METHOD_NAMES + tuple(PRIOR_OF))
-        one_of(self.pnp_algorithm, "pnp_algorithm", ALGORITHMS)
+        if self.pnp_algorithm is not None:
+            one_of(self.pnp_algorithm, "pnp_algorithm", ALGORITHMS)
         one_of(self.wavelet, "wavelet", WAVELET_NAMES)
         whole(self.restarts, "restarts")
         if self.wavelet_levels is not None:

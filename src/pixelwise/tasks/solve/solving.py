@@ -17,6 +17,9 @@ from pixelwise.tasks.solve.config import PRIOR_OF, SolveConfig
 from pixelwise.tasks.solve.learned import (
     LEARNED_LAMBDA,
     LEARNED_METHODS,
+    PNP_ALGORITHM,
+    PNP_SEARCHED_ALGORITHMS,
+    PNP_SEARCHED_ITERATIONS,
     SEARCHED,
     iterations_of,
     reconstruct_learned,
@@ -82,8 +85,12 @@ def solve(config: SolveConfig, problem, method: str, progress: bool = True,
     if config.lam == "auto" and searched(config, method):
         found = run.search(lam, progress)
         lam = found.lam
-        row.update({"lambda": lam, "lambda_search": [[v, s] for v, s in found.table],
+        row.update({"lambda": lam, "iterations": run.iterations, "lambda_search": [[v, s] for v, s in found.table],
                     "search_seconds": time.perf_counter() - start})
+        if run.loops:
+            row["pnp_search"] = run.loops
+            log(f"{method}: {run.algorithm}, {run.iterations} denoiser levels (the best of {len(run.loops)} loops on "
+                "the validation image)")
         log(f"{method}: {found.describe()}")
     elif config.lam == "auto" and default is not None:
         log(f"{method}: lambda = {lam:.3g} (the default; --lambda auto searches only deterministic methods)")
@@ -98,13 +105,17 @@ def solve(config: SolveConfig, problem, method: str, progress: bool = True,
     bar.close()
     if method in LEARNED_METHODS:
         row["prior"] = run.prior.info
+    if method == "pnp":
+        row["pnp_algorithm"] = run.algorithm
     row.update(scores(x, problem.truth))
     return row, x
 
 
 class _Runner:
     """``run(y, lam, callback)`` for one method on the problem's operator, ``run.search(lam, progress)`` its
-    weight on the validation image, and ``run.iterations``."""
+    weight on the validation image (plug-and-play's: with its loop and iteration count, those not given), and
+    ``run.iterations`` (``run.algorithm``: plug-and-play's loop; ``run.loops``: each loop searched, its best
+    weight and PSNR)."""
 
     def __init__(self, config: SolveConfig, problem, method: str):
         self.config, self.problem, self.method = config, problem, method
@@ -115,6 +126,8 @@ class _Runner:
         else:
             self.iterations = DEFAULT_ITERATIONS[method] if config.iterations is None else config.iterations
         self.op = tv_operators([problem.op])[id(problem.op)]  # CT: the sparse matrix where it fits (same map)
+        self.algorithm = config.pnp_algorithm or PNP_ALGORITHM
+        self.loops: list[dict] = []
         self.settings: dict = {}
         if method == "wavelet":
             shape = problem.naive.shape
@@ -126,7 +139,7 @@ class _Runner:
     def __call__(self, y: torch.Tensor, lam: float | None, callback: Callable | None = None) -> torch.Tensor:
         if self.learned:
             sigma_n = noise_level(self.config, y)
-            settings = {"pnp_algorithm": self.config.pnp_algorithm, "restarts": self.config.restarts,
+            settings = {"pnp_algorithm": self.algorithm, "restarts": self.config.restarts,
                         "shape": tuple(self.problem.naive.shape)}
             return reconstruct_learned(self.op, y, self.method, self.prior, lam, self.iterations, sigma_n, settings,
                                        self.config.seed, callback)
@@ -137,7 +150,33 @@ class _Runner:
 
     def search(self, lam: float, progress: bool):
         image, y = self.problem.validation
+        if self.method == "pnp":
+            return self._search_pnp(lam, progress)
         if self.learned:
             return search_learned(lambda value: self(y, value), image, self.method, lam, progress)
         return search_classical(self.op, (image, y), self.method, lam, self.iterations, self.settings, progress)
+
+    def _search_pnp(self, lam: float, progress: bool):
+        """Plug-and-play's weight searched for each loop (HQS, ADMM) and iteration count the user left open; the
+        loop, count and weight with the best PSNR on the validation image are kept. The denoiser levels fall from
+        49/255 to the noise's in every count, so the count sets how much denoising is done, and the best differs
+        by operator (DPIR: 8 for deblurring, 24 for super-resolution)."""
+        image, y = self.problem.validation
+        given_loop, given_count = self.config.pnp_algorithm, self.config.iterations
+        loops = [given_loop] if given_loop else list(PNP_SEARCHED_ALGORITHMS)
+        counts = [given_count] if given_count is not None else list(PNP_SEARCHED_ITERATIONS)
+        best = None
+        for algorithm in loops:
+            for count in counts:
+                self.algorithm, self.iterations = algorithm, count
+                found = search_learned(lambda value: self(y, value), image, f"pnp {algorithm} x{count}", lam,
+                                       progress)
+                self.loops.append({"pnp_algorithm": algorithm, "iterations": count, "lambda": found.lam,
+                                   "psnr": found.score})
+                if best is None or found.score > best[2].score:
+                    best = (algorithm, count, found)
+        self.algorithm, self.iterations, found = best
+        if len(self.loops) == 1:
+            self.loops = []  # nothing but the weight was searched
+        return found
 
