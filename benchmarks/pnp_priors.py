@@ -17,7 +17,7 @@
    with the plain denoiser. The JSON has each method's mean with its bootstrap interval and PnP's gain with the
    paired interval (photographs resampled together, :func:`pixelwise.metrics.paired_summaries`).
    ``--pnp-lambda sr2=0.04,...`` fixes PnP's weight for the operators named instead of searching it (with the
-   default loop, HQS with 24 levels). ``--oracle``
+   default loop, HQS with 8 levels for deblurring and 24 otherwise). ``--oracle``
    adds PnP at the weight with the best mean PSNR on the test photographs themselves (a bracketing search around
    the searched weight, reaching 4.5 decades either side): an upper bound, not a result, which tells a weak
    denoiser from a weight the validation photograph chose badly.
@@ -150,7 +150,7 @@ def photos(args, folder: Path) -> dict:
         out[name] = compare(images, m, {"pnp": pnp}, args.noise_sigma, args.validation)
         out[name]["pnp_lambda"] = lam
         out[name]["pnp_lambda_rule"] = "given (--pnp-lambda)" if name in args.pnp_lambda else "searched"
-        out[name]["pnp_loop"] = loop or "the default (hqs, 24 levels)"
+        out[name]["pnp_loop"] = loop or "the default (hqs; 8 levels for deblurring, 24 otherwise)"
         if loops:
             out[name]["pnp_loops_searched"] = loops
         if args.oracle:

@@ -109,3 +109,14 @@ def test_auto_lambda_searches_the_plug_and_play_loop_and_levels_left_open(photo,
     assert [(e["pnp_algorithm"], e["iterations"]) for e in admm["pnp_search"]] == [("admm", 8), ("admm", 24),
                                                                                   ("admm", 40)]
     assert admm["pnp_algorithm"] == "admm"
+
+
+@pytest.mark.parametrize(("operator", "levels"), [(["blur"], 8), (["blur", "--kernel", "motion"], 8),
+                                                  (["downsample", "--scale", "2"], 24), (["mri"], 24)])
+def test_plug_and_play_runs_dpirs_levels_by_default(operator, levels, photo, prior_runs, tmp_path):
+    """Without --iterations PnP runs DPIR's 8 denoiser levels for deblurring and 24 for the other operators."""
+    out = tmp_path / "run"
+    assert main(["solve", str(photo), "--grey", "--operator", *operator, "--method", "pnp", "--denoiser",
+                 str(prior_runs / "dn"), "--out", str(out), "--quiet"]) == 0
+    row = metrics(out)["methods"]["pnp"]
+    assert (row["iterations"], row["pnp_algorithm"]) == (levels, "hqs")

@@ -22,6 +22,7 @@ LEARNED_LAMBDA = {"pnp": DPIR_LAMBDA, "red": RED_LAMBDA, "csgm": CSGM_LAMBDA, "d
 # iterations: plug-and-play's denoiser levels (DPIR: 8 for deblurring, 24 and more for super-resolution), RED's
 # fixed-point steps, CSGM's Adam steps per restart; DPS runs every step of its DDPM (None)
 LEARNED_ITERATIONS = {"pnp": 24, "red": 30, "csgm": 300, "dps": None}
+PNP_DEBLUR_ITERATIONS = 8  # DPIR's levels for deblurring (its 24 are for super-resolution)
 # plug-and-play's loop and denoiser levels when ``--lambda auto`` searches them with its weight (those the user did not
 # fix): DPIR runs 8 levels for deblurring and 24 for super-resolution; 40 suits 4x MRI's aliasing. Measured with the
 # told U-Net on four 240 x 240 photographs (four of pnp_priors.py's twelve test ones, 2026-12-06, each at its best of
@@ -55,8 +56,11 @@ def reconstruct_learned(op: LinearOperator, y: torch.Tensor, method: str, prior:
                    prior.info.get("clip_x0", 1.0))
 
 
-def iterations_of(method: str, prior: Prior, given: int | None) -> int:
-    """The iterations a learned method runs: ``given``, else its default (DPS: the T steps of its DDPM)."""
+def iterations_of(method: str, prior: Prior, given: int | None, operator: str | None = None) -> int:
+    """The iterations a learned method runs: ``given``, else its default (DPS: the T steps of its DDPM; PnP: DPIR's
+    8 levels for deblurring, ``operator`` "blur", and 24 otherwise)."""
     if method == "dps":
         return prior.schedule.T
-    return LEARNED_ITERATIONS[method] if given is None else given
+    if given is not None:
+        return given
+    return PNP_DEBLUR_ITERATIONS if method == "pnp" and operator == "blur" else LEARNED_ITERATIONS[method]

@@ -122,7 +122,7 @@ class _Runner:
         self.learned = method in LEARNED_METHODS
         self.prior = problem.priors.get(PRIOR_OF[method]) if self.learned else None
         if self.learned:
-            self.iterations = iterations_of(method, self.prior, config.iterations)
+            self.iterations = iterations_of(method, self.prior, config.iterations, config.measurement.operator)
         else:
             self.iterations = DEFAULT_ITERATIONS[method] if config.iterations is None else config.iterations
         self.op = tv_operators([problem.op])[id(problem.op)]  # CT: the sparse matrix where it fits (same map)
