@@ -3,6 +3,8 @@ plug-and-play's use of them, and the inputs they refuse."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -211,3 +213,26 @@ def test_eval_at_another_level_measures_and_tells_that_level_beside_the_runs_own
     assert (told_run / "metrics.json").read_bytes() == own
     with pytest.raises(PixelwiseError, match="sigma=nan must be a finite number"):
         evaluate(told_run, sigma=float("nan"), progress=False, log=lambda s: None)
+
+
+def test_eval_at_several_levels_writes_one_evaluation_each_and_a_table(told_run, tmp_path, capsys):
+    """``restore eval --sigma 5 15``: one evaluation per level (the noisy image's PSNR about 20 log10(255 / sigma):
+    34.15 and 24.61 dB, a little above from 8-bit clipping), and a table of the same means; a repeated or bad level
+    is refused, exit 2, before anything is written."""
+    assert main(["restore", "eval", "--run", str(told_run), "--data", "bundled", "--sigma", "5", "15", "--quiet"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    table = [line.split() for line in printed[printed.index(next(r for r in printed if r.startswith("sigma"))) + 1:]]
+    for (sigma, expected), line in zip([(5, 34.15), (15, 24.61)], table, strict=True):
+        metrics = json.loads((told_run / "evaluations" / f"bundled-denoise-sigma-{sigma}" / "metrics.json").read_text())
+        assert metrics["sigma"] == sigma and metrics["mean"]["naive"]["psnr"] == pytest.approx(expected, abs=0.6)
+        assert [float(v) for v in line] == pytest.approx([sigma] + [metrics["mean"][m]["psnr"]
+                                                                    for m in ("naive", "tv", "network")], abs=0.006)
+    out = tmp_path / "levels"
+    assert main(["restore", "eval", "--run", str(told_run), "--data", "bundled", "--sigma", "15", "5", "--out",
+                 str(out), "--quiet"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["sigma-15", "sigma-5"]
+    for bad, words in ((["5", "5"], "repeats a level"), (["5", "-1"], "must be a finite number >= 0")):
+        refused = tmp_path / "refused"
+        assert main(["restore", "eval", "--run", str(told_run), "--sigma", *bad, "--out", str(refused),
+                     "--quiet"]) == 2
+        assert words in capsys.readouterr().err and not refused.exists()

@@ -55,8 +55,9 @@ def add_parser(subparsers) -> None:
                      "input/ and target/ (default: the run's validation images)")
     e.add_argument("--protocol", default=None, choices=("plain", "denoise", "sr"),
                    help="scoring protocol (default: the run's)")
-    e.add_argument("--sigma", type=float, default=None, help="score at this noise level in grey levels (default: "
-                   "the run's --sigma), told to a network trained with --noise-map")
+    e.add_argument("--sigma", type=float, nargs="+", default=None, metavar="S", help="score at this noise level "
+                   "in grey levels (default: the run's --sigma), told to a network trained with --noise-map; several "
+                   "(--sigma 15 25 50): one evaluation each, NAME-sigma-S (--out: OUT/sigma-S), and a table")
     add_ensemble(e)
     add_device(e)
     add_tiles(e)
@@ -104,10 +105,42 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from pixelwise.tasks.restore import evaluate
 
-    evaluate(args.run, args.data, args.protocol, args.which, name=args.name, out=evaluation_out(args),
-             progress=not args.quiet, tiles=tiles_of(args), device=args.device, sigma=args.sigma,
-             ensemble=args.ensemble)
+    sigmas = _eval_sigmas(args.sigma)
+    out = evaluation_out(args)
+    several = len(sigmas) > 1
+    table = []
+    for sigma in sigmas:
+        name = f"{args.name}-sigma-{sigma:g}" if several and args.name else args.name
+        metrics = evaluate(args.run, args.data, args.protocol, args.which, name=name,
+                           out=out / f"sigma-{sigma:g}" if several and out is not None else out,
+                           progress=not args.quiet, tiles=tiles_of(args), device=args.device, sigma=sigma,
+                           ensemble=args.ensemble)
+        table.append((sigma, metrics["mean"]))
+    if several:
+        _print_sigma_table(table)
     return 0
+
+
+def _eval_sigmas(given: list[float] | None) -> list[float | None]:
+    """``restore eval --sigma``: each level checked before anything is read or written; [None]: the run's own."""
+    from pixelwise.errors import PixelwiseError
+    from pixelwise.tasks.restore.config import check_sigma
+
+    if given is None:
+        return [None]
+    levels = [check_sigma(s) for s in given]
+    if len(set(levels)) != len(levels):
+        raise PixelwiseError(f"--sigma {' '.join(f'{s:g}' for s in given)} repeats a level; give each noise level "
+                             "once.")
+    return levels
+
+
+def _print_sigma_table(table: list[tuple[float, dict]]) -> None:
+    """Mean PSNR of each method at each noise level, one row per level."""
+    methods = list(table[0][1])
+    print("sigma  " + "  ".join(f"{m:>8}" for m in methods) + "   (mean PSNR, dB)")
+    for sigma, means in table:
+        print(f"{sigma:5g}  " + "  ".join(f"{means[m]['psnr']:8.2f}" for m in methods))
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
