@@ -381,3 +381,13 @@ def test_tvs_default_weight_for_ct_is_near_the_best_of_a_grid(name, tmp_path):
 
     grid = [tv("--lambda", 10.0**k) for k in np.arange(-3.0, 0.01, 0.5)]
     assert tv() >= max(grid) - 2.0
+
+
+def test_the_table_names_plug_and_plays_loop():
+    from pixelwise.tasks.solve.outputs import format_table
+
+    row = {"psnr": 30.0, "ssim": 0.9, "lambda": 0.23, "iterations": 8, "seconds": 1.5}
+    table = format_table({"naive": {"psnr": 25.0, "ssim": 0.8},
+                          "methods": {"tv": row, "pnp": {**row, "pnp_algorithm": "admm"}}}).splitlines()
+    assert [line.split()[:2] for line in table[1:]] == [["naive", "25.00"], ["tv", "30.00"], ["pnp", "admm"]]
+    assert table[3].split()[2:] == ["30.00", "0.900", "0.23", "8", "1.50"]

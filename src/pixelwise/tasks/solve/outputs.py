@@ -55,7 +55,8 @@ def write_figure(path: Path, truth: torch.Tensor | None, op: LinearOperator, y: 
 
 
 def format_table(metrics: dict) -> str:
-    """A plain-text table of the naive baseline and the methods: PSNR, SSIM, lambda, iterations, seconds."""
+    """A plain-text table of the naive baseline and the methods: PSNR, SSIM, lambda, iterations, seconds (PnP named
+    with its loop, e.g. "pnp admm")."""
     lines = [f"{'method':10s} {'PSNR':>8s} {'SSIM':>7s} {'lambda':>10s} {'iters':>6s} {'seconds':>8s}"]
     naive = metrics["naive"]
     if "psnr" in naive:
@@ -63,7 +64,8 @@ def format_table(metrics: dict) -> str:
     for method, row in metrics["methods"].items():
         lam = "-" if row.get("lambda") is None else f"{row['lambda']:.3g}"
         p = f"{row['psnr']:8.2f}" if "psnr" in row else f"{'-':>8s}"
-        lines.append(f"{method:10s} {p} {_ssim(row)} {lam:>10s} {row['iterations']:6d} {row['seconds']:8.2f}")
+        name = f"{method} {row['pnp_algorithm']}" if "pnp_algorithm" in row else method
+        lines.append(f"{name:10s} {p} {_ssim(row)} {lam:>10s} {row['iterations']:6d} {row['seconds']:8.2f}")
     return "\n".join(lines)
 
 
