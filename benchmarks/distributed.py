@@ -8,6 +8,7 @@ lead measures: the ratio, and that the several-process run trains at all); on a 
 Each row times the steps after ``--warmup`` on process 0 (every step waits for the gradients of all).
 
     python benchmarks/distributed.py --data ../shared/data/kvasir-seg-880 --steps 30
+    python benchmarks/distributed.py --data ../shared/data/kvasir-seg-880 --steps 30 --local-batch-norm
     python benchmarks/distributed.py --size 32 --batch 4 --steps 4 --warmup 1 --base 4 --depth 2   # toy
     python benchmarks/distributed.py --device cuda --procs 8 --threads 8 --batch 64                # a GPU node
 """
@@ -41,6 +42,8 @@ def options() -> argparse.Namespace:
     parser.add_argument("--procs", type=int, default=2, help="processes of the torchrun row")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="threads in all, shared by the processes")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--local-batch-norm", action="store_true", help="the several-process row normalises with "
+                        "each process's share (default: the global batch's statistics, GlobalBatchNorm on a CPU)")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)  # a JSON file: run one row's training
     return parser.parse_args()
 
@@ -79,7 +82,8 @@ def work(args) -> None:
             i = torch.randint(len(x), (args.batch,), generator=generator)
             yield x[i].contiguous(memory_format=torch.channels_last), y[i]
 
-    config = FitConfig(epochs=1, progress=False, device=args.device, schedule="constant")
+    config = FitConfig(epochs=1, progress=False, device=args.device, schedule="constant",
+                       local_batch_norm=args.local_batch_norm)
     fit(model, BCEDiceLoss(1.0), batches, args.steps, None, config, log=lambda _: None)
     if ranks().rank == 0:
         seconds = stamps[-1] - stamps[args.warmup]  # from the warm-up's end to the start of the last step
@@ -114,6 +118,7 @@ def main() -> None:
     emit({"benchmark": "distributed", "machine": machine(), "device": args.device,
           "data": args.data or "random images", "size": args.size, "global_batch": args.batch, "steps": args.steps,
           "warmup": args.warmup, "network": f"U-Net depth {args.depth}, base {args.base}",
+          "batch_norm": "each process's share" if args.local_batch_norm else "the global batch",
           "one_process": one, "several_processes": several,
           "ratio_several_over_one": several["images_per_s"] / one["images_per_s"]})
 

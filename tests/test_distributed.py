@@ -104,6 +104,32 @@ def test_two_processes_with_half_batches_end_as_one_with_the_whole_batch(tmp_pat
             assert float(a[key]) == pytest.approx(float(b[key]), rel=rel), key
 
 
+@pytest.mark.slow
+def test_batch_norm_over_two_processes_is_batch_norm_over_the_whole_batch(tmp_path, polyp_folder, capsys):
+    """With --norm batch each process normalises with the statistics of the global batch (GlobalBatchNorm on the
+    CPU), so 2 processes with 2 samples each end with the weights and running statistics of one with 4; with
+    --local-batch-norm each uses its own 2, and the running statistics saved (process 0's) are not the whole
+    batch's."""
+    args = ["segment", "train", "--data", str(polyp_folder), "--size", "24", "--base-channels", "4", "--depth", "2",
+            "--norm", "batch", "--lambda-dice", "0", "--schedule", "constant", "--batch-size", "4", "--device",
+            "cpu", "--epochs", "2", "--quiet"]
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert main([*args, "--out", str(one)]) == 0
+    capsys.readouterr()
+    done = torchrun("-m", "pixelwise", *args, "--out", str(two))
+    assert done.returncode == 0, done.stderr[-3000:]
+    mine, reference = (load_file(run / "checkpoints" / "last.safetensors") for run in (two, one))
+    assert any("running_var" in name for name in reference)
+    for name, value in reference.items():
+        torch.testing.assert_close(mine[name], value, rtol=1e-4, atol=1e-5, msg=name)
+    local = tmp_path / "local"
+    done = torchrun("-m", "pixelwise", *args, "--local-batch-norm", "--out", str(local))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads((local / "config.json").read_text())["local_batch_norm"] is True
+    own = load_file(local / "checkpoints" / "last.safetensors")
+    assert not torch.allclose(own["inc.1.running_mean"], reference["inc.1.running_mean"], rtol=1e-3, atol=1e-4)
+
+
 KILLED = """
 import os, signal, sys
 import torch

@@ -14,10 +14,12 @@ How :func:`pixelwise.train.fit` divides the work (:class:`Team`):
   over samples this is the gradient of the loss of the whole batch, so N processes with B/N each take the steps
   of one process with B (``tests/test_distributed.py`` checks the weights). Uneven shards are weighted by their
   size. Losses pooled over the batch (a soft Dice summed over every pixel of the batch) are pooled per process.
-- Batch normalisation: on CUDA the BatchNorm layers become ``SyncBatchNorm`` (the statistics of the global
-  batch). On the CPU, torch's SyncBatchNorm does not run, so each process normalises with the statistics of its
-  own shard, and the running averages of process 0 are copied to the others before every validation and are
-  the ones saved.
+- Batch normalisation: the BatchNorm layers normalise with the statistics of the global batch: on CUDA as
+  torch's ``SyncBatchNorm``, on the CPU (where that does not run) as
+  :class:`pixelwise.train.sync_norm.GlobalBatchNorm`, by all-reduces over gloo (two small ones per layer and
+  step, each way: 2 processes on 2 cores trained a U-Net at 0.70 of one process's speed, against 1.02 with
+  ``local_batch_norm``, each process's own shard). The running averages of process 0 are copied to the others
+  before every validation and are the ones saved.
 - Validation runs on every process; the metrics are averaged over the processes, weighted by the number of
   cases each scored when the validator splits them (``_count``, see :func:`shard_range`).
 - The time budget (``--minutes``) is planned on process 0 and broadcast, so all stop at the same step; the
@@ -177,7 +179,7 @@ class Solo:
     def __init__(self, device):
         self.device = device
 
-    def wrap(self, model):
+    def wrap(self, model, global_norm: bool = True):
         return model
 
     def shard(self, batch):
@@ -223,13 +225,21 @@ class Team(Solo):
         self.rank, self.world, self.main = r.rank, r.world, r.rank == 0
         self._wire = device if device.type == "cuda" else torch.device("cpu")  # gloo: CPU tensors
 
-    def wrap(self, model):
-        """``model`` in DistributedDataParallel (SyncBatchNorm on CUDA); a model whose steps may leave some
-        parameters without a gradient (a GAN's critic steps) says so with ``ddp_find_unused_parameters = True``."""
+    def wrap(self, model, global_norm: bool = True):
+        """``model`` in DistributedDataParallel, with ``global_norm`` its batch norm over the global batch
+        (SyncBatchNorm on CUDA, GlobalBatchNorm on the CPU; else each process's shard); a model whose steps may
+        leave some parameters without a gradient (a GAN's critic steps) says so with
+        ``ddp_find_unused_parameters = True``."""
         from torch import nn
 
-        if self.device.type == "cuda":
+        if not global_norm:
+            pass
+        elif self.device.type == "cuda":
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        else:  # torch's SyncBatchNorm needs CUDA: the same statistics by all-reduces over gloo
+            from pixelwise.train.sync_norm import GlobalBatchNorm
+
+            model = GlobalBatchNorm.convert(model)
         unused = bool(getattr(model, "ddp_find_unused_parameters", False))
         ids = [self.device.index] if self.device.type == "cuda" else None
         with self.guard():

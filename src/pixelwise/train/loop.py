@@ -143,7 +143,9 @@ def fit(model: torch.nn.Module, loss_fn: Callable, train_batches: Callable | Ite
                      team=team, backward=backward)
         if resume:
             _resume(loop, ckpt, run_dir, log)
-        forward = team.wrap(model)  # DistributedDataParallel under torchrun; compiled, it shares model's parameters
+        # DistributedDataParallel under torchrun (batch norm over the global batch unless local); compiled, it shares
+        # model's parameters
+        forward = team.wrap(model, global_norm=not config.local_batch_norm)
         forward = devices.compiled(forward, log) if config.compile else forward
         budget = config.minutes * 60 if config.minutes is not None else None
         t0 = time.perf_counter() - loop.seconds_before
