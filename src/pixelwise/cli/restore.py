@@ -55,9 +55,8 @@ def add_parser(subparsers) -> None:
                      "input/ and target/ (default: the run's validation images)")
     e.add_argument("--protocol", default=None, choices=("plain", "denoise", "sr"),
                    help="scoring protocol (default: the run's)")
-    e.add_argument("--sigma", type=float, nargs="+", default=None, metavar="S", help="score at this noise level "
-                   "in grey levels (default: the run's --sigma), told to a network trained with --noise-map; several "
-                   "(--sigma 15 25 50): one evaluation each, NAME-sigma-S (--out: OUT/sigma-S), and a table")
+    e.add_argument("--sigma", type=float, nargs="+", metavar="S", help="score at this noise level in grey levels "
+                   "(default: the run's), told to a --noise-map net; several: a table, and --out OUT/sigma-S each")
     add_ensemble(e)
     add_device(e)
     add_tiles(e)
