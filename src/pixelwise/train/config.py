@@ -11,7 +11,7 @@ or JSON) and the strict resume rule. A field's metadata says:
 - ``path`` / ``keywords``: a file or folder, written to ``config.json`` as an absolute path unless it is one of
   the ``keywords`` (named sources such as ``digits``);
 - ``budget``: may change when a run is resumed (``epochs``, ``minutes``, and where and how it runs: ``device``,
-  ``precision``); every other setting may not;
+  ``precision``, ``local_batch_norm``); every other setting may not;
 - ``derived``: set by the recipe from the data (normalisation statistics), not an option, not compared.
 
 This module imports no torch, so that the command line can build its parsers without it.
