@@ -232,11 +232,9 @@ class Team(Solo):
         ``ddp_find_unused_parameters = True``."""
         from torch import nn
 
-        if not global_norm:
-            pass
-        elif self.device.type == "cuda":
+        if global_norm and self.device.type == "cuda":
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-        else:  # torch's SyncBatchNorm needs CUDA: the same statistics by all-reduces over gloo
+        elif global_norm:  # torch's SyncBatchNorm needs CUDA: the same statistics by all-reduces over gloo
             from pixelwise.train.sync_norm import GlobalBatchNorm
 
             model = GlobalBatchNorm.convert(model)

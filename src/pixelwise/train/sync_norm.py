@@ -69,8 +69,7 @@ class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
         and buffer objects (an optimizer built before still updates them), ``module`` itself returned, converted
         if it is one."""
         if isinstance(module, nn.modules.batchnorm._BatchNorm) and not isinstance(module, cls):
-            new = cls(module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats,
-                      device=_device_of(module), dtype=_dtype_of(module))
+            new = cls(module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats)
             for name, value in [*module.named_parameters(recurse=False), *module.named_buffers(recurse=False)]:
                 setattr(new, name, value)
             new.train(module.training)
@@ -102,12 +101,3 @@ class _SumOverProcesses(torch.autograd.Function):
         dist.all_reduce(summed)
         return summed
 
-
-def _device_of(module: nn.Module) -> torch.device | None:
-    tensors = [*module.parameters(), *module.buffers()]
-    return tensors[0].device if tensors else None
-
-
-def _dtype_of(module: nn.Module) -> torch.dtype | None:
-    floats = [t for t in [*module.parameters(), *module.buffers()] if t.is_floating_point()]
-    return floats[0].dtype if floats else None

@@ -26,9 +26,8 @@ PNP_DEBLUR_ITERATIONS = 8  # DPIR's levels for deblurring (its 24 are for super-
 # plug-and-play's loop and denoiser levels when ``--lambda auto`` searches them with its weight (those the user did not
 # fix): DPIR runs 8 levels for deblurring and 24 for super-resolution; 40 suits 4x MRI's aliasing. Measured with the
 # told U-Net on four 240 x 240 photographs (four of pnp_priors.py's twelve test ones, 2026-12-06, each at its best of
-# three weights), the gain over TV moved by
-# up to 3 dB between these: Gaussian deblurring 8 levels ADMM +1.4 (24: +0.4 HQS, searched), MRI 40 levels ADMM +2.8
-# (8 levels: -0.6)
+# three weights), the gain over TV moved by up to 3 dB between these: Gaussian deblurring 8 levels ADMM +1.4 (24:
+# +0.4 HQS, searched), MRI 40 levels ADMM +2.8 (8 levels: -0.6)
 PNP_SEARCHED_ALGORITHMS = ("hqs", "admm")
 PNP_SEARCHED_ITERATIONS = (8, 24, 40)
 PNP_ALGORITHM = "hqs"  # the loop when neither given nor searched (DPIR's)
