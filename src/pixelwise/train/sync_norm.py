@@ -100,4 +100,3 @@ class _SumOverProcesses(torch.autograd.Function):
         summed = grad.contiguous().clone()
         dist.all_reduce(summed)
         return summed
-
