@@ -1,25 +1,24 @@
 """Benchmark: priors learned once, used inside the solvers, against TV with its searched weight (prints JSON).
 
 1. ``photos``: on the photographs of ``--photos DIR`` (e.g. the twelve of ``benchmarks/skimage_testset.py``, grey,
-   centre-cropped to ``--size``), for each operator of :data:`PHOTO_OPERATORS` (Gaussian and motion deblurring, x2
-   and x4 bicubic super-resolution, 50% inpainting, 4x MRI; noise sigma ``--noise-sigma`` grey levels),
-   plug-and-play (``pixelwise solve --method pnp``: HQS with DPIR's schedule, Zhang et al. 2021) with the trained
-   denoiser ``--denoiser RUN`` (``pixelwise restore train --task denoise``; with ``--noise-map`` told each level,
-   else scaled to them) against TV (Chambolle-Pock); both weights (PnP's lambda, TV's) are searched by
-   ``--lambda auto`` on ``--validation`` (default: the bundled astronaut; best a photograph not among the test
-   ones), once per operator, then used for every photograph; PnP's loop (HQS or ADMM) and iteration count (8, 24
-   or 40 denoiser levels) are searched with its weight, as ``solve --lambda auto`` does (the loops tried are in
-   ``pnp_loops_searched``). PnP's weight matters: DPIR's lambda 0.23 assumes a
-   denoiser told the noise level, and a blind one needs more weight on the data for Gaussian deblurring
-   (measured: 21 dB at 0.23, 28 dB at 4 on two photographs). Target: PnP at least +1 dB mean PSNR on every
-   operator. ``--ensemble`` scores PnP with the denoiser's x8 self-ensemble (``solve --ensemble``: each denoiser
-   call averaged over the flips and quarter turns, DPIR's "x8"; eight times the time), its weight still searched
-   with the plain denoiser. The JSON has each method's mean with its bootstrap interval and PnP's gain with the
-   paired interval (photographs resampled together, :func:`pixelwise.metrics.paired_summaries`).
-   ``--pnp-lambda sr2=0.04,...`` fixes PnP's weight for the operators named instead of searching it (with the
-   default loop, HQS with 8 levels for deblurring and 24 otherwise). ``--oracle``
-   adds PnP at the weight with the best mean PSNR on the test photographs themselves (a bracketing search around
-   the searched weight, reaching 4.5 decades either side): an upper bound, not a result, which tells a weak
+   centre-cropped to ``--size``), for each operator of :data:`PHOTO_OPERATORS` (Gaussian and motion deblurring, x2 and
+   x4 bicubic super-resolution, 50% inpainting, 4x MRI; noise sigma ``--noise-sigma`` grey levels), plug-and-play
+   (``pixelwise solve --method pnp``: HQS with DPIR's schedule, Zhang et al. 2021) with the trained denoiser
+   ``--denoiser RUN`` (``pixelwise restore train --task denoise``; with ``--noise-map`` told each level, else scaled to
+   them) against TV (Chambolle-Pock); both weights (PnP's lambda, TV's) are searched by ``--lambda auto`` on
+   ``--validation`` (a photograph or a folder of them, scored by the mean PSNR; default: the bundled astronaut; best
+   photographs not among the test ones), once per operator, then used for every photograph; PnP's loop (HQS or ADMM)
+   and iteration count (8, 24 or 40 denoiser levels) are searched with its weight, as ``solve --lambda auto`` does (the
+   loops tried are in ``pnp_loops_searched``). PnP's weight matters: DPIR's lambda 0.23 assumes a denoiser told the
+   noise level, and a blind one needs more weight on the data for Gaussian deblurring (measured: 21 dB at 0.23, 28 dB
+   at 4 on two photographs). Target: PnP at least +1 dB mean PSNR on every operator. ``--ensemble`` scores PnP with the
+   denoiser's x8 self-ensemble (``solve --ensemble``: each denoiser call averaged over the flips and quarter turns,
+   DPIR's "x8"; eight times the time), its weight still searched with the plain denoiser. The JSON has each method's
+   mean with its bootstrap interval and PnP's gain with the paired interval (photographs resampled together,
+   :func:`pixelwise.metrics.paired_summaries`). ``--pnp-lambda sr2=0.04,...`` fixes PnP's weight for the operators
+   named instead of searching it (with the default loop, HQS with 8 levels for deblurring and 24 otherwise).
+   ``--oracle`` adds PnP at the weight with the best mean PSNR on the test photographs themselves (a bracketing search
+   around the searched weight, reaching 4.5 decades either side): an upper bound, not a result, which tells a weak
    denoiser from a weight the validation photograph chose badly.
 2. ``digits``: on ``--digits N`` test digits (the last N of ``--digit-data``: scikit-learn's 8x8 set, or
    ``mnist-test``, an .npz or a folder; the digit before them is the validation image of TV's weight search),
@@ -250,8 +249,8 @@ def main() -> None:
                         help="part 1: PnP's weight for these operators, instead of searching it")
     parser.add_argument("--oracle", action="store_true", help="part 1: also PnP at the weight best on the test "
                         "photographs themselves (an upper bound: it separates the denoiser from the weight search)")
-    parser.add_argument("--validation", type=Path, default=None, help="the photograph both weights are searched "
-                        "on (part 1; default: the bundled astronaut); best one that is not among --photos")
+    parser.add_argument("--validation", type=Path, default=None, help="the photograph (or folder of them) both "
+                        "weights are searched on (part 1; default: the bundled astronaut); best not among --photos")
     parser.add_argument("--digits", type=int, default=0, help="test digits (part 2; 0 skips it)")
     parser.add_argument("--digit-data", default="digits", help="digits (8x8, bundled with scikit-learn), "
                         "mnist-test (28x28, from the cache), an .npz or a folder")

@@ -62,7 +62,7 @@ def reference(image_path: Path, measurement: Measurement, out: Path) -> dict:
     t0 = time.perf_counter()
     config = SolveConfig(image=str(image_path), out=str(out), method="tv", lam="auto", measurement=measurement)
     problem = prepare(config)
-    image, y_val = problem.validation
+    [(image, y_val)] = problem.validation  # the one validation photograph
     lam0 = default_lambda(measurement.operator, "tv", config.sigma)
     table = []
     for lam in [lam0 * f for f in log_grid(1 / 30, 30.0, 7)]:

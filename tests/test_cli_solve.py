@@ -115,6 +115,47 @@ def test_auto_lambda_searches_on_the_validation_image(method, image, tmp_path):
         assert max(lam for lam, _ in other) > default * 100
 
 
+def _validation_folder(tmp_path, names=("astronaut", "shepp_logan")):
+    folder = tmp_path / "validation"
+    folder.mkdir(parents=True)
+    for name in names:
+        write_image(folder / f"{name}.png", to_uint8(sample(name, size=30)))
+    return folder
+
+
+def test_auto_lambda_scores_a_folder_of_validation_images_by_their_mean_psnr(image, tmp_path):
+    """``--validation FOLDER``: each weight scores the mean PSNR over the folder's images (the k-th measured with
+    seed + 1 + k), so its first three weights (tried in the same order, from the same starts) score the mean of the
+    runs validating on each image alone; a folder of one image is that image."""
+    folder = _validation_folder(tmp_path)
+    common = ["--operator", "blur", "--method", "tv", "--lambda", "auto", "--noise-sigma", 5]
+
+    def table(name, validation, *extra):
+        assert solve(image, *common, "--validation", validation, *extra, "--out", tmp_path / name) == 0
+        return read(tmp_path / name)["methods"]["tv"]["lambda_search"]
+
+    both = table("both", folder)
+    first = table("first", folder / "astronaut.png")  # seed 0: measured with seed 1, as the first of the folder
+    second = table("second", folder / "shepp_logan.png", "--seed", 1)  # measured with seed 2, as the second
+    assert [lam for lam, _ in both[:3]] == pytest.approx([lam for lam, _ in first[:3]])
+    assert [s for _, s in both[:3]] == pytest.approx([(a + b) / 2 for (_, a), (_, b) in zip(first[:3], second[:3])],
+                                                     abs=1e-9)
+    assert abs(both[0][1] - first[0][1]) > 0.1  # the second image moved the score
+    alone = _validation_folder(tmp_path / "one", names=("astronaut",))
+    assert table("alone", alone) == first
+
+
+def test_a_validation_folder_holding_the_image_itself_is_refused(image, tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for folder, words in ((image.parent, "holds the image being reconstructed"), (empty, "holds no image files")):
+        code = solve(image, "--operator", "blur", "--lambda", "auto", "--validation", folder,
+                     "--out", tmp_path / "out")
+        err = capsys.readouterr().err
+        assert code == 2 and words in err and str(folder) in err
+        assert not (tmp_path / "out").exists()
+
+
 def test_a_given_lambda_is_recorded_only_for_the_methods_with_a_weight(image, tmp_path):
     assert solve(image, "--operator", "denoise", "--compare", "--lambda", 0.01, "--iterations", 2,
                  "--out", tmp_path / "run") == 0

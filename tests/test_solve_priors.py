@@ -111,6 +111,29 @@ def test_auto_lambda_searches_the_plug_and_play_loop_and_levels_left_open(photo,
     assert admm["pnp_algorithm"] == "admm"
 
 
+def test_auto_lambda_scores_plug_and_play_by_the_mean_over_a_validation_folder(photo, prior_runs, tmp_path):
+    """With a folder of validation images each weight PnP tries scores the mean PSNR of the runs validating on each
+    image alone (the k-th measured with seed + 1 + k: the second alone is run with --seed 1); PnP starts every
+    solve afresh, so every weight tried by both scores the same."""
+    folder = tmp_path / "validation"
+    folder.mkdir()
+    for name in ("astronaut", "shepp_logan"):
+        write_image(folder / f"{name}.png", to_uint8(sample(name, grey=True, size=27)))
+    common = [str(photo), "--grey", "--operator", "blur", "--method", "pnp", "--denoiser", str(prior_runs / "dn"),
+              "--lambda", "auto", "--pnp-algorithm", "hqs", "--iterations", "8", "--quiet"]
+
+    def table(name: str, validation, *extra: str) -> dict:
+        assert main(["solve", *common, "--validation", str(validation), *extra, "--out", str(tmp_path / name)]) == 0
+        return dict(metrics(tmp_path / name)["methods"]["pnp"]["lambda_search"])
+
+    both, first = table("both", folder), table("first", folder / "astronaut.png")
+    second = table("second", folder / "shepp_logan.png", "--seed", "1")
+    common_weights = set(both) & set(first) & set(second)
+    assert len(common_weights) >= 3
+    for lam in common_weights:
+        assert both[lam] == pytest.approx((first[lam] + second[lam]) / 2, abs=1e-9)
+
+
 @pytest.mark.parametrize(("operator", "levels"), [(["blur"], 8), (["blur", "--kernel", "motion"], 8),
                                                   (["downsample", "--scale", "2"], 24), (["mri"], 24)])
 def test_plug_and_play_runs_dpirs_levels_by_default(operator, levels, photo, prior_runs, tmp_path):

@@ -42,9 +42,9 @@ class PathSearch:
     searched: tuple[float, float] = (0.0, 0.0)
     at_edge: bool = False
 
-    def describe(self) -> str:
+    def describe(self, scored: str = "PSNR", where: str = "the validation image") -> str:
         note = "; the best is at an end of the range searched" if self.at_edge else ""
-        return (f"lambda = {self.lam:.3g} (PSNR {self.score:.2f} dB on the validation image; {len(self.table)} "
+        return (f"lambda = {self.lam:.3g} ({scored} {self.score:.2f} dB on {where}; {len(self.table)} "
                 f"weights tried in [{self.searched[0]:.3g}, {self.searched[1]:.3g}]{note})")
 
 

@@ -21,8 +21,9 @@ down-sampling and MRI with its orthonormal FFT this is the image scale; a CT sin
 of about ``H`` pixel values, so the same sigma is relatively weaker there).
 
 Lambda. Each method has a default weight per operator (:func:`pixelwise.solvers.methods.default_lambda`, scaled
-by the noise level); with ``lam="auto"`` a short grid search around it picks the value with the best PSNR on a
-*validation* photograph (the bundled ``astronaut``, or ``validation``), never on the image being reconstructed.
+by the noise level); with ``lam="auto"`` a short search around it picks the value with the best mean PSNR on
+*validation* photographs (the bundled ``astronaut``, or ``validation``: an image or a folder of them), never on the
+image being reconstructed.
 
 Files: ``config`` (the settings), ``inputs`` (reading and checking the image, measurement, mask and validation
 files), ``recipe`` (``run``, one method's solve, the weight search), ``outputs`` (pictures, figure, table).

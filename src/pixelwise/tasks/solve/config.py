@@ -75,8 +75,8 @@ class SolveConfig:
     image_size: tuple[int, int] | None = option(None, parse=height_width, metavar="HxW",
                                                 help="height x width of the image behind --measured (CT, valid "
                                                 "blur)")
-    validation: str | None = option(None, path=True, help="validation image for --lambda auto (default: the "
-                                    "bundled astronaut)")
+    validation: str | None = option(None, path=True, help="validation image for --lambda auto, or a folder of "
+                                    "them (scored by their mean PSNR; default: the bundled astronaut)")
     mask: str | None = option(None, path=True, help="inpaint: mask image of the image's size, white = kept "
                               "(default: a random mask)")
     measurement: Measurement = option(default_factory=lambda: Measurement(operator="blur"), help="the measurement")

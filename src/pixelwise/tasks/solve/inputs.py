@@ -1,5 +1,5 @@
 """The files ``pixelwise solve`` reads, each checked and refused in one sentence naming it: the clean image, a
-measurement file, an inpainting mask and the validation photograph of ``--lambda auto``."""
+measurement file, an inpainting mask and the validation photographs of ``--lambda auto``."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pixelwise.data.folders import list_images
 from pixelwise.data.masks import decode_mask
 from pixelwise.data.samples import center_crop, load_image, sample
 from pixelwise.errors import PixelwiseError
@@ -95,16 +96,28 @@ def image_shape(config: SolveConfig, y: torch.Tensor) -> tuple[int, int, int]:
     return (c, y.shape[-2], y.shape[-1])
 
 
-def validation_image(config: SolveConfig, shape: tuple[int, int, int]) -> torch.Tensor:
-    """The photograph ``--lambda auto`` scores its weights on, as (1, C, H, W) of the image's ``shape``: the
-    ``validation`` file, or the bundled astronaut, resized (never the image being reconstructed)."""
+def validation_images(config: SolveConfig, shape: tuple[int, int, int]) -> list[torch.Tensor]:
+    """The photographs ``--lambda auto`` scores its weights on, each as (1, C, H, W) of the image's ``shape``: the
+    ``validation`` file, every image of the ``validation`` folder (sorted by name), or the bundled astronaut,
+    resized. The image being reconstructed is refused among them: a weight chosen on its own truth reports an
+    optimistic score."""
     c, h, w = shape
-    if config.validation is not None:
-        path = _existing_file(config.validation, "validation image", "give the path of one image file.")
-        img = load_image(path, grey=(c == 1))
+    if config.validation is None:
+        found = [sample("astronaut", grey=(c == 1))]
     else:
-        img = sample("astronaut", grey=(c == 1))
-    img = img[None].double()
-    if tuple(img.shape[-2:]) != (h, w):
-        img = imresize(img, size=(h, w)).clamp(0, 1)
-    return img
+        path = Path(config.validation)
+        if not path.exists():
+            raise PixelwiseError(f"validation image {path} does not exist; give the path of an image file or of a "
+                                 "folder of them.")
+        paths = list_images([path])
+        if config.image is not None and Path(config.image).resolve() in {p.resolve() for p in paths}:
+            raise PixelwiseError(f"validation {path} holds the image being reconstructed ({config.image}), whose "
+                                 "score would then be optimistic; validate on other images.")
+        found = [load_image(p, grey=(c == 1)) for p in paths]
+    images = []
+    for img in found:
+        img = img[None].double()
+        if tuple(img.shape[-2:]) != (h, w):
+            img = imresize(img, size=(h, w)).clamp(0, 1)
+        images.append(img)
+    return images

@@ -22,7 +22,7 @@ from pixelwise.physics import GaussianNoise, LinearOperator, PoissonNoise
 from pixelwise.physics.presets import build_operator
 from pixelwise.solvers import METHOD_NAMES
 from pixelwise.tasks.solve.config import PRIOR_OF, SolveConfig
-from pixelwise.tasks.solve.inputs import image_shape, load_measured, load_truth, read_mask, validation_image
+from pixelwise.tasks.solve.inputs import image_shape, load_measured, load_truth, read_mask, validation_images
 from pixelwise.tasks.solve.outputs import write_figure, write_measurement, write_picture
 from pixelwise.tasks.solve.priors import Prior, load_priors
 from pixelwise.tasks.solve.solving import scores, searched, solve, wavelet_levels
@@ -38,7 +38,7 @@ class Problem:
     op: LinearOperator  # with the noise model of the config
     y: torch.Tensor  # (1, ...) the measurement
     naive: torch.Tensor  # (1, C, H, W) the operator's naive reconstruction of y
-    validation: tuple[torch.Tensor, torch.Tensor] | None  # (image, its measurement) for lam="auto", else None
+    validation: list[tuple[torch.Tensor, torch.Tensor]] | None  # (image, its measurement) each, for lam="auto"
     priors: dict[str, Prior]  # the learned priors given (denoiser, generator, diffusion)
     methods: tuple[str, ...]  # the methods to run
 
@@ -90,7 +90,7 @@ def prepare(config: SolveConfig) -> Problem:
     priors = load_priors({kind: getattr(config, kind) for kind in ("denoiser", "generator", "diffusion")}, shape,
                          config.ensemble)
     methods = methods_of(config, priors, shape)
-    return Problem(truth, op, y, naive, validation_pair(config, op, shape, methods), priors, methods)
+    return Problem(truth, op, y, naive, validation_pairs(config, op, shape, methods), priors, methods)
 
 
 def noise_model(config: SolveConfig):
@@ -133,13 +133,13 @@ def _wavelet_fits(config: SolveConfig, shape) -> bool:
     return True
 
 
-def validation_pair(config: SolveConfig, op: LinearOperator, shape, methods) -> tuple[torch.Tensor, ...] | None:
-    """The validation image and its simulated measurement (seed + 1) when ``lam="auto"`` has a weight to
-    choose; else None."""
+def validation_pairs(config: SolveConfig, op: LinearOperator, shape, methods) -> list[tuple[torch.Tensor, ...]] | None:
+    """Each validation image and its simulated measurement (the k-th with seed + 1 + k) when ``lam="auto"`` has a
+    weight to choose; else None."""
     if config.lam != "auto" or not any(searched(config, m) for m in methods):
         return None
-    image = validation_image(config, shape)
-    return image, op.forward(image, generator=torch.Generator().manual_seed(config.seed + 1))
+    return [(image, op.forward(image, generator=torch.Generator().manual_seed(config.seed + 1 + k)))
+            for k, image in enumerate(validation_images(config, shape))]
 
 
 def title(config: SolveConfig) -> str:

@@ -87,11 +87,13 @@ def solve(config: SolveConfig, problem, method: str, progress: bool = True,
         lam = found.lam
         row.update({"lambda": lam, "iterations": run.iterations, "lambda_search": [[v, s] for v, s in found.table],
                     "search_seconds": time.perf_counter() - start})
+        many = len(problem.validation) > 1
+        where = f"{len(problem.validation)} validation images" if many else "the validation image"
         if run.loops:
             row["pnp_search"] = run.loops
             log(f"{method}: {run.algorithm}, {run.iterations} denoiser levels (the best of {len(run.loops)} loops on "
-                "the validation image)")
-        log(f"{method}: {found.describe()}")
+                f"{where})")
+        log(f"{method}: {found.describe('mean PSNR' if many else 'PSNR', where)}")
     elif config.lam == "auto" and default is not None:
         log(f"{method}: lambda = {lam:.3g} (the default; --lambda auto searches only deterministic methods)")
     bar = tqdm(total=run.iterations, desc=method, leave=False, disable=not progress or method == "adjoint")
@@ -149,19 +151,25 @@ class _Runner:
         return x.to(torch.float64)
 
     def search(self, lam: float, progress: bool):
-        image, y = self.problem.validation
         if self.method == "pnp":
             return self._search_pnp(lam, progress)
         if self.learned:
-            return search_learned(lambda value: self(y, value), image, self.method, lam, progress)
-        return search_classical(self.op, (image, y), self.method, lam, self.iterations, self.settings, progress)
+            return search_learned(self._validation_solves, self._validation_images(), self.method, lam, progress)
+        return search_classical(self.op, self.problem.validation, self.method, lam, self.iterations, self.settings,
+                                progress)
+
+    def _validation_images(self) -> list[torch.Tensor]:
+        return [image for image, _ in self.problem.validation]
+
+    def _validation_solves(self, lam: float) -> list[torch.Tensor]:
+        """The method at weight ``lam`` on each validation measurement."""
+        return [self(y, lam) for _, y in self.problem.validation]
 
     def _search_pnp(self, lam: float, progress: bool):
         """Plug-and-play's weight searched for each loop (HQS, ADMM) and iteration count the user left open; the
         loop, count and weight with the best PSNR on the validation image are kept. The denoiser levels fall from
         49/255 to the noise's in every count, so the count sets how much denoising is done, and the best differs
         by operator (DPIR: 8 for deblurring, 24 for super-resolution)."""
-        image, y = self.problem.validation
         given_loop, given_count = self.config.pnp_algorithm, self.config.iterations
         loops = [given_loop] if given_loop else list(PNP_SEARCHED_ALGORITHMS)
         counts = [given_count] if given_count is not None else list(PNP_SEARCHED_ITERATIONS)
@@ -169,8 +177,8 @@ class _Runner:
         for algorithm in loops:
             for count in counts:
                 self.algorithm, self.iterations = algorithm, count
-                found = search_learned(lambda value: self(y, value), image, f"pnp {algorithm} x{count}", lam,
-                                       progress)
+                found = search_learned(self._validation_solves, self._validation_images(),
+                                       f"pnp {algorithm} x{count}", lam, progress)
                 self.loops.append({"pnp_algorithm": algorithm, "iterations": count, "lambda": found.lam,
                                    "psnr": found.score})
                 if best is None or found.score > best[2].score:

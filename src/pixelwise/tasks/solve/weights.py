@@ -1,4 +1,4 @@
-"""``--lambda auto`` of ``pixelwise solve``: the weight with the best PSNR on a validation photograph, found by
+"""``--lambda auto`` of ``pixelwise solve``: the weight with the best mean PSNR on the validation photographs, found by
 a bracketing search on log lambda with parabolic and golden-section steps (:mod:`pixelwise.solvers.lambda_path`).
 
 The classical methods are solved along the path in float32, each from the naive image (TV with the dual iterates
@@ -32,30 +32,35 @@ SEARCH_TOL = 1e-4  # the relative change the searched solves stop at (the final 
 SEARCH_ITERATIONS = 60
 
 
-def search_classical(op: LinearOperator, validation: tuple[torch.Tensor, torch.Tensor], method: str, lam: float,
+def search_classical(op: LinearOperator, validation: list[tuple[torch.Tensor, torch.Tensor]], method: str, lam: float,
                      iterations: int, settings: dict, progress: bool = True) -> PathSearch:
-    """The weight of a classical ``method`` around its default ``lam``: float32 solves of the validation
-    measurement, along the path. ``settings``: the wavelet method's ``wavelet`` and ``levels``, TV's ``op_norm``."""
-    image, y = validation
-    solve = path_solver(op, y.float(), method, min(iterations, SEARCH_ITERATIONS), tol=SEARCH_TOL, **settings)
-    warm = WarmStarts(solve)
-    return _search(lambda value: warm(value), image, method, lam, progress)
+    """The weight of a classical ``method`` around its default ``lam``: float32 solves of each validation
+    measurement (``(image, y)`` pairs), each along its own path. ``settings``: the wavelet method's ``wavelet`` and
+    ``levels``, TV's ``op_norm``."""
+    paths = [WarmStarts(path_solver(op, y.float(), method, min(iterations, SEARCH_ITERATIONS), tol=SEARCH_TOL,
+                                    **settings)) for _, y in validation]
+    return _search(lambda value: [warm(value) for warm in paths], [image for image, _ in validation], method, lam,
+                   progress)
 
 
-def search_learned(solve: Callable[[float], torch.Tensor], image: torch.Tensor, method: str, lam: float,
+def search_learned(solve: Callable[[float], list[torch.Tensor]], images: list[torch.Tensor], method: str, lam: float,
                    progress: bool = True) -> PathSearch:
-    """The weight of plug-and-play or RED around ``lam``; ``solve(value)`` reconstructs the validation image."""
-    return _search(solve, image, method, lam, progress)
+    """The weight of plug-and-play or RED around ``lam``; ``solve(value)`` reconstructs each of the validation
+    ``images``."""
+    return _search(solve, images, method, lam, progress)
 
 
-def _search(solve: Callable[[float], torch.Tensor], image: torch.Tensor, method: str, lam: float,
+def _search(solve: Callable[[float], list[torch.Tensor]], images: list[torch.Tensor], method: str, lam: float,
             progress: bool) -> PathSearch:
+    """The search itself: a weight scores the mean PSNR of ``solve(weight)``'s reconstructions of ``images``."""
     from tqdm.auto import tqdm
 
     bar = tqdm(total=search_evaluations(WIDEN), desc=f"{method}: lambda search", leave=False, disable=not progress)
 
     def score(value: float) -> float:
-        return psnr(solve(value).clamp(0, 1).double()[0], image[0], 1.0)
+        solved = solve(value)
+        return sum(psnr(x.clamp(0, 1).double()[0], image[0], 1.0) for x, image in zip(solved, images, strict=True)
+                   ) / len(images)
 
     def seen(value: float, s: float) -> None:
         bar.update(1)
