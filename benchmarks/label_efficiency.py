@@ -49,6 +49,12 @@ def _arguments() -> argparse.Namespace:
     p.add_argument("--method", default="simclr", choices=("simclr", "ae", "dae", "mae", "genesis"))
     p.add_argument("--pretrain-on", default="all", choices=("all", "train"))
     p.add_argument("--fractions", default="0.05,0.1,0.25,1")
+    p.add_argument("--model", default="unet", choices=("unet", "vit"), help="the segmentation model whose encoder is "
+                   "pretrained (vit: --patch-size, and the segmentation ViT's default sizes)")
+    p.add_argument("--patch-size", type=int, default=16, help="ViT: patch size (divides --size)")
+    p.add_argument("--dim", type=int, default=192, help="ViT: width")
+    p.add_argument("--vit-depth", type=int, default=6, help="ViT: transformer layers")
+    p.add_argument("--heads", type=int, default=3, help="ViT: attention heads")
     p.add_argument("--size", type=int, default=128)
     p.add_argument("--base-channels", type=int, default=16)
     p.add_argument("--depth", type=int, default=4)
@@ -83,11 +89,14 @@ def main() -> None:
     log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731 (progress on stderr, the JSON alone on stdout)
     quiet = dict(progress=False, log=log, overwrite=True)
     out, t0 = Path(args.out), time.perf_counter()
-    segment = dict(data=args.data, size=args.size, base_channels=args.base_channels, depth=args.depth,
+    vit = dict(patch_size=args.patch_size, dim=args.dim, vit_depth=args.vit_depth, heads=args.heads)
+    segment = dict(data=args.data, model=args.model, **vit, size=args.size, base_channels=args.base_channels,
+                   depth=args.depth,
                    batch_size=args.batch_size, lr=args.lr, schedule=args.schedule, split=parse_fractions(args.split),
                    seed=args.seed, epochs=args.epochs)
     source = _pretrain_source(args, out, SegmentationConfig(**segment))
-    pre = pretrain(PretrainConfig(data=source, out=str(out / "pretrain"), method=args.method, size=args.size,
+    pre = pretrain(PretrainConfig(data=source, out=str(out / "pretrain"), method=args.method, model=args.model, **vit,
+                                  size=args.size,
                                   base_channels=args.base_channels, depth=args.depth, flips="all",
                                   batch_size=args.pretrain_batch_size, temperature=args.temperature,
                                   minutes=args.pretrain_minutes, epochs=args.epochs, seed=args.seed), **quiet)
@@ -103,7 +112,8 @@ def main() -> None:
         result = compare([scratch.run_dir, tuned.run_dir], "segment", out / f"compare-{f:g}", seed=args.seed, log=log)
         rows.append(_row(f, scratch, tuned, result))
     ten = next((r for r in rows if abs(r["label_fraction"] - 0.1) < 1e-9), None)
-    emit({"benchmark": "label_efficiency", "machine": machine(), "data": args.data, "method": args.method,
+    emit({"benchmark": "label_efficiency", "machine": machine(), "data": args.data, "model": args.model,
+          "method": args.method,
           "pretrain_on": args.pretrain_on, "minutes_per_arm": args.minutes, "pretrain_minutes": round(spent, 2),
           "pretrain_epochs": len(pre.history), "pretext": pre.metrics.get("metrics"),
           "config": {k: v for k, v in segment.items() if k != "data"}, "fractions": rows,

@@ -8,7 +8,7 @@
    them) against TV (Chambolle-Pock); both weights (PnP's lambda, TV's) are searched by ``--lambda auto`` on
    ``--validation`` (a photograph or a folder of them, scored by the mean PSNR; default: the bundled astronaut; best
    photographs not among the test ones), once per operator, then used for every photograph; PnP's loop (HQS or ADMM)
-   and iteration count (8, 24 or 40 denoiser levels) are searched with its weight, as ``solve --lambda auto`` does (the
+   and iteration count (8 or 24 denoiser levels) are searched with its weight, as ``solve --lambda auto`` does (the
    loops tried are in ``pnp_loops_searched``). PnP's weight matters: DPIR's lambda 0.23 assumes a denoiser told the
    noise level, and a blind one needs more weight on the data for Gaussian deblurring (measured: 21 dB at 0.23, 28 dB
    at 4 on two photographs). Target: PnP at least +1 dB mean PSNR on every operator. ``--ensemble`` scores PnP with the

@@ -17,9 +17,16 @@ deblurring (the default blur: sigma 1.6, circular) and 60-view CT, both with noi
 Targets: ``new.seconds < 20`` for each case at 256 x 256 on 2 cores, and ``new.psnr >= reference.psnr - 0.1``
 (the JSON has ``psnr_gain`` = new - reference and ``speedup``).
 
+``--denoiser RUN`` (a ``restore`` denoiser, e.g. one trained with ``--noise-map``) adds plug-and-play
+(``--method pnp --lambda auto``, which searches its loop and level count with its weight) on ``--pnp-cases``
+(Gaussian deblurring, x4 super-resolution, 4x MRI): ``new`` with today's menu of levels (8 or 24), ``reference`` with
+the menu before (8, 24 or 40: git 31dde93, set for that run), each timed as a whole run with the chosen loop and
+PSNR beside. ``--validation`` is the photograph (or folder) PnP's searches score on (default: the bundled astronaut).
+
     python benchmarks/solve_lambda.py                     # full size, with the reference (slow)
     python benchmarks/solve_lambda.py --reference-size 128 # the reference at 128 x 128 (and new at both sizes)
     python benchmarks/solve_lambda.py --size 32 --reference-size 16 --threads 1   # a toy run (the smoke test)
+    python benchmarks/solve_lambda.py --cases "" --denoiser runs/told-unet --validation ihc.png --size 240  # PnP
 
 Time it on an otherwise idle machine: with the cores shared, torch's threads wait on each other and a small
 convolution can take a hundred times its idle time.
@@ -45,6 +52,9 @@ from pixelwise.solvers.tv import tv_pdhg
 from pixelwise.tasks.solve import SolveConfig, prepare, run
 
 CASES = {"blur": Measurement(operator="blur"), "ct": Measurement(operator="ct", views=60)}
+PNP_CASES = {"blur": Measurement(operator="blur"), "sr4": Measurement(operator="downsample", scale=4),
+             "mri": Measurement(operator="mri", acceleration=4)}
+PNP_MENU_BEFORE = (8, 24, 40)  # the denoiser level counts --lambda auto searched until git 31dde93
 
 
 def new(image_path: Path, measurement: Measurement, out: Path) -> dict:
@@ -55,6 +65,40 @@ def new(image_path: Path, measurement: Measurement, out: Path) -> dict:
     return {"seconds": round(time.perf_counter() - t0, 2), "psnr": round(row["psnr"], 3), "lambda": row["lambda"],
             "weights_tried": len(row["lambda_search"]), "search_seconds": round(row["search_seconds"], 2),
             "final_solve_seconds": round(row["seconds"], 2)}
+
+
+def pnp(image_path: Path, measurement: Measurement, out: Path, args, menu: tuple[int, ...] | None = None) -> dict:
+    """``solve --method pnp --lambda auto`` as the command line runs it, whole, with the level counts ``menu``
+    searched (None: today's)."""
+    from pixelwise.tasks.solve import solving
+
+    config = SolveConfig(image=str(image_path), out=str(out), method="pnp", lam="auto", measurement=measurement,
+                         denoiser=args.denoiser, noise_sigma=2.0,
+                         validation=str(args.validation) if args.validation else None)
+    today = solving.PNP_SEARCHED_ITERATIONS
+    solving.PNP_SEARCHED_ITERATIONS = menu or today
+    try:
+        t0 = time.perf_counter()
+        result = run(config, overwrite=True, progress=False, log=lambda line: None)
+    finally:
+        solving.PNP_SEARCHED_ITERATIONS = today
+    row = result.metrics["methods"]["pnp"]
+    return {"seconds": round(time.perf_counter() - t0, 2), "psnr": round(row["psnr"], 3), "lambda": row["lambda"],
+            "loop": [row["pnp_algorithm"], row["iterations"]], "loops_searched": len(row["pnp_search"]),
+            "search_seconds": round(row["search_seconds"], 2)}
+
+
+def pnp_cases(args, path: Path, folder: Path) -> dict:
+    """Plug-and-play's searched loop with today's menu of level counts and with the one before, on each case."""
+    results = {}
+    for name in args.pnp_cases.split(","):
+        m = PNP_CASES[name]
+        row = {"new": pnp(path, m, folder / f"pnp-{name}", args),
+               "reference": pnp(path, m, folder / f"pnp-{name}-ref", args, PNP_MENU_BEFORE)}
+        row["psnr_gain"] = round(row["new"]["psnr"] - row["reference"]["psnr"], 3)
+        row["speedup"] = round(row["reference"]["seconds"] / row["new"]["seconds"], 2)
+        results[name] = row
+    return results
 
 
 def reference(image_path: Path, measurement: Measurement, out: Path) -> dict:
@@ -89,6 +133,10 @@ def main() -> None:
     parser.add_argument("--reference-size", type=int, default=None, help="run the old search at this size")
     parser.add_argument("--no-reference", action="store_true")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
+    parser.add_argument("--denoiser", default=None, help="a restore denoiser run: adds plug-and-play's search")
+    parser.add_argument("--pnp-cases", default=",".join(PNP_CASES))
+    parser.add_argument("--validation", type=Path, default=None, help="validation photograph or folder (default: "
+                        "the bundled astronaut)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -96,7 +144,7 @@ def main() -> None:
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        for name in args.cases.split(","):
+        for name in filter(None, args.cases.split(",")):
             m = CASES[name]
             row = {"new": new(crop_file(source, args.size, folder), m, folder / f"{name}-new")}
             if not args.no_reference:
@@ -110,8 +158,9 @@ def main() -> None:
                 row["speedup"] = round(row["reference"]["seconds"] / same["seconds"], 2)
             row["target_seconds_met"] = row["new"]["seconds"] < 20 if args.size >= 256 else None
             results[name] = row
+        pnp_results = pnp_cases(args, crop_file(source, args.size, folder), folder) if args.denoiser else None
     emit({"benchmark": "solve_lambda", "image": str(args.image or "bundled camera"), "size": args.size,
-          "noise_sigma": 2.0, "machine": machine(), "cases": results,
+          "noise_sigma": 2.0, "machine": machine(), "cases": results, "pnp": pnp_results,
           "targets": "new.seconds < 20 at 256x256 on 2 cores; psnr_gain >= -0.1 dB"})
 
 

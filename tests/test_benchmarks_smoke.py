@@ -173,6 +173,11 @@ def test_label_efficiency_and_unet_vs_vit_benchmarks_run(tmp_path, monkeypatch, 
     versus = _bench(monkeypatch, capsys, "unet_vs_vit.py", *tiny, "--out", str(tmp_path / "uv"), "--minutes", "0.05",
                     "--patch-size", "4", "--dim", "8", "--heads", "2", "--vit-depth", "1")
     assert versus["test_cases"] == 4 and set(versus["vit_minus_unet"]) == {"dice", "iou"}
+    small_vit = ["--patch-size", "4", "--dim", "8", "--heads", "2", "--vit-depth", "1"]
+    vit = _bench(monkeypatch, capsys, "label_efficiency.py", *tiny, *small_vit, "--model", "vit", "--method", "mae",
+                 "--out", str(tmp_path / "le-vit"), "--minutes", "0.5", "--pretrain-minutes", "0.02", "--fractions",
+                 "0.5", "--pretrain-batch-size", "4")
+    assert vit["model"] == "vit" and vit["config"]["dim"] == 8 and vit["fractions"][0]["test_cases"] == 4
 
 
 @pytest.mark.slow
@@ -262,6 +267,22 @@ def test_solve_lambda_benchmark_runs_at_toy_size():
     for row in cases.values():
         assert row["new"]["weights_tried"] <= 17 and row["reference"]["weights_tried"] == 7
         assert "psnr_gain" in row and row["speedup"] > 0
+
+
+@pytest.mark.slow
+def test_solve_lambda_benchmark_times_plug_and_plays_menus(prior_runs):
+    """PnP's searched loop with today's level counts (8, 24) and the menu before (8, 24, 40), on a 24 x 24 crop:
+    the loops each searched and a PSNR for both."""
+    done = subprocess.run([sys.executable, str(BENCHMARKS / "solve_lambda.py"), "--size", "24", "--cases", "",
+                           "--denoiser", str(prior_runs / "dn"), "--pnp-cases", "blur", "--threads", "1"],
+                          capture_output=True, text=True, timeout=600, cwd=BENCHMARKS)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = json.loads(done.stdout)
+    assert out["cases"] == {} and set(out["pnp"]) == {"blur"}
+    row = out["pnp"]["blur"]
+    assert (row["new"]["loops_searched"], row["reference"]["loops_searched"]) == (4, 6)
+    assert row["new"]["loop"][1] in (8, 24) and row["reference"]["loop"][1] in (8, 24, 40)
+    assert row["psnr_gain"] == pytest.approx(row["new"]["psnr"] - row["reference"]["psnr"], abs=2e-3)
 
 
 @pytest.mark.slow

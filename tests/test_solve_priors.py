@@ -78,7 +78,7 @@ def test_generative_priors_give_digit_sized_images(operator, digit, prior_runs, 
 
 
 def test_auto_lambda_searches_the_plug_and_play_loop_and_levels_left_open(photo, prior_runs, tmp_path):
-    """``--lambda auto`` with PnP searches the weight for each loop (HQS, ADMM) and iteration count (8, 24, 40)
+    """``--lambda auto`` with PnP searches the weight for each loop (HQS, ADMM) and iteration count (8, 24)
     not given, and keeps the best on the validation image; a given loop or count is kept, and searching more can
     only score at least as well on the validation image as the default loop searched alone."""
     validation = tmp_path / "val.png"
@@ -93,7 +93,7 @@ def test_auto_lambda_searches_the_plug_and_play_loop_and_levels_left_open(photo,
     full = run("full")
     loops = full["pnp_search"]
     assert {(e["pnp_algorithm"], e["iterations"]) for e in loops} == {(a, k) for a in ("hqs", "admm")
-                                                                        for k in (8, 24, 40)}
+                                                                        for k in (8, 24)}
     best = max(loops, key=lambda e: e["psnr"])
     assert (full["pnp_algorithm"], full["iterations"]) == (best["pnp_algorithm"], best["iterations"])
     assert full["lambda"] == pytest.approx(best["lambda"])
@@ -106,8 +106,7 @@ def test_auto_lambda_searches_the_plug_and_play_loop_and_levels_left_open(photo,
         pytest.approx(max(s for _, s in default["lambda_search"]))
 
     admm = run("admm", "--pnp-algorithm", "admm")
-    assert [(e["pnp_algorithm"], e["iterations"]) for e in admm["pnp_search"]] == [("admm", 8), ("admm", 24),
-                                                                                  ("admm", 40)]
+    assert [(e["pnp_algorithm"], e["iterations"]) for e in admm["pnp_search"]] == [("admm", 8), ("admm", 24)]
     assert admm["pnp_algorithm"] == "admm"
 
 

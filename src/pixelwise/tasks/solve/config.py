@@ -51,7 +51,7 @@ class SolveConfig:
                                      "and operator")
     iterations: int | None = option(None, help="solver iterations (default: per method, cg 10, tikhonov 50, "
                                     "tv 200, pgd 50, wavelet 100, pnp 24 (deblurring 8), red 30, csgm 300; dps "
-                                    "runs all T steps of its DDPM; pnp with --lambda auto: 8, 24 or 40, searched)")
+                                    "runs all T steps of its DDPM; pnp with --lambda auto: 8 or 24, searched)")
     wavelet: str = option("db4", help="wavelet of the l1-wavelet method: haar or db1 ... db10")
     wavelet_levels: int | None = option(None, help="levels of the wavelet transform (default: up to 4, as many as "
                                         "the image size allows)")
