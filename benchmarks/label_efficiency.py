@@ -8,7 +8,9 @@ time, evaluation included, counted against every fraction). Both are scored on t
 with ``segment compare`` (mean Dice difference with a seeded paired bootstrap interval, wins / ties / losses).
 Prints JSON. Target (issue 21): at 10% labels, pretrained - scratch >= +0.05 mean Dice with the paired interval
 excluding zero. With ``--method genesis`` (Models Genesis) the whole U-Net is pretrained, and the fine-tune starts
-from its encoder and its decoder (all but the last 1x1 convolution).
+from its encoder and its decoder (all but the last 1x1 convolution). ``--model vit`` does the same for the
+segmentation ViT (``--patch-size``, ``--dim``, ``--vit-depth``, ``--heads``; ``--method mae`` is He et al.'s own
+setting: the ViT's patches hidden, a small transformer decoder).
 
     python benchmarks/label_efficiency.py --data ../shared/data/kvasir-seg-880 --minutes 20 --pretrain-minutes 8 \\
         [--method simclr|mae|dae|genesis] [--fractions 0.05,0.1,0.25,1] [--pretrain-on all|train] [--out runs/label-eff]
