@@ -11,9 +11,14 @@ excluding zero. With ``--method genesis`` (Models Genesis) the whole U-Net is pr
 from its encoder and its decoder (all but the last 1x1 convolution). ``--model vit`` does the same for the
 segmentation ViT (``--patch-size``, ``--dim``, ``--vit-depth``, ``--heads``; ``--method mae`` is He et al.'s own
 setting: the ViT's patches hidden, a small transformer decoder).
+``--method pseudo`` is self-training instead of pretraining (``segment train --pseudo-labels``): for each fraction a
+teacher trains on its labels for ``--pretrain-minutes``, then the student on those labels and the teacher's masks of
+the other training cases for what is left of ``--minutes`` (the teacher's whole wall time charged); it never sees the
+validation and test images.
 
     python benchmarks/label_efficiency.py --data ../shared/data/kvasir-seg-880 --minutes 20 --pretrain-minutes 8 \\
-        [--method simclr|mae|dae|genesis] [--fractions 0.05,0.1,0.25,1] [--pretrain-on all|train] [--out runs/label-eff]
+        [--method simclr|mae|dae|genesis|pseudo] [--fractions 0.05,0.1,0.25,1] [--pretrain-on all|train] \\
+        [--out runs/label-eff]
 
 ``--pretrain-on all`` (the issue's protocol) pretrains on every image of the folder, test images included (their
 pixels, never their masks); ``train`` pretrains on the training cases' images only. Wall time: about
@@ -48,7 +53,8 @@ def _arguments() -> argparse.Namespace:
     p.add_argument("--out", default="runs/label-efficiency")
     p.add_argument("--minutes", type=float, default=20, help="total budget of each arm, pretraining counted")
     p.add_argument("--pretrain-minutes", type=float, default=8)
-    p.add_argument("--method", default="simclr", choices=("simclr", "ae", "dae", "mae", "genesis"))
+    p.add_argument("--method", default="simclr", choices=("simclr", "ae", "dae", "mae", "genesis", "pseudo"),
+                   help="the pretraining method, or pseudo: self-training from a teacher of --pretrain-minutes")
     p.add_argument("--pretrain-on", default="all", choices=("all", "train"))
     p.add_argument("--fractions", default="0.05,0.1,0.25,1")
     p.add_argument("--model", default="unet", choices=("unet", "vit"), help="the segmentation model whose encoder is "
@@ -93,35 +99,63 @@ def main() -> None:
     out, t0 = Path(args.out), time.perf_counter()
     vit = dict(patch_size=args.patch_size, dim=args.dim, vit_depth=args.vit_depth, heads=args.heads)
     segment = dict(data=args.data, model=args.model, **vit, size=args.size, base_channels=args.base_channels,
-                   depth=args.depth,
-                   batch_size=args.batch_size, lr=args.lr, schedule=args.schedule, split=parse_fractions(args.split),
-                   seed=args.seed, epochs=args.epochs)
+                   depth=args.depth, batch_size=args.batch_size, lr=args.lr, schedule=args.schedule,
+                   split=parse_fractions(args.split), seed=args.seed, epochs=args.epochs)
+    arm, info = (_self_training(args, segment, out, quiet) if args.method == "pseudo"
+                 else _pretraining(args, segment, vit, out, quiet))
+    rows = []
+    for f in parse_fractions_list(args.fractions):
+        scratch = run(SegmentationConfig(**segment, out=str(out / f"scratch-{f:g}"), label_fraction=f,
+                                         minutes=args.minutes), **quiet)
+        tuned, extra = arm(f)
+        result = compare([scratch.run_dir, tuned.run_dir], "segment", out / f"compare-{f:g}", seed=args.seed, log=log)
+        rows.append({**_row(f, scratch, tuned, result), **extra})
+    ten = next((r for r in rows if abs(r["label_fraction"] - 0.1) < 1e-9), None)
+    emit({"benchmark": "label_efficiency", "machine": machine(), "data": args.data, "model": args.model,
+          "method": args.method, "pretrain_on": args.pretrain_on, "minutes_per_arm": args.minutes, **info,
+          "config": {k: v for k, v in segment.items() if k != "data"}, "fractions": rows,
+          "total_minutes": round((time.perf_counter() - t0) / 60, 2),
+          "target_at_10%_dice_gain>=0.05_interval_excludes_0": None if ten is None else
+          ten["dice_gain"]["mean"] >= 0.05 and ten["dice_gain"]["ci_low"] > 0})
+
+
+def _pretraining(args, segment: dict, vit: dict, out: Path, quiet: dict):
+    """Pretrain once; the arm of a fraction then fine-tunes from the encoder for what is left of the minutes."""
     source = _pretrain_source(args, out, SegmentationConfig(**segment))
     pre = pretrain(PretrainConfig(data=source, out=str(out / "pretrain"), method=args.method, model=args.model, **vit,
-                                  size=args.size,
-                                  base_channels=args.base_channels, depth=args.depth, flips="all",
+                                  size=args.size, base_channels=args.base_channels, depth=args.depth, flips="all",
                                   batch_size=args.pretrain_batch_size, temperature=args.temperature,
                                   minutes=args.pretrain_minutes, epochs=args.epochs, seed=args.seed), **quiet)
     spent = pre.seconds / 60
     if spent >= args.minutes:
         raise SystemExit(f"pretraining took {spent:.1f} of the {args.minutes} minutes; raise --minutes.")
-    rows = []
-    for f in parse_fractions_list(args.fractions):
-        scratch = run(SegmentationConfig(**segment, out=str(out / f"scratch-{f:g}"), label_fraction=f,
-                                         minutes=args.minutes), **quiet)
-        tuned = run(SegmentationConfig(**segment, out=str(out / f"pretrained-{f:g}"), label_fraction=f,
-                                       init=str(pre.run_dir), minutes=args.minutes - spent), **quiet)
-        result = compare([scratch.run_dir, tuned.run_dir], "segment", out / f"compare-{f:g}", seed=args.seed, log=log)
-        rows.append(_row(f, scratch, tuned, result))
-    ten = next((r for r in rows if abs(r["label_fraction"] - 0.1) < 1e-9), None)
-    emit({"benchmark": "label_efficiency", "machine": machine(), "data": args.data, "model": args.model,
-          "method": args.method,
-          "pretrain_on": args.pretrain_on, "minutes_per_arm": args.minutes, "pretrain_minutes": round(spent, 2),
-          "pretrain_epochs": len(pre.history), "pretext": pre.metrics.get("metrics"),
-          "config": {k: v for k, v in segment.items() if k != "data"}, "fractions": rows,
-          "total_minutes": round((time.perf_counter() - t0) / 60, 2),
-          "target_at_10%_dice_gain>=0.05_interval_excludes_0": None if ten is None else
-          ten["dice_gain"]["mean"] >= 0.05 and ten["dice_gain"]["ci_low"] > 0})
+
+    def arm(f: float):
+        return run(SegmentationConfig(**segment, out=str(out / f"pretrained-{f:g}"), label_fraction=f,
+                                      init=str(pre.run_dir), minutes=args.minutes - spent), **quiet), {}
+
+    return arm, {"pretrain_minutes": round(spent, 2), "pretrain_epochs": len(pre.history),
+                 "pretext": pre.metrics.get("metrics")}
+
+
+def _self_training(args, segment: dict, out: Path, quiet: dict):
+    """``--method pseudo``: for each fraction a teacher trains on its labels for ``--pretrain-minutes``, then a
+    student (``segment train --pseudo-labels``) on those labels and the teacher's masks of the other training cases
+    for what is left of the minutes (the teacher's whole wall time charged, its evaluation included)."""
+
+    def arm(f: float):
+        teacher = run(SegmentationConfig(**segment, out=str(out / f"teacher-{f:g}"), label_fraction=f,
+                                         minutes=args.pretrain_minutes), **quiet)
+        spent = teacher.seconds / 60
+        if spent >= args.minutes:
+            raise SystemExit(f"the teacher took {spent:.1f} of the {args.minutes} minutes; raise --minutes.")
+        student = run(SegmentationConfig(**segment, out=str(out / f"pretrained-{f:g}"), label_fraction=f,
+                                         pseudo_labels=str(teacher.run_dir), minutes=args.minutes - spent), **quiet)
+        return student, {"teacher": {"minutes": round(spent, 2), "epochs": len(teacher.history),
+                                     "dice": teacher.metrics["metrics"]["dice"]["mean"]},
+                         "student_minutes": round(student.seconds / 60, 2)}
+
+    return arm, {"teacher_minutes": args.pretrain_minutes}
 
 
 def parse_fractions_list(text: str) -> list[float]:

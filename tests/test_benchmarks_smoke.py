@@ -178,6 +178,12 @@ def test_label_efficiency_and_unet_vs_vit_benchmarks_run(tmp_path, monkeypatch, 
                  "--out", str(tmp_path / "le-vit"), "--minutes", "0.5", "--pretrain-minutes", "0.02", "--fractions",
                  "0.5", "--pretrain-batch-size", "4")
     assert vit["model"] == "vit" and vit["config"]["dim"] == 8 and vit["fractions"][0]["test_cases"] == 4
+    pseudo = _bench(monkeypatch, capsys, "label_efficiency.py", *tiny, "--method", "pseudo", "--out",
+                    str(tmp_path / "le-pseudo"), "--minutes", "0.5", "--pretrain-minutes", "0.05", "--fractions", "0.5")
+    (row,) = pseudo["fractions"]
+    assert row["teacher"]["epochs"] == 1 and 0 <= row["teacher"]["dice"] <= 1
+    split = json.loads((tmp_path / "le-pseudo" / "pretrained-0.5" / "split.json").read_text())
+    assert len(split["labelled"]) == 6 and len(split["pseudo_labelled"]) == 6
 
 
 @pytest.mark.slow

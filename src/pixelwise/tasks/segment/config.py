@@ -90,6 +90,9 @@ class SegmentationConfig(TrainingConfig):
                                    "validation and test cases stay the same)")
     label_ids: str | None = option(None, path=True, help="file of the training ids whose labels are used (one stem "
                                    "per line), instead of --label-fraction")
+    pseudo_labels: str | None = option(None, path=True, help="self-training: give the training cases that "
+                                       "--label-fraction/--label-ids leave unlabelled the masks this segment run "
+                                       "predicts, and train on them beside the true ones")
     # DP-SGD, federated averaging, adversarial training (pixelwise.train.protection)
     privacy: PrivacyConfig = option(default_factory=PrivacyConfig, help="differential privacy (DP-SGD)")
     federated: FederatedConfig = option(default_factory=FederatedConfig, help="federated averaging")
@@ -183,6 +186,10 @@ def check_transfer(config: SegmentationConfig) -> None:
     if config.freeze_encoder and not config.init:
         raise PixelwiseError("freeze_encoder (--freeze-encoder) keeps the encoder of init (--init RUN) fixed; give "
                              "--init, or drop --freeze-encoder.")
+    if config.pseudo_labels and config.label_fraction == 1 and not config.label_ids:
+        raise PixelwiseError("pseudo_labels (--pseudo-labels) labels the training cases that --label-fraction or "
+                             "--label-ids leave out, and with every label used there are none; add e.g. "
+                             "--label-fraction 0.1.")
     if config.init and config.model == "fcn":
         raise PixelwiseError("init (--init) loads a U-Net or ViT encoder; model=fcn has none, use --model unet or vit.")
 

@@ -18,6 +18,7 @@ from pixelwise.tasks.segment.config import CUSTOM, SegmentationConfig
 from pixelwise.tasks.segment.data import batches, channel_statistics, make_split, planned_bytes, validator
 from pixelwise.tasks.segment.evaluation import evaluate
 from pixelwise.tasks.segment.models import build_model, loss_for
+from pixelwise.tasks.segment.pseudo import check_teacher, pseudo_masks, unlabelled_ids
 from pixelwise.tasks.segment.transfer import prepare, with_labels
 from pixelwise.train import fit
 from pixelwise.train.distributed import is_main
@@ -44,19 +45,26 @@ def run(config: SegmentationConfig, model: nn.Module | None = None, overwrite: b
     data = ImageMaskFolder(config.data, config.num_classes, config.threshold, config.channels,
                           ignore_index=config.ignore_index)
     split = with_labels(make_split(data, config), config)  # "labelled": the training ids used, if not all
-    trained = split.get("labelled", split["train"])
-    train_idx, val_idx, test_idx = (data.index(ids) for ids in (trained, split["val"], split["test"]))
-    log(f"{len(data)} cases in {data.root}: {len(train_idx)} train, {len(val_idx)} val, {len(test_idx)} test")
+    trained, pseudo = split.get("labelled", split["train"]), unlabelled_ids(split, config)
+    if pseudo:
+        check_teacher(config, split)  # --pseudo-labels: a fair teacher, or refused before anything is written
+        split = {**split, "pseudo_labelled": pseudo}
+    train_idx, val_idx, test_idx = (data.index(ids) for ids in (trained + pseudo, split["val"], split["test"]))
+    log(f"{len(data)} cases in {data.root}: {len(train_idx)} train"
+        + (f" ({len(pseudo)} of them labelled by the teacher {config.pseudo_labels})" if pseudo else "")
+        + f", {len(val_idx)} val, {len(test_idx)} test")
     check_fits(planned_bytes(config, len(train_idx) + len(val_idx), data.depth.itemsize),
                f"training at --size {config.size} (batch {config.batch_size})",
                "use a smaller --size (or --batch-size, or fewer cases).")
     tr_img, tr_msk = load_canvases(data, train_idx, config, progress)  # every file decoded (and checked) once,
     va_img, va_msk = load_canvases(data, val_idx, config, progress)  # before writing, by the --resize rule
     data.load(test_idx, (8, 8), progress=False)  # fully decodes the test files: a broken one fails now
-    if not any(m.any() for m in tr_msk) and not config.allow_empty_masks:
-        raise DataError(f"every one of the {len(tr_msk)} training masks in {data.root / 'masks'} is empty, so the "
+    if not any(m.any() for m in tr_msk[:len(trained)]) and not config.allow_empty_masks:
+        raise DataError(f"every one of the {len(trained)} training masks in {data.root / 'masks'} is empty, so the "
                         "model would learn to predict nothing (Dice 0); check the masks (their encoding: see "
                         "--threshold and --num-classes), or pass --allow-empty-masks to train anyway.")
+    if pseudo:  # the teacher's masks replace the unlabelled cases' own (decoded with their images, never trained on)
+        tr_msk[len(trained):] = pseudo_masks(config, tr_img[len(trained):])
     if not resume:
         stacked = isinstance(tr_img, np.ndarray)
         config.norm_mean, config.norm_std = (channel_statistics if stacked else canvas_statistics)(tr_img)
