@@ -74,15 +74,12 @@ def pseudo_masks(config: SegmentationConfig, images: np.ndarray | list) -> np.nd
     """The teacher's hard masks of ``images`` (this run's training canvases: (N, S, S, C) or a list of (h, w, C)),
     each at its canvas's size, predicted with :data:`TTA` in chunks of :data:`CHUNK`; an array of (N, S, S) uint8
     for stacked canvases, else a list."""
-    import torch
-
     from pixelwise.tasks.segment.inference import load_run, predict_arrays
 
     teacher_config, net = load_run(config.pseudo_labels)
     masks: list[np.ndarray] = []
-    with torch.inference_mode():
-        for start in range(0, len(images), CHUNK):
-            masks.extend(predict_arrays(net, teacher_config, list(images[start:start + CHUNK]), tta=TTA))
+    for start in range(0, len(images), CHUNK):  # predict_arrays runs without gradients itself
+        masks.extend(predict_arrays(net, teacher_config, list(images[start:start + CHUNK]), tta=TTA))
     if isinstance(images, np.ndarray):
         return np.stack(masks) if masks else np.empty(images.shape[:3], np.uint8)
     return masks
