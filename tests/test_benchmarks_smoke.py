@@ -64,6 +64,17 @@ def test_speed_benchmark_runs(script, args, key):
     assert key in result and result["matmul_peak_gflops"] > 0
 
 
+def test_restore_layout_benchmark_runs():
+    done = subprocess.run([sys.executable, str(BENCHMARKS / "restore_layout.py"), "--batch", "1", "--patch", "16",
+                           "--size", "24", "--repeats", "1", "--models", "dncnn,post"], capture_output=True, text=True,
+                          timeout=600, cwd=BENCHMARKS)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = json.loads(done.stdout)["networks"]
+    assert set(rows) == {"dncnn", "post"}
+    for row in rows.values():
+        assert row["weights_channels_last"] and row["max_abs_difference"] < 1e-4 and row["train_speedup"] > 0
+
+
 @pytest.mark.slow
 def test_large_image_benchmark_runs():
     done = subprocess.run([sys.executable, str(BENCHMARKS / "large_image.py"), "--size", "96", "--tile", "32",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from types import SimpleNamespace
 
 import pytest
@@ -47,6 +48,34 @@ def test_every_named_model_restores_its_measurements(name, measured, shape):
     out.pow(2).mean().backward()
     assert all(p.grad is not None for p in model.parameters())
     assert set(MODELS) == {n for n, _, _ in NAMED}
+
+
+@pytest.mark.parametrize("name, measured, shape", NAMED, ids=[n for n, _, _ in NAMED])
+def test_networks_are_channels_last_and_answer_as_the_standard_layout_does(name, measured, shape):
+    """``build_model`` keeps the weights channels-last (oneDNN's layout; the unrolled network, which applies the
+    operator to its activations, excepted); the wrapper answers in the standard layout, with colour images too,
+    and the same weights in the standard layout give the same image (float32 rounding apart), window by window
+    too (``image_net``)."""
+    shape = (shape[0], 3, *shape[2:])  # three channels: channels-last differs from the standard layout
+    config = _config(model=name, channels=3, depth=3, width=4, iterations=2, **measured)
+    op = build_operator(config.measurement, shape[-2:], torch.Generator().manual_seed(0))
+    torch.manual_seed(0)
+    model = build_model(config, op, (1, *shape[1:])).eval()
+    convs = [p for p in model.parameters() if p.dim() == 4]
+    assert all(p.is_contiguous(memory_format=torch.channels_last) for p in convs) == (name != "unrolled")
+    standard = copy.deepcopy(model)
+    standard.net.to(memory_format=torch.contiguous_format)
+    assert all(p.is_contiguous() for p in standard.parameters())
+    y = op.A(torch.rand(shape, generator=torch.Generator().manual_seed(1)))
+    with torch.no_grad():
+        out, expected = model((y, op)), standard((y, op))
+        assert out.is_contiguous()
+        torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+        if model.input == "naive":
+            v = op.naive(y).to(y.dtype)
+            windowed = model.image_net()(v)
+            assert windowed.is_contiguous()
+            torch.testing.assert_close(windowed, standard.image_net()(v), rtol=1e-5, atol=1e-5)
 
 
 def test_unknown_model_names_every_model():
