@@ -90,6 +90,42 @@ def bomb(path: Path, side: int = 100000) -> Path:
     return path
 
 
+def png_by_hand(path: Path, arr: np.ndarray, colour_type: int, depth: int) -> Path:
+    """A PNG written byte by byte (unfiltered rows): ``colour_type`` 0 grey, 2 RGB, 4 grey + alpha, 6 RGBA, at
+    ``depth`` 8 or 16 bits per channel (Pillow writes no 16-bit colour)."""
+    h, w = arr.shape[:2]
+    data = np.ascontiguousarray(arr, dtype=">u2" if depth == 16 else np.uint8)
+    rows = b"".join(b"\0" + data[i].tobytes() for i in range(h))
+    header = struct.pack(">IIBBBBB", w, h, depth, colour_type, 0, 0, 0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(rows))
+                     + _chunk(b"IEND", b""))
+    return path
+
+
+def rgb_tiff_by_hand(path: Path, arr: np.ndarray) -> Path:
+    """An uncompressed little-endian RGB TIFF of ``arr`` (H, W, 3), uint8 or uint16, written byte by byte (TIFF 6.0:
+    ten tags, one strip; Pillow writes no 16-bit colour)."""
+    h, w, _ = arr.shape
+    bits = 16 if arr.dtype == np.uint16 else 8
+    pixels = np.ascontiguousarray(arr, dtype="<u2" if bits == 16 else np.uint8).tobytes()
+    tags = 10
+    bits_at = 8 + 2 + 12 * tags + 4  # BitsPerSample's three values follow the IFD
+    data_at = bits_at + 6
+
+    def entry(tag: int, kind: int, value: int) -> bytes:  # kind 3: SHORT (value left-justified), 4: LONG
+        return struct.pack("<HHIHH", tag, 3, 1, value, 0) if kind == 3 else struct.pack("<HHII", tag, 4, 1, value)
+
+    ifd = b"".join([
+        entry(256, 4, w), entry(257, 4, h), struct.pack("<HHII", 258, 3, 3, bits_at), entry(259, 3, 1),
+        entry(262, 3, 2), entry(273, 4, data_at), entry(277, 3, 3), entry(278, 4, h), entry(279, 4, len(pixels)),
+        entry(284, 3, 1)])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"II*\0" + struct.pack("<I", 8) + struct.pack("<H", tags) + ifd + struct.pack("<I", 0)
+                     + struct.pack("<HHH", bits, bits, bits) + pixels)
+    return path
+
+
 def truncated(path: Path, source: Path) -> Path:
     data = source.read_bytes()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -227,6 +263,52 @@ def _(d):
     d.mkdir(parents=True, exist_ok=True)
     Image.new("CMYK", (6, 4), (0, 255, 255, 0)).save(path)
     return lambda: decode_image(path, 3)[0, 0], np.array([255, 0, 0], np.uint8)
+
+
+@decoding("16-bit rgb png refused (Pillow keeps 8 bits)")
+def _(d):
+    arr = (RNG.integers(0, 65536, (5, 7, 3))).astype(np.uint16)
+    return lambda: decode_image(png_by_hand(d / "c48.png", arr, 2, 16), 3), Refused("16 bits per channel")
+
+
+@decoding("16-bit rgba png refused")
+def _(d):
+    arr = (RNG.integers(0, 65536, (5, 7, 4))).astype(np.uint16)
+    return lambda: decode_image(png_by_hand(d / "c64.png", arr, 6, 16), 1), Refused("RGBA at 16 bits")
+
+
+@decoding("16-bit grey + alpha png refused")
+def _(d):
+    arr = (RNG.integers(0, 65536, (5, 7, 2))).astype(np.uint16)
+    return lambda: decode_image(png_by_hand(d / "la.png", arr, 4, 16), 1), Refused("LA at 16 bits")
+
+
+@decoding("16-bit grey png by hand keeps its depth")
+def _(d):
+    arr = (RNG.integers(0, 65536, (5, 7))).astype(np.uint16)
+    return lambda: decode_image(png_by_hand(d / "g16.png", arr, 0, 16), 1)[..., 0], arr
+
+
+@decoding("8-bit rgb png by hand")
+def _(d):
+    return lambda: decode_image(png_by_hand(d / "c24.png", RGB, 2, 8), 3), RGB
+
+
+@decoding("16-bit rgb tiff refused")
+def _(d):
+    arr = (RNG.integers(0, 65536, (5, 7, 3))).astype(np.uint16)
+    return lambda: decode_image(rgb_tiff_by_hand(d / "c48.tif", arr), 3), Refused("RGB at 16 bits per channel")
+
+
+@decoding("8-bit rgb tiff by hand")
+def _(d):
+    return lambda: decode_image(rgb_tiff_by_hand(d / "c24.tif", RGB), 3), RGB
+
+
+@decoding("size of a 16-bit rgb png refused from the header")
+def _(d):
+    arr = (RNG.integers(0, 65536, (5, 7, 3))).astype(np.uint16)
+    return lambda: image_size(png_by_hand(d / "c48.png", arr, 2, 16)), Refused("16 bits per channel")
 
 
 @decoding("bmp rgb")
@@ -408,6 +490,12 @@ def _(d):
     return lambda: decode_mask(bomb(d / "m.png")), Refused("claims more pixels")
 
 
+@decoding("16-bit rgb mask refused")
+def _(d):
+    rgb = np.repeat(DISC.astype(np.uint16)[..., None] * 65535, 3, -1)
+    return lambda: decode_mask(png_by_hand(d / "m48.png", rgb, 2, 16)), Refused("16 bits per channel")
+
+
 # --- label masks ------------------------------------------------------------------------------------------------
 LABELS = (np.arange(20 * 24).reshape(20, 24) // 120).astype(np.uint8)  # 0..3
 
@@ -512,6 +600,14 @@ def _(d, run):
     root = seg_folder(d / "data", 4)
     truncated(root / "images" / "c3.png", save(d / "big.png", RNG.integers(0, 256, (64, 64, 3), dtype=np.uint8)))
     return seg(d, root), Refused("c3.png")
+
+
+@command("segment train: a 16-bit colour image among the images")
+def _(d, run):
+    root = seg_folder(d / "data", 4)
+    (root / "images" / "c1.png").unlink()
+    png_by_hand(root / "images" / "c1.png", RNG.integers(0, 65536, (20, 24, 3)).astype(np.uint16), 2, 16)
+    return seg(d, root), Refused("c1.png stores RGB at 16 bits per channel")
 
 
 @command("segment train: palette masks with VOC labels")

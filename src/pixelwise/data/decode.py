@@ -11,6 +11,9 @@ Images (:func:`decode_image`):
   are read the same way when every value fits in 16 bits, and refused otherwise.
 - Float files (TIFF): values must already lie in [0, 1] (the stated convention); anything else (NaN, infinity,
   a value outside [0, 1]) is refused with the fix.
+- Colour (or grey with alpha) stored at 16 bits per channel (48- and 64-bit PNG and TIFF) is refused with the fix:
+  Pillow decodes such files to 8 bits per channel, dropping the low byte without a word, and pixelwise reads
+  what it decodes at its depth or not at all.
 - EXIF orientation is applied: every file is read as it is displayed, the way an annotation tool shows it.
 - A header that claims more pixels than Pillow's decompression-bomb limit (about 89 million) is refused.
 
@@ -24,6 +27,7 @@ function's docstring; what no rule can read is refused in one sentence naming ``
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 
@@ -49,16 +53,42 @@ def open_image(path: str | Path) -> Image.Image:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)  # within 2x of the limit: refuse too
             with Image.open(path) as im:
+                _refuse_deep_colour(im, path)
                 im.load()  # decode everything now, so that a truncated file fails here
                 oriented = ImageOps.exif_transpose(im)
                 return oriented if oriented is not im else im.copy()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
         raise _bomb(path, err) from None
+    except DataError:
+        raise
     except _FAILURES as err:
         raise DataError(f"cannot read image {path} ({err}); replace or remove the file.") from None
 
 
 ORIENTATION_TAG = 0x0112  # EXIF orientation; values 5 to 8 turn the picture by a quarter
+# Pillow's raw modes of 16 bits per channel (big-, little- or native-endian: "RGB;16B", "RGBA;16L", "LA;16B",
+# "CMYK;16N"), which it unpacks to 8 bits unless the mode itself is 16-bit; "BGR;16" (packed 5-6-5) is not one
+DEEP_CHANNELS = re.compile(r";16[BLN]$")
+
+
+def _raw_mode(im: Image.Image) -> str:
+    """The raw mode of the first tile Pillow would decode ('' once decoded, or if it has none)."""
+    if not im.tile:
+        return ""
+    args = im.tile[0][3]
+    first = args if isinstance(args, str) else (args[0] if isinstance(args, tuple) and args else "")
+    return first if isinstance(first, str) else ""
+
+
+def _refuse_deep_colour(im: Image.Image, path) -> None:
+    """One sentence for a file of 16 bits per colour channel, which Pillow would read at 8 (before decoding)."""
+    raw = _raw_mode(im)
+    if im.mode not in (*SIXTEEN_BIT_MODES, "I", "F") and DEEP_CHANNELS.search(raw):
+        channels = raw.split(";")[0]
+        raise DataError(f"image {path} stores {channels} at 16 bits per channel, which pixelwise cannot read at its "
+                        f"depth (its decoder, Pillow, keeps 8 bits of each); save it at 8 bits per channel (e.g. "
+                        f"`magick {Path(path).name} -depth 8 out.png`), or as a 16-bit grey image if one channel "
+                        "carries the data.")
 
 
 def _header(path: str | Path) -> tuple[str, int, int, int]:
@@ -67,9 +97,12 @@ def _header(path: str | Path) -> tuple[str, int, int, int]:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as im:
+                _refuse_deep_colour(im, path)
                 return im.mode, im.size[0], im.size[1], im.getexif().get(ORIENTATION_TAG, 1)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
         raise _bomb(path, err) from None
+    except DataError:
+        raise
     except _FAILURES as err:
         raise DataError(f"cannot read image {path} ({err}); replace or remove the file.") from None
 
