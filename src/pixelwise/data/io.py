@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from pixelwise.data.decode import decode_image, image_size  # noqa: F401 (image_size: re-exported)
+from pixelwise.data.decode import decode_image, depth_of, image_size  # noqa: F401 (image_size: re-exported)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 
@@ -29,13 +29,22 @@ def read_image(path: str | Path, mode: str = "RGB") -> np.ndarray:
     return arr if mode == "RGB" else arr[..., 0]
 
 
+DEEP_SUFFIXES = (".png", ".tif", ".tiff")  # the formats that hold 16-bit grey
+
+
 def write_image(path: str | Path, array: np.ndarray) -> None:
-    """Write a uint8 (H, W) or (H, W, 3) array atomically (temporary file, then rename)."""
+    """Write a uint8 (H, W) or (H, W, 3) array, or a uint16 (H, W) grey one (PNG or TIFF), atomically (temporary
+    file, then rename)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     arr = np.asarray(array)
-    if arr.dtype != np.uint8:
-        raise ValueError(f"write_image expects uint8, got {arr.dtype}; convert with (x * 255).round().astype('uint8').")
+    if arr.dtype == np.uint16:
+        if arr.ndim != 2 or path.suffix.lower() not in DEEP_SUFFIXES:
+            raise ValueError(f"write_image writes 16 bits as a grey (H, W) PNG or TIFF, not {arr.shape} to "
+                             f"{path.name}; write colour as uint8.")
+    elif arr.dtype != np.uint8:
+        raise ValueError(f"write_image expects uint8 or uint16, got {arr.dtype}; convert with "
+                         "(x * 255).round().astype('uint8').")
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=path.suffix)
     os.close(fd)
     try:
@@ -44,6 +53,15 @@ def write_image(path: str | Path, array: np.ndarray) -> None:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def depth_to_write(source: str | Path | None, channels: int) -> np.dtype:
+    """The depth a result made from the image file ``source`` is written at: 16 bits when it is grey
+    (``channels`` 1) and its source is deeper than 8 bits (16-bit or float), so that restoring a 16-bit scan keeps
+    its depth; 8 bits otherwise (no source file: a bundled sample; colour: Pillow writes 8 bits per channel)."""
+    if channels != 1 or source is None or not Path(source).is_file():
+        return np.dtype(np.uint8)
+    return np.dtype(np.uint8) if depth_of(source) == np.uint8 else np.dtype(np.uint16)
 
 
 def _pil_format(path: Path) -> str:

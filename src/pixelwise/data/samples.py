@@ -87,8 +87,17 @@ def to_tensor(arr: np.ndarray) -> torch.Tensor:
 
 def to_uint8(img: torch.Tensor) -> np.ndarray:
     """float ``(C, H, W)`` in [0, 1] -> uint8 ``(H, W)`` or ``(H, W, 3)`` (clipped and rounded)."""
-    arr = (img.detach().to(torch.float64).clamp(0, 1) * 255).round().to(torch.uint8)
-    return arr[0].numpy() if arr.shape[0] == 1 else arr.permute(1, 2, 0).numpy()
+    return to_depth(img, np.uint8)
+
+
+def to_depth(img: torch.Tensor, dtype=np.uint8) -> np.ndarray:
+    """float ``(C, H, W)`` in [0, 1] -> ``(H, W)`` or ``(H, W, 3)`` of uint8 (x 255) or uint16 (x 65535), clipped
+    and rounded."""
+    top = {np.dtype(np.uint8): 255, np.dtype(np.uint16): 65535}.get(np.dtype(dtype))
+    if top is None:
+        raise ValueError(f"dtype {np.dtype(dtype)} must be uint8 or uint16.")
+    arr = (img.detach().to(torch.float64).clamp(0, 1) * top).round().numpy().astype(dtype)
+    return arr[0] if arr.shape[0] == 1 else arr.transpose(1, 2, 0)
 
 
 def center_crop(img: torch.Tensor, size: int) -> torch.Tensor:

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
-from pixelwise.data.io import read_image, write_image
+from pixelwise.data.decode import native_channels
+from pixelwise.data.io import depth_to_write, read_image, write_image
+from pixelwise.data.samples import to_depth
 from pixelwise.data.tensors import unit_tensor
 from pixelwise.errors import PixelwiseError
 from pixelwise.registration import MEASURES, Registration, inverse_consistency, register
@@ -19,7 +20,6 @@ from pixelwise.tasks.register.config import RegisterConfig
 from pixelwise.train.files import write_json
 from pixelwise.train.runs import RunFolder, RunResult
 
-GREY_MODES = ("1", "L", "LA", "I", "I;16", "F")
 CONVENTION = ("T(p) = A p + t + u(p) maps points of the fixed image to points of the moving image, and "
               "warped(p) = moving(T(p)); p = (x, y) = (column + 1/2 - W/2, row + 1/2 - H/2) in pixels of each image "
               "(SimpleITK's convention with each image's origin at its centre); u is displacement.npy (2, H, W), "
@@ -28,16 +28,12 @@ CONVENTION = ("T(p) = A p + t + u(p) maps points of the fixed image to points of
 
 
 def channels_of(path: str) -> int:
-    """1 for a grey image file, 3 for a colour one (read from the header)."""
+    """1 for a grey image file, 3 for a colour one (read from the header by the decoding rules)."""
     p = Path(path)
     if not p.is_file():
         what = "is a folder" if p.is_dir() else "does not exist"
         raise PixelwiseError(f"image {p} {what}; give the path of an image file.")
-    try:
-        with Image.open(p) as im:
-            return 1 if im.mode in GREY_MODES else 3
-    except OSError as err:
-        raise PixelwiseError(f"cannot read image {p} ({err}); give a png, jpg, bmp or tif.") from None
+    return native_channels(p)
 
 
 def read_pair(config: RegisterConfig) -> tuple[torch.Tensor, torch.Tensor]:
@@ -99,7 +95,7 @@ def run(config: RegisterConfig, overwrite: bool = False, progress: bool = True,
         before = torch.nn.functional.grid_sample(moving, identity, padding_mode="border", align_corners=False)
         warped = reg.warp(moving)
         jac = reg.jacobian()
-    write_image(out / "warped.png", _uint8(warped))
+    write_image(out / "warped.png", to_depth(warped[0], depth_to_write(config.moving, warped.shape[1])))
     transform = {"convention": CONVENTION, "transform": config.transform, "matrix": reg.matrix[0].tolist(),
                  "translation": reg.translation[0].tolist(), "fixed_shape": list(reg.fixed_shape),
                  "moving_shape": list(reg.moving_shape), "pixel_matrix": pixel_matrix(reg),
@@ -122,7 +118,3 @@ def run(config: RegisterConfig, overwrite: bool = False, progress: bool = True,
     return RunResult(out, metrics, [], time.perf_counter() - t0)
 
 
-def _uint8(x: torch.Tensor) -> np.ndarray:
-    """(1, C, H, W) in [0, 1] -> (H, W) or (H, W, 3) uint8."""
-    a = (x[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
-    return a[..., 0] if a.shape[-1] == 1 else a

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from pixelwise.data.folders import list_images, unique_stems
-from pixelwise.data.io import write_image
-from pixelwise.data.samples import to_uint8
+from pixelwise.data.io import depth_to_write, write_image
+from pixelwise.data.samples import to_depth
 from pixelwise.errors import PixelwiseError
 from pixelwise.models.ensemble import dihedral_mean
 from pixelwise.models.tiling import Tiles, sliding_window
@@ -109,9 +110,10 @@ def apply(run_dir: str | Path, inputs: Sequence[str | Path], out: str | Path, wh
     """Restore measured images (noisy, low-resolution or blurred pictures) with a run's network and write
     ``out/<stem>.png``. Every input is read (and the ``tiles`` window checked against it) before anything is
     written. A grey run (``channels=1``) reads colour files as grey (the BT.601 Y channel for super-resolution)
-    and writes grey results. ``device``: where the network runs (:mod:`pixelwise.train.devices`). ``sigma``: the
-    pictures' noise level in grey levels, told to a network trained with a noise map (default: the run's).
-    ``ensemble``: the x8 self-ensemble (:func:`check_ensemble` says where it is refused)."""
+    and writes grey results, at 16 bits for an input deeper than 8 (16-bit or float), else at 8. ``device``:
+    where the network runs (:mod:`pixelwise.train.devices`). ``sigma``: the pictures' noise level in grey levels,
+    told to a network trained with a noise map (default: the run's). ``ensemble``: the x8 self-ensemble
+    (:func:`check_ensemble` says where it is refused)."""
     from tqdm.auto import tqdm
 
     tiles = tiles or Tiles()
@@ -133,12 +135,14 @@ def apply(run_dir: str | Path, inputs: Sequence[str | Path], out: str | Path, wh
            for p, (_, y) in zip(paths, images)]  # what the network is fed: the measurement, or the naive image
     check_tiles(config, tiles, fed)
     out = Path(out)
-    written = []
-    for stem, y in tqdm(images, desc="restoring", disable=not progress, leave=False):
+    written, deep = [], 0
+    for path, (stem, y) in tqdm(list(zip(paths, images)), desc="restoring", disable=not progress, leave=False):
         h, w = y.shape[-2:]
         op = build_operator(config.measurement, (h * scale, w * scale), torch.Generator().manual_seed(config.seed))
         x = restore(model, y[None], op, tiles, ensemble)[0]
-        write_image(out / f"{stem}.png", to_uint8(x.clamp(0, 1)))
+        depth = depth_to_write(path, config.channels)
+        deep += depth == np.uint16
+        write_image(out / f"{stem}.png", to_depth(x.clamp(0, 1), depth))
         written.append(out / f"{stem}.png")
-    log(f"wrote {len(written)} images to {out}")
+    log(f"wrote {len(written)} images to {out}" + (f" ({deep} at 16 bits, as their inputs)" if deep else ""))
     return written

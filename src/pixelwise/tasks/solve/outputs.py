@@ -11,19 +11,20 @@ import numpy as np
 import torch
 
 from pixelwise.data.io import write_image
-from pixelwise.data.samples import to_uint8
+from pixelwise.data.samples import to_depth, to_uint8
 from pixelwise.physics import MRI, Inpainting, LinearOperator
 from pixelwise.report.reconstruction import measurement_picture, side_by_side, to_display
 
 
-def write_picture(path: Path, x: torch.Tensor) -> None:
-    """A (1, C, H, W) reconstruction as an 8-bit PNG (clipped to [0, 1], as the scores see it)."""
-    write_image(path, to_uint8(x[0].clamp(0, 1)))
+def write_picture(path: Path, x: torch.Tensor, depth=np.uint8) -> None:
+    """A (1, C, H, W) reconstruction as a PNG of ``depth`` (uint8, or uint16 for grey), clipped to [0, 1] as the
+    scores see it."""
+    write_image(path, to_depth(x[0].clamp(0, 1), depth))
 
 
-def write_measurement(out: Path, op: LinearOperator, y: torch.Tensor, naive: torch.Tensor) -> None:
-    """``measurement.npy`` (reusable with ``--measured``), ``measurement.png``, ``naive.png`` and, for
-    inpainting and MRI, ``mask.png`` (white = kept pixels or sampled k-space lines)."""
+def write_measurement(out: Path, op: LinearOperator, y: torch.Tensor, naive: torch.Tensor, depth=np.uint8) -> None:
+    """``measurement.npy`` (reusable with ``--measured``), ``measurement.png``, ``naive.png`` (at ``depth``) and,
+    for inpainting and MRI, ``mask.png`` (white = kept pixels or sampled k-space lines)."""
     np.save(out / "measurement.npy", y[0].numpy().astype(np.float32))
     picture = np.atleast_3d(measurement_picture(op, y)).transpose(2, 0, 1)  # (C, H, W)
     write_image(out / "measurement.png", to_uint8(torch.from_numpy(picture.copy())))
@@ -31,7 +32,7 @@ def write_measurement(out: Path, op: LinearOperator, y: torch.Tensor, naive: tor
         size = naive.shape[-2:]
         mask = op.mask if op.mask.dim() == 2 else op.mask[None, :].expand(size[0], -1)  # MRI: lines -> (H, W)
         write_image(out / "mask.png", (mask.numpy() * 255).astype(np.uint8))
-    write_picture(out / "naive.png", naive)
+    write_picture(out / "naive.png", naive, depth)
 
 
 def label(name: str, row: dict) -> str:

@@ -14,9 +14,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
+import numpy as np
 import torch
 
+from pixelwise.data.io import depth_to_write
 from pixelwise.errors import PixelwiseError
 from pixelwise.physics import GaussianNoise, LinearOperator, PoissonNoise
 from pixelwise.physics.presets import build_operator
@@ -41,6 +44,7 @@ class Problem:
     validation: list[tuple[torch.Tensor, torch.Tensor]] | None  # (image, its measurement) each, for lam="auto"
     priors: dict[str, Prior]  # the learned priors given (denoiser, generator, diffusion)
     methods: tuple[str, ...]  # the methods to run
+    depth: np.dtype = np.dtype(np.uint8)  # what the images are written at: 16 bits for a grey image deeper than 8
 
 
 def run(config: SolveConfig, overwrite: bool = False, progress: bool = True,
@@ -52,13 +56,13 @@ def run(config: SolveConfig, overwrite: bool = False, progress: bool = True,
     folder = RunFolder(config, overwrite=overwrite)
     problem = prepare(config)
     out = folder.create()
-    write_measurement(out, problem.op, problem.y, problem.naive)
+    write_measurement(out, problem.op, problem.y, problem.naive, problem.depth)
     naive = {"name": config.measurement.naive_name, **scores(problem.naive, problem.truth)}
     solved = {}
     for method in problem.methods:
         row, x = solve(config, problem, method, progress, log)
         row["file"] = f"reconstruction_{method}.png" if config.compare else "reconstruction.png"
-        write_picture(out / row["file"], x)
+        write_picture(out / row["file"], x, problem.depth)
         solved[method] = (row, x)
     write_figure(out / "figure.png", problem.truth, problem.op, problem.y, (naive, problem.naive), solved,
                  title(config))
@@ -90,7 +94,9 @@ def prepare(config: SolveConfig) -> Problem:
     priors = load_priors({kind: getattr(config, kind) for kind in ("denoiser", "generator", "diffusion")}, shape,
                          config.ensemble)
     methods = methods_of(config, priors, shape)
-    return Problem(truth, op, y, naive, validation_pairs(config, op, shape, methods), priors, methods)
+    source = config.image if config.image is not None else config.measured
+    depth = depth_to_write(source if source is not None and Path(source).suffix.lower() != ".npy" else None, shape[0])
+    return Problem(truth, op, y, naive, validation_pairs(config, op, shape, methods), priors, methods, depth)
 
 
 def noise_model(config: SolveConfig):
