@@ -103,26 +103,36 @@ def png_by_hand(path: Path, arr: np.ndarray, colour_type: int, depth: int) -> Pa
     return path
 
 
-def rgb_tiff_by_hand(path: Path, arr: np.ndarray) -> Path:
-    """An uncompressed little-endian RGB TIFF of ``arr`` (H, W, 3), uint8 or uint16, written byte by byte (TIFF 6.0:
-    ten tags, one strip; Pillow writes no 16-bit colour)."""
-    h, w, _ = arr.shape
+def tiff_by_hand(path: Path, arr: np.ndarray, extra: tuple[int, ...] = ()) -> Path:
+    """An uncompressed little-endian TIFF of ``arr`` (H, W, S), uint8 or uint16, written byte by byte (TIFF 6.0,
+    one strip): grey (S - len(extra) == 1) or RGB (3), then ``extra`` samples of the kinds of tag 338 (0: data,
+    1: associated alpha, 2: unassociated alpha). Pillow writes neither 16-bit colour nor unspecified channels."""
+    h, w, samples = arr.shape
     bits = 16 if arr.dtype == np.uint16 else 8
     pixels = np.ascontiguousarray(arr, dtype="<u2" if bits == 16 else np.uint8).tobytes()
-    tags = 10
-    bits_at = 8 + 2 + 12 * tags + 4  # BitsPerSample's three values follow the IFD
-    data_at = bits_at + 6
+    colour = samples - len(extra)
+    tags = 11 if extra else 10
+    bits_at = 8 + 2 + 12 * tags + 4  # BitsPerSample's values (and ExtraSamples') follow the IFD
+    extra_at = bits_at + 2 * samples
+    data_at = extra_at + 2 * len(extra)
 
     def entry(tag: int, kind: int, value: int) -> bytes:  # kind 3: SHORT (value left-justified), 4: LONG
         return struct.pack("<HHIHH", tag, 3, 1, value, 0) if kind == 3 else struct.pack("<HHII", tag, 4, 1, value)
 
-    ifd = b"".join([
-        entry(256, 4, w), entry(257, 4, h), struct.pack("<HHII", 258, 3, 3, bits_at), entry(259, 3, 1),
-        entry(262, 3, 2), entry(273, 4, data_at), entry(277, 3, 3), entry(278, 4, h), entry(279, 4, len(pixels)),
-        entry(284, 3, 1)])
+    def shorts(tag: int, values: tuple[int, ...], at: int) -> bytes:  # one or two SHORTs fit in the entry
+        if len(values) <= 2:
+            return struct.pack("<HHI", tag, 3, len(values)) + struct.pack("<HH", *values, *(0,) * (2 - len(values)))
+        return struct.pack("<HHII", tag, 3, len(values), at)
+
+    entries = [entry(256, 4, w), entry(257, 4, h), shorts(258, (bits,) * samples, bits_at), entry(259, 3, 1),
+               entry(262, 3, 2 if colour == 3 else 1), entry(273, 4, data_at), entry(277, 3, samples),
+               entry(278, 4, h), entry(279, 4, len(pixels)), entry(284, 3, 1)]
+    if extra:
+        entries.append(shorts(338, extra, extra_at))
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"II*\0" + struct.pack("<I", 8) + struct.pack("<H", tags) + ifd + struct.pack("<I", 0)
-                     + struct.pack("<HHH", bits, bits, bits) + pixels)
+    path.write_bytes(b"II*\0" + struct.pack("<I", 8) + struct.pack("<H", tags) + b"".join(entries)
+                     + struct.pack("<I", 0) + struct.pack(f"<{samples}H", *(bits,) * samples)
+                     + struct.pack(f"<{len(extra)}H", *extra) + pixels)
     return path
 
 
@@ -297,18 +307,60 @@ def _(d):
 @decoding("16-bit rgb tiff refused")
 def _(d):
     arr = (RNG.integers(0, 65536, (5, 7, 3))).astype(np.uint16)
-    return lambda: decode_image(rgb_tiff_by_hand(d / "c48.tif", arr), 3), Refused("RGB at 16 bits per channel")
+    return lambda: decode_image(tiff_by_hand(d / "c48.tif", arr), 3), Refused("RGB at 16 bits per channel")
 
 
 @decoding("8-bit rgb tiff by hand")
 def _(d):
-    return lambda: decode_image(rgb_tiff_by_hand(d / "c24.tif", RGB), 3), RGB
+    return lambda: decode_image(tiff_by_hand(d / "c24.tif", RGB), 3), RGB
 
 
 @decoding("size of a 16-bit rgb png refused from the header")
 def _(d):
     arr = (RNG.integers(0, 65536, (5, 7, 3))).astype(np.uint16)
     return lambda: image_size(png_by_hand(d / "c48.png", arr, 2, 16)), Refused("16 bits per channel")
+
+
+@decoding("two-channel tiff refused (Pillow reads the first)")
+def _(d):
+    arr = RNG.integers(0, 256, (5, 7, 2), dtype=np.uint8)
+    return lambda: decode_image(tiff_by_hand(d / "two.tif", arr, extra=(0,)), 1), Refused("2 channels per pixel")
+
+
+@decoding("rgb tiff with a fourth data channel refused")
+def _(d):
+    arr = RNG.integers(0, 256, (5, 7, 4), dtype=np.uint8)
+    return lambda: decode_image(tiff_by_hand(d / "four.tif", arr, extra=(0,)), 3), Refused("neither grey, colour")
+
+
+@decoding("rgba tiff by hand drops its alpha")
+def _(d):
+    rgba = np.concatenate([RGB, np.full((20, 24, 1), 9, np.uint8)], -1)
+    return lambda: decode_image(tiff_by_hand(d / "rgba.tif", rgba, extra=(2,)), 3), RGB
+
+
+@decoding("multi-page tiff refused (Pillow reads the first)")
+def _(d):
+    d.mkdir(parents=True, exist_ok=True)
+    pages = [Image.fromarray(GREY // (k + 1)) for k in range(3)]
+    pages[0].save(d / "stack.tif", save_all=True, append_images=pages[1:])
+    return lambda: decode_image(d / "stack.tif", 1), Refused("holds 3 pages")
+
+
+@decoding("animated png refused")
+def _(d):
+    d.mkdir(parents=True, exist_ok=True)
+    frames = [Image.fromarray(GREY // (k + 1)) for k in range(2)]
+    frames[0].save(d / "anim.png", save_all=True, append_images=frames[1:])
+    return lambda: decode_image(d / "anim.png", 1), Refused("holds 2 pages")
+
+
+@decoding("size of a multi-page tiff refused from the header")
+def _(d):
+    d.mkdir(parents=True, exist_ok=True)
+    pages = [Image.fromarray(GREY) for _ in range(2)]
+    pages[0].save(d / "stack.tif", save_all=True, append_images=pages[1:])
+    return lambda: image_size(d / "stack.tif"), Refused("holds 2 pages")
 
 
 @decoding("bmp rgb")
@@ -608,6 +660,15 @@ def _(d, run):
     (root / "images" / "c1.png").unlink()
     png_by_hand(root / "images" / "c1.png", RNG.integers(0, 65536, (20, 24, 3)).astype(np.uint16), 2, 16)
     return seg(d, root), Refused("c1.png stores RGB at 16 bits per channel")
+
+
+@command("segment train: a multi-page tiff among the images")
+def _(d, run):
+    root = seg_folder(d / "data", 4)
+    (root / "images" / "c2.png").unlink()
+    pages = [Image.fromarray(RGB) for _ in range(2)]
+    pages[0].save(root / "images" / "c2.tif", save_all=True, append_images=pages[1:])
+    return seg(d, root), Refused("c2.tif holds 2 pages")
 
 
 @command("segment train: palette masks with VOC labels")

@@ -13,7 +13,8 @@ Images (:func:`decode_image`):
   a value outside [0, 1]) is refused with the fix.
 - Colour (or grey with alpha) stored at 16 bits per channel (48- and 64-bit PNG and TIFF) is refused with the fix:
   Pillow decodes such files to 8 bits per channel, dropping the low byte without a word, and pixelwise reads
-  what it decodes at its depth or not at all.
+  what it decodes at its depth or not at all. So are TIFF and PNG files of several pages (Pillow reads the first)
+  and TIFF files with extra channels that are not alpha (Pillow reads the grey or colour ones).
 - EXIF orientation is applied: every file is read as it is displayed, the way an annotation tool shows it.
 - A header that claims more pixels than Pillow's decompression-bomb limit (about 89 million) is refused.
 
@@ -53,7 +54,7 @@ def open_image(path: str | Path) -> Image.Image:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)  # within 2x of the limit: refuse too
             with Image.open(path) as im:
-                _refuse_deep_colour(im, path)
+                _refuse_what_pillow_drops(im, path)
                 im.load()  # decode everything now, so that a truncated file fails here
                 oriented = ImageOps.exif_transpose(im)
                 return oriented if oriented is not im else im.copy()
@@ -69,6 +70,8 @@ ORIENTATION_TAG = 0x0112  # EXIF orientation; values 5 to 8 turn the picture by 
 # Pillow's raw modes of 16 bits per channel (big-, little- or native-endian: "RGB;16B", "RGBA;16L", "LA;16B",
 # "CMYK;16N"), which it unpacks to 8 bits unless the mode itself is 16-bit; "BGR;16" (packed 5-6-5) is not one
 DEEP_CHANNELS = re.compile(r";16[BLN]$")
+SAMPLES_PER_PIXEL_TAG, EXTRA_SAMPLES_TAG = 277, 338  # TIFF 6.0; an extra sample of kind 0 is data, not alpha
+UNSPECIFIED_SAMPLE = 0
 
 
 def _raw_mode(im: Image.Image) -> str:
@@ -80,8 +83,10 @@ def _raw_mode(im: Image.Image) -> str:
     return first if isinstance(first, str) else ""
 
 
-def _refuse_deep_colour(im: Image.Image, path) -> None:
-    """One sentence for a file of 16 bits per colour channel, which Pillow would read at 8 (before decoding)."""
+def _refuse_what_pillow_drops(im: Image.Image, path) -> None:
+    """One sentence, before decoding, for a file of which Pillow would return less than it holds without a word:
+    colour at 16 bits per channel (it keeps 8), a TIFF or PNG of several pages (it reads the first), a TIFF with
+    extra channels that are not alpha (it reads the grey or colour ones)."""
     raw = _raw_mode(im)
     if im.mode not in (*SIXTEEN_BIT_MODES, "I", "F") and DEEP_CHANNELS.search(raw):
         channels = raw.split(";")[0]
@@ -89,6 +94,19 @@ def _refuse_deep_colour(im: Image.Image, path) -> None:
                         f"depth (its decoder, Pillow, keeps 8 bits of each); save it at 8 bits per channel (e.g. "
                         f"`magick {Path(path).name} -depth 8 out.png`), or as a 16-bit grey image if one channel "
                         "carries the data.")
+    pages = getattr(im, "n_frames", 1) if im.format in ("TIFF", "PNG") else 1  # a JPEG's extra pictures (MPO) aside
+    if pages > 1:
+        raise DataError(f"image {path} holds {pages} pages (a stack, a time series or an animation), and pixelwise "
+                        "reads one 2-D image per file; save each page as its own file (e.g. "
+                        f"`magick {Path(path).name} page-%d.png`).")
+    if im.format == "TIFF":
+        extra = im.tag_v2.get(EXTRA_SAMPLES_TAG, ())
+        extra = extra if isinstance(extra, tuple) else (extra,)
+        if UNSPECIFIED_SAMPLE in extra:
+            total = im.tag_v2.get(SAMPLES_PER_PIXEL_TAG, 1)
+            raise DataError(f"image {path} holds {total} channels per pixel, {extra.count(UNSPECIFIED_SAMPLE)} of "
+                            "them neither grey, colour nor alpha, which pixelwise would drop; save the channels you "
+                            "need as grey images of their own (or three of them as an RGB image).")
 
 
 def _header(path: str | Path) -> tuple[str, int, int, int]:
@@ -97,7 +115,7 @@ def _header(path: str | Path) -> tuple[str, int, int, int]:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as im:
-                _refuse_deep_colour(im, path)
+                _refuse_what_pillow_drops(im, path)
                 return im.mode, im.size[0], im.size[1], im.getexif().get(ORIENTATION_TAG, 1)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
         raise _bomb(path, err) from None
@@ -120,8 +138,9 @@ def _deep_array(im: Image.Image, path) -> np.ndarray:
     arr = np.asarray(im)
     if im.mode == "I":
         if arr.size and (arr.min() < 0 or arr.max() > 65535):
-            raise DataError(f"image {path} holds 32-bit integers from {arr.min()} to {arr.max()}, beyond 16 bits; "
-                            "save it as 8- or 16-bit, or as a float TIFF scaled to [0, 1].")
+            raise DataError(f"image {path} holds integers from {arr.min()} to {arr.max()}, beyond 16 bits (0 to "
+                            "65535); shift and scale them into that range and save as 16-bit (CT in Hounsfield "
+                            "units: add 1024), or save a float TIFF scaled to [0, 1].")
         return arr.astype(np.uint16)
     arr = arr.astype(np.float32)  # mode "F"
     if not np.isfinite(arr).all():
