@@ -16,7 +16,7 @@ from pixelwise.errors import DataError, PixelwiseError
 from pixelwise.losses import masked_mse
 from pixelwise.metrics.probe import fit_logistic, linear_probe
 from pixelwise.tasks.pretrain import PretrainConfig, evaluate, read_images, run
-from pixelwise.tasks.pretrain.batches import _top1, make_batch
+from pixelwise.tasks.pretrain.batches import _top1, make_batch, pretext_scores
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 QUIET = dict(progress=False, log=lambda s: None)
@@ -67,6 +67,25 @@ def test_batches_by_method():
     assert torch.equal(inputs, clean * (1 - hidden))  # the U-Net sees zeros there
     (vit_x, keep), _ = make_batch(x, _config(method="mae", model="vit", patch_size=8, dim=8, heads=2, flips="none"), g)
     assert keep.shape == (3, 1) and torch.allclose(vit_x, clean)  # the ViT gets the image and the visible patches
+
+
+@pytest.mark.parametrize("n, batch, chance", [
+    (5, 2, [1 / 3] * 5),  # batches of 2, 2 and a lone image paired with the one before: 1 of 3 other views
+    (4, 4, [1 / 7] * 4),  # one batch of 4: 1 of 7
+    (1, 4, [1.0]),  # a lone image has one other view: top-1 is 1 and the loss 0 whatever the network
+])
+def test_simclr_scores_carry_their_chance_level(n, batch, chance):
+    from pixelwise.tasks.pretrain import build_model, loss_for
+
+    config = _config(method="simclr", batch_size=batch, flips="none")
+    torch.manual_seed(0)
+    net = build_model(config).eval()
+    images = np.random.default_rng(0).integers(0, 256, (n, 16, 16, 1), dtype=np.uint8)
+    with torch.no_grad():
+        rows = pretext_scores(net, loss_for(config), images, config)
+    assert [r["top1_chance"] for r in rows] == pytest.approx(chance)
+    if n == 1:
+        assert rows[0]["top1"] == 1.0 and rows[0]["loss"] == pytest.approx(0.0, abs=1e-6)
 
 
 def test_top1_and_masked_mse_by_hand():

@@ -76,7 +76,9 @@ def batches(images: np.ndarray, config: PretrainConfig) -> Callable:
 def pretext_scores(model: nn.Module, loss_fn: nn.Module, images: np.ndarray, config: PretrainConfig) -> list[dict]:
     """Per-image scores of the pretext task on fixed draws (the generator seeded ``seed + VALIDATION_SEED``), in
     batches of ``batch_size``: ``loss`` (the batch's loss, for each of its images) and for SimCLR ``top1`` (1 if the
-    nearest other view, by cosine similarity, is the image's own second view), for autoencoders ``mse``."""
+    nearest other view, by cosine similarity, is the image's own second view) and ``top1_chance`` (what a random
+    pick scores: one over the 2B - 1 other views of its batch of B; 1 for a lone image, whose loss is 0 too), for
+    autoencoders ``mse``."""
     g = torch.Generator().manual_seed(config.seed + VALIDATION_SEED)
     rows = []
     for start in range(0, len(images), config.batch_size):
@@ -87,7 +89,8 @@ def pretext_scores(model: nn.Module, loss_fn: nn.Module, images: np.ndarray, con
         out = model(inputs)
         loss = loss_fn(out, target).item()
         if config.method == "simclr":
-            scores = [{"loss": loss, "top1": float(v)} for v in _top1(out)]
+            chance = 1.0 / (len(out) - 1)  # one positive among the 2B - 1 other views
+            scores = [{"loss": loss, "top1": float(v), "top1_chance": chance} for v in _top1(out)]
         else:
             clean, w = target
             err = (out - clean).pow(2).mean(1, keepdim=True)  # (B, 1, S, S)

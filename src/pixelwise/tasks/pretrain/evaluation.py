@@ -74,7 +74,8 @@ def evaluate(run_dir: str | Path, data: str | None = None, *, which: str = "best
     history = read_csv(run_dir / "history.csv") if dest == run_dir and (run_dir / "history.csv").is_file() else []
     report = write_report(dest, config, metrics, _panels(net, images[:FIGURE_IMAGES], config), history)
     m = metrics["metrics"]
-    score = f"top-1 {m['top1']['mean']:.3f}" if "top1" in m else f"MSE {m['mse']['mean']:.4f}"
+    score = (f"top-1 {m['top1']['mean']:.3f} (chance {m['top1_chance']['mean']:.3f})" if "top1" in m
+             else f"MSE {m['mse']['mean']:.4f}")
     log(f"{source}: {len(cases)} images, pretext loss {m['loss']['mean']:.4f}, {score}; report {report}")
     return metrics
 
