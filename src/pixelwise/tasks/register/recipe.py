@@ -116,5 +116,3 @@ def run(config: RegisterConfig, overwrite: bool = False, progress: bool = True,
     log(f"{config.transform} registration by {config.metric}: {b:.4f} -> {a:.4f}"
         + (f"; inverse consistency {ic['mean']:.3f} px mean, {ic['max']:.3f} px max" if ic else ""))
     return RunResult(out, metrics, [], time.perf_counter() - t0)
-
-
