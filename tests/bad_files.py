@@ -363,6 +363,21 @@ def _(d):
     return lambda: image_size(d / "stack.tif"), Refused("holds 2 pages")
 
 
+@decoding("cie lab tiff to grey through rgb")
+def _(d):
+    d.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(RGB).convert("LAB").save(d / "lab.tif")
+    as_rgb = np.asarray(Image.open(d / "lab.tif").convert("RGB"))  # Pillow's L*a*b* -> RGB, then the stated luma
+    return lambda: decode_image(d / "lab.tif", 1)[..., 0], np.asarray(Image.fromarray(as_rgb).convert("L"))
+
+
+@decoding("cie lab tiff to rgb")
+def _(d):
+    d.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(RGB).convert("LAB").save(d / "lab.tif")
+    return lambda: decode_image(d / "lab.tif", 3), np.asarray(Image.open(d / "lab.tif").convert("RGB"))
+
+
 @decoding("bmp rgb")
 def _(d):
     return lambda: decode_image(save(d / "c.bmp", RGB), 3), RGB
@@ -872,6 +887,18 @@ def _(d, run):
         np.testing.assert_array_equal(written, keep * 255)
     return ["solve", str(image), "--operator", "inpaint", "--mask", str(mask), "--method", "adjoint", "--out",
             str(d / "out")], check
+
+
+@command("solve --grey: a CIE L*a*b* tiff")
+def _(d, run):
+    d.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(RNG.integers(0, 256, (24, 24, 3), dtype=np.uint8)).convert("LAB").save(d / "lab.tif")
+
+    def solved(folder):
+        assert json.loads((folder / "out" / "metrics.json").read_text())["methods"]["tv"]["psnr"] > 0
+
+    return ["solve", str(d / "lab.tif"), "--grey", "--operator", "blur", "--method", "tv", "--out",
+            str(d / "out"), "--quiet"], solved
 
 
 @command("solve: a 16-bit image")

@@ -3,9 +3,9 @@ accepts" states the same rules).
 
 Images (:func:`decode_image`):
 
-- 8-bit files (grey, RGB, palette, bilevel, CMYK): 8-bit values, read as they are; colour is converted with
-  Pillow (palette -> its colours, RGBA -> the colour channels without alpha, CMYK -> RGB; RGB -> grey by the
-  ITU-R 601 luma L = 0.299 R + 0.587 G + 0.114 B).
+- 8-bit files (grey, RGB, palette, bilevel, CMYK, CIE L*a*b*): 8-bit values, read as they are; colour is
+  converted with Pillow (palette -> its colours, RGBA -> the colour channels without alpha, CMYK and L*a*b* -> RGB;
+  RGB -> grey by the ITU-R 601 luma L = 0.299 R + 0.587 G + 0.114 B).
 - 16-bit integer files (PNG, TIFF): 16-bit values, kept at their depth; in [0, 1] they are value / 65535 (the
   type's maximum; a 12-bit camera image stored in 16 bits is therefore dark, not clipped). 32-bit integer files
   are read the same way when every value fits in 16 bits, and refused otherwise.
@@ -160,7 +160,13 @@ def decode_image(path: str | Path, channels: int = 3) -> np.ndarray:
     if im.mode in (*SIXTEEN_BIT_MODES, "I", "F"):
         grey = _deep_array(im, path)[..., None]  # (H, W, 1)
         return np.repeat(grey, 3, axis=-1) if channels == 3 else grey
-    arr = np.asarray(im.convert("RGB" if channels == 3 else "L"), dtype=np.uint8)
+    target = "RGB" if channels == 3 else "L"
+    try:  # CIE L*a*b* has no direct way to grey in Pillow: through RGB, like every colour file
+        converted = im.convert("RGB").convert(target) if im.mode == "LAB" else im.convert(target)
+    except ValueError as err:
+        raise DataError(f"image {path} is in Pillow's {im.mode} mode, which pixelwise cannot convert to "
+                        f"{'colour' if channels == 3 else 'grey'} ({err}); save it as 8-bit grey or RGB.") from None
+    arr = np.asarray(converted, dtype=np.uint8)
     return arr if arr.ndim == 3 else arr[..., None]
 
 
