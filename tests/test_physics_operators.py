@@ -261,6 +261,7 @@ BAD = [
     ("mask not binary", lambda: Inpainting(torch.full((4, 4), 0.5))),
     ("mask removes all", lambda: Inpainting(torch.zeros(4, 4))),
     ("keep fraction zero", lambda: random_mask((4, 4), 0.0)),
+    ("random mask that kept none", lambda: random_mask((1, 1), 0.5, torch.Generator().manual_seed(0))),  # 0.97
     ("acceleration leaving no lines", lambda: MRI.cartesian((16, 16), 32, 0.0)),
     ("acceleration below one", lambda: MRI.cartesian((16, 16), 0.5)),
     ("centre fraction above budget", lambda: MRI.cartesian((64, 64), 8, 0.5)),
@@ -423,3 +424,9 @@ def test_kernel_makers_stay_importable_from_the_blur_module():
                  "rank_one_factors", "RANK_ONE_RTOL"):
         assert getattr(blur, name) is getattr(kernels, name), name
     assert blur.gaussian_kernel is gaussian_kernel
+
+
+def test_a_random_mask_that_kept_nothing_names_the_fix():
+    with pytest.raises(PixelwiseError, match=r"kept none of the 1x1 pixels .* raise the kept fraction \(--keep\)"):
+        random_mask((1, 1), 0.5, torch.Generator().manual_seed(0))  # its one draw is 0.97 >= 0.5
+    assert random_mask((1, 1), 0.5, torch.Generator().manual_seed(1)).tolist() == [[1.0]]  # 0.06 < 0.5: kept

@@ -13,7 +13,11 @@ def random_mask(size: tuple[int, int], keep: float, generator: torch.Generator |
     if not 0.0 < keep <= 1.0:
         raise PixelwiseError(f"kept fraction {keep} must be in (0, 1] (0 would remove every pixel).")
     h, w = int(size[0]), int(size[1])
-    return (torch.rand(h, w, generator=generator, dtype=torch.float64) < keep).to(torch.float64)
+    mask = (torch.rand(h, w, generator=generator, dtype=torch.float64) < keep).to(torch.float64)
+    if h * w and not bool(mask.any()):
+        raise PixelwiseError(f"the random mask kept none of the {h}x{w} pixels (each kept with probability {keep}); "
+                             "raise the kept fraction (--keep) or use a larger image.")
+    return mask
 
 
 class Inpainting(LinearOperator):
