@@ -193,7 +193,7 @@ def test_folder_set_flat_and_classes(tmp_path):
     assert s.class_names == ["cat", "dog"]
     write_image(tmp_path / "flat" / "a.png", rng.integers(0, 256, (9, 11), dtype=np.uint8))
     write_image(tmp_path / "flat" / "b.png", rng.integers(0, 256, (6, 6), dtype=np.uint8))
-    with pytest.raises(DataError, match="different sizes"):
+    with pytest.raises(DataError, match=r"2 different sizes \(e.g. 6x6 and 9x11\); resize them all .* --size N"):
         load_folder_set(tmp_path / "flat")
     s = load_image_set(str(tmp_path / "flat"), size=13)
     assert s.images.shape == (2, 1, 13, 13) and s.labels is None

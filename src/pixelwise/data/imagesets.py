@@ -130,8 +130,10 @@ def load_folder_set(path: str | Path, size: int | None = None) -> ImageSet:
     if size is None:
         shapes = {a.shape for a in arrays}
         if len(shapes) > 1:
-            raise DataError(f"{root} has images of {len(shapes)} different sizes; pass a size to resize "
-                            "them.")
+            sizes = sorted(shapes)
+            raise DataError(f"{root} has images of {len(shapes)} different sizes (e.g. {sizes[0][0]}x{sizes[0][1]} "
+                            f"and {sizes[-1][0]}x{sizes[-1][1]}); resize them all to one with --size N (e.g. --size "
+                            "28).")
     else:
         arrays = [resize_image(a[..., None], (size, size))[..., 0] for a in arrays]
     labels = None if files[0][1] is None else np.array([k for _, k in files], np.int64)
