@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -430,3 +433,28 @@ def test_a_random_mask_that_kept_nothing_names_the_fix():
     with pytest.raises(PixelwiseError, match=r"kept none of the 1x1 pixels .* raise the kept fraction \(--keep\)"):
         random_mask((1, 1), 0.5, torch.Generator().manual_seed(0))  # its one draw is 0.97 >= 0.5
     assert random_mask((1, 1), 0.5, torch.Generator().manual_seed(1)).tolist() == [[1.0]]  # 0.06 < 0.5: kept
+
+
+@pytest.mark.parametrize("settings, words", [
+    (dict(kernel="motion", motion_length=1e9), "--motion-length 1e+09 asks for a 1000000001x1000000001 blur kernel"),
+    (dict(kernel_sigma=1e9), "--kernel-sigma 1e+09 asks for a 6000000001x6000000001 blur kernel"),
+    (dict(kernel_size=41), "--kernel-size 41 asks for a 41x41 blur kernel, larger than the image 40x48"),
+    (dict(kernel_sigma=7.0), "--kernel-sigma 7 asks for a 43x43 blur kernel"),  # 2 ceil(21) + 1
+])
+def test_a_blur_kernel_larger_than_the_image_is_refused_before_it_is_built(settings, words):
+    """A kernel side worked out from the setting (2 ceil(L / 2) + 1, 2 ceil(3 sigma) + 1) and refused in one
+    sentence before any memory is asked for it (a length of 1e9 pixels would ask for 80 GB)."""
+    from pixelwise.physics.presets import Measurement, build_operator
+
+    with pytest.raises(PixelwiseError, match=re.escape(words)):
+        build_operator(Measurement(operator="blur", **settings), (40, 48))
+    assert build_operator(Measurement(operator="blur", kernel_size=39), (40, 48)).kernel.shape == (39, 39)
+
+
+@pytest.mark.parametrize("settings", [dict(motion_length=math.inf), dict(kernel_sigma=math.inf),
+                                      dict(motion_length=math.nan)])
+def test_blur_settings_must_be_finite(settings):
+    from pixelwise.physics.presets import Measurement
+
+    with pytest.raises(PixelwiseError, match="must be a finite number > 0"):
+        Measurement(operator="blur", **settings)

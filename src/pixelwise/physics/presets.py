@@ -11,6 +11,7 @@ Noise is not part of a measurement's operator: each recipe states its own noise 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -69,8 +70,10 @@ class Measurement:
             value = getattr(self, name)
             if isinstance(value, bool) or value != int(value) or value < 1:
                 raise PixelwiseError(f"{name}={value} must be a whole number >= 1.")
-        if not self.kernel_sigma > 0:
-            raise PixelwiseError(f"kernel_sigma={self.kernel_sigma} must be > 0 (pixels).")
+        if not 0 < self.kernel_sigma < math.inf:
+            raise PixelwiseError(f"kernel_sigma={self.kernel_sigma} must be a finite number > 0 (pixels).")
+        if not 0 < self.motion_length < math.inf:
+            raise PixelwiseError(f"motion_length={self.motion_length} must be a finite number > 0 (pixels).")
         if self.kernel_size is not None and self.kernel_size < 1:
             raise PixelwiseError(f"kernel_size={self.kernel_size} must be >= 1 (or unset).")
         if not 0 < self.keep <= 1:
@@ -92,7 +95,22 @@ def _one_of(value, name: str, allowed) -> None:
         raise PixelwiseError(f"{name} {value!r} is not known; use one of {', '.join(allowed)}.")
 
 
+def kernel_side(m: Measurement) -> tuple[int, str]:
+    """The side of the square blur kernel ``m`` asks for, and the setting that sets it (before it is built)."""
+    if m.kernel_size is not None:
+        return int(m.kernel_size), f"--kernel-size {m.kernel_size}"
+    if m.kernel == "motion":
+        return 2 * math.ceil(m.motion_length / 2) + 1, f"--motion-length {m.motion_length:g}"
+    if m.kernel == "gaussian":
+        return 2 * math.ceil(3 * m.kernel_sigma) + 1, f"--kernel-sigma {m.kernel_sigma:g}"
+    return 5, "the box kernel's default size"
+
+
 def _blur(m: Measurement, size, generator, mask) -> LinearOperator:
+    side, setting = kernel_side(m)
+    if side > min(size):
+        raise PixelwiseError(f"{setting} asks for a {side}x{side} blur kernel, larger than the image "
+                             f"{size[0]}x{size[1]}; use a smaller kernel.")
     if m.kernel == "motion":
         return Blur(motion_kernel(m.motion_length, m.motion_angle, m.kernel_size), m.boundary)
     factor = gaussian_kernel_1d(m.kernel_sigma, m.kernel_size) if m.kernel == "gaussian" else box_kernel_1d(
