@@ -932,6 +932,20 @@ def _(d, run):
             "--quiet"], Refused("more than the")
 
 
+@command("restore train: --batch-size beyond memory")
+def _(d, run):
+    save(d / "data" / "a.png", IMG)
+    save(d / "data" / "b.png", IMG)
+    return ["restore", "train", "--task", "denoise", "--data", str(d / "data"), "--patch", "16", "--batch-size",
+            "100000000000", "--out", str(d / "run"), "--quiet"], Refused("a training step of --batch-size")
+
+
+@command("latent train: --latent-dim beyond memory")
+def _(d, run):
+    return ["latent", "train", "--data", "digits", "--model", "ae", "--latent-dim", "100000000000", "--epochs", "1",
+            "--out", str(d / "run"), "--quiet"], Refused("out of memory")
+
+
 @command("restore dip: a truncated image")
 def _(d, run):
     source = save(d / "big.png", RNG.integers(0, 256, (64, 64), dtype=np.uint8))

@@ -81,3 +81,16 @@ def test_every_command_that_writes_a_run_folder_takes_threads():
             missing.append(command)
     assert missing == []
     assert build_parser().parse_args(["restore", "train", "--threads", "1"]).threads == 1
+
+
+@pytest.mark.parametrize("err, words", [
+    (MemoryError(), "out of memory: these settings"),
+    (RuntimeError("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: you "
+                  "tried to allocate 3221225472 bytes. Error code 12"), "out of memory (3.0 GiB at once)"),
+    (RuntimeError("shapes (2, 3) and (4, 5) cannot be multiplied"), None),  # a bug keeps its traceback
+])
+def test_an_allocation_the_machine_refuses_is_one_sentence(err, words):
+    from pixelwise.cli import out_of_memory
+
+    message = out_of_memory(err)
+    assert message is None if words is None else (words in message and message.endswith("."))

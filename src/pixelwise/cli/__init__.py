@@ -10,6 +10,7 @@ recipe's config dataclass (:mod:`pixelwise.cli.options`). Only the group named o
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from importlib import import_module
 
@@ -95,3 +96,21 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("pixelwise: interrupted; the last checkpoint is kept (use --resume to continue).", file=sys.stderr)
         return 130
+    except (MemoryError, RuntimeError) as err:
+        message = out_of_memory(err)
+        if message is None:
+            raise
+        print(f"pixelwise: error: {message}", file=sys.stderr)
+        return 2
+
+
+def out_of_memory(err: BaseException) -> str | None:
+    """One sentence for an allocation the machine refused (torch's CPU allocator says "can't allocate memory"), or
+    None for any other error (a bug, which keeps its traceback)."""
+    text = str(err)
+    if not isinstance(err, MemoryError) and "can't allocate memory" not in text:
+        return None
+    asked = re.search(r"allocate (\d+) bytes", text)
+    size = f" ({int(asked[1]) / 2**30:.1f} GiB at once)" if asked else ""
+    return (f"out of memory{size}: these settings ask for more than this machine has; lower --batch-size, --size or "
+            "the network's widths (--latent-dim, --width, --base-channels).")

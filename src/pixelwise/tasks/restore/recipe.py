@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from pixelwise.data.memory import check_fits
 from pixelwise.tasks.restore.batches import (
     measurement_batches,
     measurement_pool,
@@ -53,6 +54,9 @@ def run(config: RestorationConfig, overwrite: bool = False, resume: bool = False
     folder = RunFolder(config, overwrite=overwrite, resume=resume)
     config = folder.config
     torch.manual_seed(config.seed)  # the initial weights (and a discriminator's) are part of what the seed fixes
+    p = config.train_size  # a floor on a step's memory: one feature map of the first layer and its gradient
+    check_fits(config.batch_size * p * p * (config.width or 32) * 4 * 2, f"a training step of --batch-size "
+               f"{config.batch_size} at {p}x{p}", "lower --batch-size or --patch.")
     training = _pairs(config) if config.regime == "pairs" else _images(config)
     log(f"{config.operator} / {config.model} / {config.regime}: {len(training.split['train'])} training images, "
         f"{len(training.split['val'])} validation")
