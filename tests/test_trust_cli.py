@@ -155,6 +155,8 @@ BAD = [  # argv (RUN:name = a fixture run, T/ = this test's folder), words the o
     (["explain", "--run", "RUN:seg", "IMAGE", "--target", "box:5,5,100,9", "--out", "T/new"], "does not fit"),
     (["explain", "--run", "RUN:seg", "--out", "T/new"], "explain images"),
     (["explain", "--run", "RUN:seg", "IMAGE", "--method", "lime", "--out", "T/new"], "method='lime' is not known"),
+    (["explain", "--run", "RUN:seg", "IMAGE", "--method", "occlusion", "--patch", "100000", "--out", "T/new"],
+     "(--patch) is larger than the"),
     (["invert", "--run", "RUN:seg", "--batch", "1000"], "more than the run's"),
     (["invert", "--run", "RUN:dp", "--dp-clip", "1"], "go together"),
 ]

@@ -28,11 +28,17 @@ from pixelwise.train.files import write_json
 from pixelwise.train.runs import RunFolder
 
 
-def _options(config: ExplainConfig, subject: Subject, x: torch.Tensor, generator: torch.Generator) -> dict:
+def _patch(config: ExplainConfig, x: torch.Tensor) -> int:
+    """Occlusion's square side (default an eighth of the input's smaller side), refused if larger than the input."""
     side = min(x.shape[-2:])
     patch = config.patch or max(2, side // 8)
     if patch > side:
         raise PixelwiseError(f"patch={patch} (--patch) is larger than the {side}-pixel input; use at most {side}.")
+    return patch
+
+
+def _options(config: ExplainConfig, subject: Subject, x: torch.Tensor, generator: torch.Generator) -> dict:
+    patch = _patch(config, x)
     baseline = (torch.tensor(subject.config.norm_mean).view(-1, 1, 1) if subject.kind == "segment"
                 else x.mean((0, 2, 3)).view(-1, 1, 1))
     return {"smoothgrad": {"samples": config.samples, "stdev": config.noise, "generator": generator},
@@ -120,6 +126,8 @@ def run(config: ExplainConfig, overwrite: bool = False, progress: bool = True,
     if model is None:  # filters and maximisation only: the network on inputs of the run's size
         model = _network(subject)
     shape = _input_shape(subject) if x is None else x.shape[1:]
+    if x is not None and len(x):
+        _patch(config, x)  # refused before the folder is made
     dest = folder.create()
     (dest / "maps").mkdir(exist_ok=True)
     generator = torch.Generator().manual_seed(config.seed)
