@@ -43,7 +43,7 @@ def test_pairs_with_different_extensions_and_threshold(tmp_path):
     ({"a": (".png", RGB, ".png", None), "b": (".png", RGB, ".png", None), "c": (".png", RGB, ".png", MASK)},
      "2 image.*no mask.*a, b"),
     ({"a": (".png", None, ".png", MASK), "b": (".png", RGB, ".png", MASK)}, "no image.*a"),
-    ({"a": (".png", RGB, ".png", np.zeros((9, 12), np.uint8))}, "a.png is 13x9 but a.png is 12x9"),
+    ({"a": (".png", RGB, ".png", np.zeros((9, 12), np.uint8))}, "image a.png is 13x9 but mask a.png is 12x9"),
     ({}, "holds no image files"),
 ])
 def test_bad_folders_are_named(tmp_path, cases, match):

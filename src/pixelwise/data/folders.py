@@ -156,7 +156,7 @@ class ImageMaskFolder(Dataset):
             hi, wi = image_size(images[stem])
             hm, wm = image_size(masks[stem])
             if (hi, wi) != (hm, wm):
-                mismatched.append(f"{images[stem].name} is {wi}x{hi} but {masks[stem].name} is {wm}x{hm}")
+                mismatched.append(f"image {images[stem].name} is {wi}x{hi} but mask {masks[stem].name} is {wm}x{hm}")
             pairs.append(Pair(stem, images[stem], masks[stem], hi, wi, depth_of(images[stem])))
         if mismatched:
             raise DataError(
