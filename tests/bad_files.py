@@ -761,6 +761,14 @@ def _(d, run):
     return ["segment", "predict", "--run", str(run), str(path), "--out", str(d / "masks"), "--quiet"], check
 
 
+@command("segment predict: --out the inputs' own folder would replace them")
+def _(d, run):
+    save(d / "in" / "a.png", RGB)
+    save(d / "in" / "b.jpg", RGB)
+    return ["segment", "predict", "--run", str(run), str(d / "in"), "--out", str(d / "in"), "--quiet"], Refused(
+        "would write masks over the input")
+
+
 @command("segment eval: other data with palette VOC masks")
 def _(d, run):
     root = seg_folder(d / "data", 2, mask=lambda p, i: palette(p.with_suffix(".png"), DISC * 15))

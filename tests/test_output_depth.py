@@ -116,3 +116,18 @@ def test_register_writes_the_warped_16_bit_image_at_16_bits(tmp_path):
     assert main(["register", str(tmp_path / "fixed.png"), str(tmp_path / "moving.png"), "--transform", "translation",
                  "--levels", "1", "--iterations", "5", "--out", str(tmp_path / "reg"), "--quiet"]) == 0
     assert decode_image(tmp_path / "reg" / "warped.png", 1).dtype == np.uint16
+
+
+def test_restore_apply_refuses_to_write_over_its_inputs(prior_runs, tmp_path, capsys):
+    """``--out`` the inputs' own folder would replace a PNG input by its restoration: refused, the input intact;
+    a JPEG input there is not replaced (its result is a .png beside it)."""
+    write_image(tmp_path / "in" / "scan.png", _scan())
+    before = (tmp_path / "in" / "scan.png").read_bytes()
+    assert main(["restore", "apply", "--run", str(prior_runs / "dn"), str(tmp_path / "in"), "--out",
+                 str(tmp_path / "in")]) == 2
+    assert "would write restored over the input" in capsys.readouterr().err
+    assert (tmp_path / "in" / "scan.png").read_bytes() == before and len(list((tmp_path / "in").iterdir())) == 1
+    write_image(tmp_path / "jpg" / "photo.jpg", to_uint8(sample("camera", grey=True, size=24)))
+    assert main(["restore", "apply", "--run", str(prior_runs / "dn"), str(tmp_path / "jpg" / "photo.jpg"), "--out",
+                 str(tmp_path / "jpg"), "--quiet"]) == 0
+    assert sorted(p.name for p in (tmp_path / "jpg").iterdir()) == ["photo.jpg", "photo.png"]

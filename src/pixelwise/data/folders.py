@@ -56,6 +56,15 @@ def unique_stems(paths: Sequence[Path]) -> list[Path]:
     return list(paths)
 
 
+def refuse_writing_over_inputs(paths: Sequence[Path], out: str | Path, what: str = "results") -> None:
+    """One sentence if a result ``out/<stem>.png`` would replace one of the input files ``paths`` (``--out`` the
+    inputs' own folder, with PNG inputs): the input would be lost, so nothing is written."""
+    for p in paths:
+        if (Path(out) / f"{p.stem}.png").resolve() == Path(p).resolve():
+            raise DataError(f"--out {out} would write {what} over the input {p}; choose another --out (e.g. "
+                            f"{Path(out) / what}).")
+
+
 def list_images(paths: Sequence[str | Path]) -> list[Path]:
     """Expand files and folders into a sorted list of image files (a folder contributes its images)."""
     out: list[Path] = []

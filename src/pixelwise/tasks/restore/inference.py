@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pixelwise.data.folders import list_images, unique_stems
+from pixelwise.data.folders import list_images, refuse_writing_over_inputs, unique_stems
 from pixelwise.data.io import depth_to_write, write_image
 from pixelwise.data.samples import to_depth
 from pixelwise.errors import PixelwiseError
@@ -129,6 +129,7 @@ def apply(run_dir: str | Path, inputs: Sequence[str | Path], out: str | Path, wh
     if ensemble:
         check_ensemble(config)
     paths = unique_stems(list_images(list(inputs)))
+    refuse_writing_over_inputs(paths, out, "restored")
     images = [(p.stem, read_clean(config, p)) for p in paths]
     scale = config.measurement.scale if config.operator == "downsample" else 1
     fed = [(p.name, y.shape[-2:] if config.model == "post" else (y.shape[-2] * scale, y.shape[-1] * scale))

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from pixelwise.data.decode import common_depth, convert_depth, decode_image, image_size
-from pixelwise.data.folders import list_images, unique_stems
+from pixelwise.data.folders import list_images, refuse_writing_over_inputs, unique_stems
 from pixelwise.data.geometry import from_canvas, placement, to_canvas
 from pixelwise.data.io import write_image
 from pixelwise.errors import PixelwiseError
@@ -162,6 +162,7 @@ def predict(run_dir: str | Path, inputs: Sequence[str | Path], out: str | Path, 
     tiles = tiles or Tiles()
     config, net = load_run(run_dir, which, model, device)
     paths = unique_stems(list_images(inputs))
+    refuse_writing_over_inputs(paths, out, "masks")
     check_sizes(config, net, tiles, ((p.name, image_size(p)) for p in paths))  # from the headers, before decoding
     kept = check_inputs(paths, config.channels, progress)  # every input decodes before the first mask is written
     net = CompiledInference(net, batch_size, log) if compile else optimize_for_inference(net, shuffle_up=False)
