@@ -230,3 +230,15 @@ def test_bad_max_images(tmp_path, max_images):
     np.savez(tmp_path / "a.npz", images=np.zeros((4, 3, 3), np.uint8))
     with pytest.raises(DataError, match="max_images"):
         load_image_set(str(tmp_path / "a.npz"), max_images=max_images)
+
+
+def test_an_empty_class_folder_is_refused(tmp_path):
+    """A class sub-folder without images would be a class no label names (its index skipped or trailing)."""
+    rng = np.random.default_rng(0)
+    for cls in ("cat", "dog"):
+        write_image(tmp_path / "classes" / cls / "0.png", rng.integers(0, 256, (9, 11), dtype=np.uint8))
+    (tmp_path / "classes" / "bird").mkdir()
+    with pytest.raises(DataError, match=r"class folder\(s\) .*bird of .* hold no images"):
+        load_folder_set(tmp_path / "classes")
+    (tmp_path / "classes" / "bird").rmdir()
+    assert load_folder_set(tmp_path / "classes").class_names == ["cat", "dog"]

@@ -120,6 +120,10 @@ def load_folder_set(path: str | Path, size: int | None = None) -> ImageSet:
     if classes and not files:
         files = [(p, k) for k, c in enumerate(classes)
                  for p in sorted((root / c).iterdir()) if is_image_file(p)]
+        empty = [c for k, c in enumerate(classes) if not any(label == k for _, label in files)]
+        if files and empty:  # a class without an image would be a class the labels never name
+            raise DataError(f"class folder(s) {', '.join(str(root / c) for c in empty[:3])} of {root} hold no "
+                            "images; add images to them or remove them.")
     if not files:
         raise DataError(f"{root} holds no image files (nor class sub-folders of them); add .png/.jpg images.")
     if size is not None:
