@@ -136,6 +136,14 @@ def tiff_by_hand(path: Path, arr: np.ndarray, extra: tuple[int, ...] = ()) -> Pa
     return path
 
 
+def pages(path: Path, arrays: list[np.ndarray]) -> Path:
+    """A file of several pages (a TIFF stack, an animated PNG) holding ``arrays``, one a page."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    first, *rest = (Image.fromarray(a) for a in arrays)
+    first.save(path, save_all=True, append_images=rest)
+    return path
+
+
 def truncated(path: Path, source: Path) -> Path:
     data = source.read_bytes()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -341,26 +349,20 @@ def _(d):
 
 @decoding("multi-page tiff refused (Pillow reads the first)")
 def _(d):
-    d.mkdir(parents=True, exist_ok=True)
-    pages = [Image.fromarray(GREY // (k + 1)) for k in range(3)]
-    pages[0].save(d / "stack.tif", save_all=True, append_images=pages[1:])
-    return lambda: decode_image(d / "stack.tif", 1), Refused("holds 3 pages")
+    stack = pages(d / "stack.tif", [GREY // (k + 1) for k in range(3)])
+    return lambda: decode_image(stack, 1), Refused("holds 3 pages")
 
 
 @decoding("animated png refused")
 def _(d):
-    d.mkdir(parents=True, exist_ok=True)
-    frames = [Image.fromarray(GREY // (k + 1)) for k in range(2)]
-    frames[0].save(d / "anim.png", save_all=True, append_images=frames[1:])
-    return lambda: decode_image(d / "anim.png", 1), Refused("holds 2 pages")
+    anim = pages(d / "anim.png", [GREY // (k + 1) for k in range(2)])
+    return lambda: decode_image(anim, 1), Refused("holds 2 pages")
 
 
 @decoding("size of a multi-page tiff refused from the header")
 def _(d):
-    d.mkdir(parents=True, exist_ok=True)
-    pages = [Image.fromarray(GREY) for _ in range(2)]
-    pages[0].save(d / "stack.tif", save_all=True, append_images=pages[1:])
-    return lambda: image_size(d / "stack.tif"), Refused("holds 2 pages")
+    stack = pages(d / "stack.tif", [GREY, GREY])
+    return lambda: image_size(stack), Refused("holds 2 pages")
 
 
 @decoding("cie lab tiff to grey through rgb")
@@ -681,8 +683,7 @@ def _(d, run):
 def _(d, run):
     root = seg_folder(d / "data", 4)
     (root / "images" / "c2.png").unlink()
-    pages = [Image.fromarray(RGB) for _ in range(2)]
-    pages[0].save(root / "images" / "c2.tif", save_all=True, append_images=pages[1:])
+    pages(root / "images" / "c2.tif", [RGB, RGB])
     return seg(d, root), Refused("c2.tif holds 2 pages")
 
 
